@@ -1,0 +1,29 @@
+# The two entry points of the README: `make demo` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: venv demo test bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+## Run a digits search (offline, a few minutes on 2 CPU cores) and print the K architectures.
+demo: $(STAMP)
+	$(BIN)/optuna-isnas search --dataset digits --space chain --out runs/demo
+
+## Create the environment, install the project with its test extras and run the whole suite.
+test: $(STAMP)
+	$(BIN)/python -m pytest -q -n 2 tests
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_ask_tell.py
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache .hypothesis
