@@ -1,0 +1,116 @@
+"""ASNG: the adaptive stochastic natural-gradient step for one categorical distribution.
+
+Implements steps 3-7 of ASNG-NAS (Akimoto, Shirakawa, Yoshinari, Uchida, Saito, Nishida;
+"Adaptive Stochastic Natural Gradient Method for One-Shot Neural Architecture Search",
+ICML 2019): natural gradient in expectation parameters, a trust-region step normalised
+by the Fisher norm, range restriction, and step-size adaptation from the signal-to-noise
+ratio of successive gradients.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
+
+from optuna_isnas.core.categorical import restrict_range
+
+FloatArray = NDArray[np.float64]
+IntArray = NDArray[np.int64]
+
+#: Gradients whose Fisher norm is below this are treated as zero (step skipped).
+ZERO_GRADIENT = 1e-12
+
+
+@dataclass
+class StepSizeState:
+    """Adaptive step-size state of one distribution (ASNG-NAS, Algorithm 1).
+
+    Attributes:
+        init_delta: ``delta_0``; the step is ``delta = delta_0 / Delta``.
+        alpha: threshold on the accumulated squared gradient norm (default 1.5).
+        Delta: ``Delta``; shrinks (bigger steps) while successive gradients agree.
+        gamma: normaliser of the accumulated gradient ``s``.
+        s: accumulated Fisher-normalised gradient, length ``N = sum_i (C_i - 1)``.
+    """
+
+    init_delta: float
+    alpha: float
+    Delta: float = 1.0
+    gamma: float = 0.0
+    s: FloatArray = field(default_factory=lambda: np.zeros(0))
+
+    @property
+    def delta(self) -> float:
+        """Current trust-region radius ``delta_0 / Delta``."""
+        return self.init_delta / self.Delta
+
+
+def natural_gradient(
+    x_onehot: FloatArray, theta: FloatArray, weights: FloatArray, utilities: FloatArray
+) -> FloatArray:
+    """``G = sum_n weights_n * utilities_n * (x_n - theta)``, shape ``(D, C_max)``.
+
+    With ``weights = 1/lambda`` this is ASNG's estimate; with normalised importance
+    weights it is the importance-sampled estimate of the multi-distribution method.
+    """
+    coef = weights * utilities
+    return np.tensordot(coef, x_onehot - theta[None], axes=(0, 0))
+
+
+def fisher_coordinates(grad: FloatArray, theta: FloatArray, n_choices: IntArray) -> FloatArray:
+    """The vector whose Euclidean norm is the Fisher norm of ``grad`` at ``theta``.
+
+    For variable ``i`` with ``C`` choices, using its first ``C - 1`` coordinates:
+    ``s_i = G_i / sqrt(theta_i) + sqrt(theta_i) * sum_j G_ij / (theta_iC + sqrt(theta_iC))``.
+    Variables with one choice contribute nothing.
+    """
+    parts = []
+    for i, c in enumerate(n_choices):
+        c = int(c)
+        if c < 2:
+            continue
+        head = theta[i, : c - 1]
+        last = theta[i, c - 1]
+        g = grad[i, : c - 1]
+        parts.append(g / np.sqrt(head) + np.sqrt(head) * g.sum() / (last + np.sqrt(last)))
+    return np.concatenate(parts) if parts else np.zeros(0)
+
+
+def asng_step(
+    theta: FloatArray,
+    grad: FloatArray,
+    n_choices: IntArray,
+    lower: FloatArray,
+    state: StepSizeState,
+) -> tuple[FloatArray, bool]:
+    """Apply one ASNG step to ``theta`` and update ``state`` in place.
+
+    Args:
+        theta: current probabilities ``(D, C_max)``.
+        grad: natural-gradient estimate ``(D, C_max)`` (rows sum to zero).
+        n_choices: choices per variable ``(D,)``.
+        lower: range-restriction bound per variable ``(D,)``.
+        state: this distribution's step-size state, updated in place.
+
+    Returns:
+        The new ``theta`` and whether a step was taken (False when the gradient is zero).
+    """
+    coords = fisher_coordinates(grad, theta, n_choices)
+    norm = float(np.linalg.norm(coords))
+    if not np.isfinite(norm) or norm < ZERO_GRADIENT:
+        return theta, False
+    delta = state.delta
+    n_free = coords.size
+    beta = min(delta / math.sqrt(n_free), 1.0)
+    new_theta = theta + delta * grad / norm
+    if state.s.size != n_free:
+        state.s = np.zeros(n_free)
+    state.s = (1.0 - beta) * state.s + math.sqrt(beta * (2.0 - beta)) * coords / norm
+    state.gamma = (1.0 - beta) ** 2 * state.gamma + beta * (2.0 - beta)
+    state.Delta *= math.exp(beta * (state.gamma - float(state.s @ state.s) / state.alpha))
+    # Keep beta = delta / sqrt(N) <= 1 so that sqrt(beta (2 - beta)) stays real.
+    state.Delta = max(state.Delta, state.init_delta / math.sqrt(n_free))
+    return restrict_range(new_theta, n_choices, lower), True

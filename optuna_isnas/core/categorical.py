@@ -1,0 +1,125 @@
+"""Product of independent categorical distributions over D variables.
+
+An architecture is a vector of D choice indices; variable ``i`` has ``C_i`` choices.
+Probabilities live in a ``(D, C_max)`` array ``theta`` whose row ``i`` holds the
+``C_i`` probabilities of variable ``i`` followed by zero padding (ASNG-NAS, Akimoto et
+al., ICML 2019, section 3).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from numpy.typing import NDArray
+
+FloatArray = NDArray[np.float64]
+IntArray = NDArray[np.int64]
+
+
+def validate_n_choices(n_choices: Sequence[int]) -> IntArray:
+    """Return ``n_choices`` as an int array, or raise ``ValueError`` saying what is wrong."""
+    arr = np.asarray(n_choices)
+    if arr.ndim != 1 or arr.size == 0:
+        raise ValueError(
+            f"n_choices must be a non-empty 1-D sequence of choice counts, got {n_choices!r}."
+        )
+    if not np.issubdtype(arr.dtype, np.integer) or np.any(arr < 1):
+        raise ValueError(f"every entry of n_choices must be an integer >= 1, got {n_choices!r}.")
+    return arr.astype(np.int64)
+
+
+def padding_mask(n_choices: IntArray) -> NDArray[np.bool_]:
+    """Boolean ``(D, C_max)`` mask that is True where a choice exists."""
+    return np.arange(int(n_choices.max()))[None, :] < n_choices[:, None]
+
+
+def uniform_theta(n_choices: IntArray) -> FloatArray:
+    """The uniform distribution: ``1 / C_i`` on each existing choice, zero padding."""
+    mask = padding_mask(n_choices)
+    return np.where(mask, 1.0 / n_choices[:, None], 0.0)
+
+
+def theta_min(n_choices: IntArray) -> FloatArray:
+    """Per-variable lower bound of the range restriction, shape ``(D,)``.
+
+    ASNG-NAS uses ``1 / (D' (C_i - 1))`` with ``D'`` the number of variables that have a
+    choice to make. For very small spaces that bound can reach the uniform probability
+    ``1 / C_i`` (for example ``D' = 2, C = 2`` gives 1/2), which would freeze the
+    distribution; we cap it at half the uniform probability (a documented decision).
+    Variables with a single choice get bound 1.
+    """
+    free = n_choices > 1
+    d_free = max(int(free.sum()), 1)
+    bound = np.ones(n_choices.shape, dtype=np.float64)
+    c = n_choices[free].astype(np.float64)
+    bound[free] = np.minimum(1.0 / (d_free * (c - 1.0)), 0.5 / c)
+    return bound
+
+
+def restrict_range(theta: FloatArray, n_choices: IntArray, lower: FloatArray) -> FloatArray:
+    """Project each row onto ``{p on the simplex : p_j >= lower_i}`` (ASNG range restriction).
+
+    Entries below the bound are raised to it and the others are rescaled so that the row
+    still sums to one, repeated until no entry is below the bound (at most ``C_i`` rounds).
+    """
+    out = np.array(theta, dtype=np.float64, copy=True)
+    mask = padding_mask(n_choices)
+    for i, c in enumerate(n_choices):
+        c = int(c)
+        if c == 1:
+            out[i, 0] = 1.0
+            continue
+        row = np.maximum(out[i, :c], 0.0)
+        clamped = np.zeros(c, dtype=bool)
+        for _ in range(c):
+            newly = (row < lower[i]) & ~clamped
+            if not newly.any() and abs(row.sum() - 1.0) < 1e-12:
+                break
+            clamped |= newly
+            free_mass = 1.0 - lower[i] * clamped.sum()
+            rest = row[~clamped]
+            total = rest.sum()
+            row[clamped] = lower[i]
+            if rest.size:
+                row[~clamped] = rest * (free_mass / total) if total > 0 else free_mass / rest.size
+        out[i, :c] = row
+    out[~mask] = 0.0
+    return out
+
+
+def sample(theta: FloatArray, n_choices: IntArray, rng: np.random.Generator, n: int) -> IntArray:
+    """Draw ``n`` architectures, shape ``(n, D)``, by inverse-CDF sampling per variable."""
+    cdf = np.cumsum(theta, axis=1)
+    cdf[:, -1] = 1.0  # guard against rounding below one
+    u = rng.random((n, theta.shape[0]))
+    idx = (u[:, :, None] >= cdf[None, :, :]).sum(axis=2)
+    return np.minimum(idx, n_choices[None, :] - 1).astype(np.int64)
+
+
+def one_hot(x: IntArray, n_choices: IntArray) -> FloatArray:
+    """One-hot encode ``(n, D)`` choice indices to ``(n, D, C_max)``."""
+    x = np.atleast_2d(x)
+    out = np.zeros((x.shape[0], x.shape[1], int(n_choices.max())), dtype=np.float64)
+    np.put_along_axis(out, x[:, :, None], 1.0, axis=2)
+    return out
+
+
+def log_prob(theta: FloatArray, x: IntArray) -> FloatArray:
+    """Log-likelihood ``sum_i log theta_{i, x_i}`` of each row of ``x`` (shape ``(n,)``)."""
+    x = np.atleast_2d(x)
+    picked = theta[np.arange(theta.shape[0])[None, :], x]
+    with np.errstate(divide="ignore"):
+        return np.log(picked).sum(axis=1)
+
+
+def mode(theta: FloatArray) -> IntArray:
+    """Most likely architecture: ``argmax_j theta_ij`` per variable (first on ties)."""
+    return np.argmax(theta, axis=1).astype(np.int64)
+
+
+def entropy(theta: FloatArray) -> float:
+    """Entropy (nats) of the product distribution: the sum of the row entropies."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(theta > 0, -theta * np.log(theta), 0.0)
+    return float(terms.sum())

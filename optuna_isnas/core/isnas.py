@@ -1,0 +1,269 @@
+"""ISNAS: K ASNG distributions, one per complexity trade-off, updated by importance sampling.
+
+Noda, Saito, Shirakawa, "Efficient Search of Multiple Neural Architectures with Different
+Complexities via Importance Sampling", ICANN 2022 (arXiv 2207.10334), built on ASNG-NAS
+(Akimoto et al., ICML 2019). Each generation every distribution draws ``lam`` samples;
+every distribution is then updated from ALL pooled samples, reweighted by the mixture
+importance weights, ranked by its own objective ``L / s_L + eps_k * c / s_c``.
+
+The class has a small ask/tell interface in the style of the ``cmaes`` library and its
+complete state serialises to plain JSON (``to_dict`` / ``from_dict``) exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+from numpy.typing import NDArray
+
+from optuna_isnas.core import categorical as cat
+from optuna_isnas.core.asng import StepSizeState, asng_step, natural_gradient
+from optuna_isnas.core.importance import (
+    mixture_log_weights,
+    normalise_log_weights,
+    own_sample_log_weights,
+)
+from optuna_isnas.core.scales import RunningScales
+from optuna_isnas.core.utility import weighted_ranking_utility
+
+FloatArray = NDArray[np.float64]
+IntArray = NDArray[np.int64]
+Weighting = Literal["mixture", "own"]
+
+STATE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Solution:
+    """One evaluated architecture: its origin distribution, choices, loss and complexity."""
+
+    distribution: int
+    x: IntArray
+    loss: float
+    complexity: float
+
+
+def _check_positive(name: str, value: float) -> float:
+    if not (isinstance(value, (int, float)) and np.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be a finite number > 0, got {value!r}.")
+    return float(value)
+
+
+class ISNAS:
+    """Several categorical distributions updated jointly by importance sampling.
+
+    Args:
+        n_choices: number of choices of each of the D variables.
+        epsilons: complexity trade-off ``eps_k`` of each distribution (K = its length);
+            finite and >= 0. With K = 1 the update is exactly ASNG.
+        samples_per_distribution: ``lambda``, samples each distribution draws per
+            generation (>= 1).
+        alpha: ASNG's threshold on the accumulated gradient (default 1.5).
+        init_delta: ASNG's initial trust-region radius ``delta_0`` (default 1.0).
+        loss_scale: fixed ``s_L``, or None to estimate it online (see ``RunningScales``).
+        complexity_scale: fixed ``s_c``, or None to use the largest complexity seen.
+        weighting: "mixture" (the method) or "own" (each distribution learns only from
+            its own samples: K independent ASNG runs, for ablations and tests).
+        seed: seed of the generator used by ``ask``.
+    """
+
+    def __init__(
+        self,
+        n_choices: Sequence[int],
+        epsilons: Sequence[float],
+        *,
+        samples_per_distribution: int = 2,
+        alpha: float = 1.5,
+        init_delta: float = 1.0,
+        loss_scale: float | None = None,
+        complexity_scale: float | None = None,
+        weighting: Weighting = "mixture",
+        seed: int | None = None,
+    ) -> None:
+        self.n_choices = cat.validate_n_choices(n_choices)
+        eps = np.asarray(epsilons, dtype=np.float64)
+        if eps.ndim != 1 or eps.size == 0 or not np.all(np.isfinite(eps)) or np.any(eps < 0):
+            raise ValueError(
+                f"epsilons must be a non-empty list of finite numbers >= 0, got {epsilons!r}."
+            )
+        if not isinstance(samples_per_distribution, (int, np.integer)) or samples_per_distribution < 1:
+            raise ValueError(
+                f"samples_per_distribution must be an integer >= 1, got {samples_per_distribution!r}."
+            )
+        if weighting not in ("mixture", "own"):
+            raise ValueError(f"weighting must be 'mixture' or 'own', got {weighting!r}.")
+        self.epsilons = eps
+        self.lam = int(samples_per_distribution)
+        self.alpha = _check_positive("alpha", alpha)
+        self.init_delta = _check_positive("init_delta", init_delta)
+        self.weighting: Weighting = weighting
+        self.scales = RunningScales(
+            fixed_loss=None if loss_scale is None else _check_positive("loss_scale", loss_scale),
+            fixed_complexity=None
+            if complexity_scale is None
+            else _check_positive("complexity_scale", complexity_scale),
+        )
+        self.lower = cat.theta_min(self.n_choices)
+        theta0 = cat.uniform_theta(self.n_choices)
+        self.thetas = np.repeat(theta0[None], eps.size, axis=0)
+        self.steps = [StepSizeState(self.init_delta, self.alpha) for _ in range(eps.size)]
+        self.generation = 0
+        self.expected_complexity: FloatArray | None = None
+        self._asked = 0
+        self._rng = np.random.default_rng(seed)
+
+    # ----------------------------------------------------------------- properties
+    @property
+    def n_distributions(self) -> int:
+        """K, the number of distributions."""
+        return int(self.epsilons.size)
+
+    @property
+    def generation_size(self) -> int:
+        """``K * lambda``: samples per generation."""
+        return self.n_distributions * self.lam
+
+    def distribution_of_slot(self, slot: int) -> int:
+        """Distribution that draws the ``slot``-th sample of a generation (blocks of lambda)."""
+        return (slot // self.lam) % self.n_distributions
+
+    def modes(self) -> IntArray:
+        """Most likely architecture of each distribution, shape ``(K, D)``."""
+        return np.stack([cat.mode(t) for t in self.thetas])
+
+    # ----------------------------------------------------------------- ask / tell
+    def sample(self, k: int, rng: np.random.Generator | None = None) -> IntArray:
+        """Draw one architecture (shape ``(D,)``) from distribution ``k``."""
+        return cat.sample(self.thetas[k], self.n_choices, rng or self._rng, 1)[0]
+
+    def ask(self) -> tuple[int, IntArray]:
+        """Next sample of the generation: ``(distribution, choices)``, round robin in blocks."""
+        k = self.distribution_of_slot(self._asked)
+        self._asked += 1
+        return k, self.sample(k)
+
+    def tell(self, solutions: Sequence[Solution]) -> None:
+        """Update every distribution from the pooled ``solutions`` of one generation."""
+        if len(solutions) == 0:
+            raise ValueError("tell() needs at least one solution.")
+        x = np.stack([np.asarray(s.x, dtype=np.int64) for s in solutions])
+        origins = np.array([s.distribution for s in solutions], dtype=np.int64)
+        losses = np.array([s.loss for s in solutions], dtype=np.float64)
+        costs = np.array([s.complexity for s in solutions], dtype=np.float64)
+        self.update(x, origins, losses, costs)
+        self._asked = 0
+
+    def update(
+        self, x: IntArray, origins: IntArray, losses: FloatArray, complexities: FloatArray
+    ) -> None:
+        """One generation's update from pooled samples (deterministic given its inputs).
+
+        Args:
+            x: choices ``(M, D)``.
+            origins: distribution that drew each sample ``(M,)``.
+            losses: performance to minimise ``(M,)``.
+            complexities: complexity to minimise ``(M,)``.
+        """
+        self._check_update_inputs(x, origins, losses, complexities)
+        self.scales.observe(losses, complexities)
+        s_loss, s_cost = self.scales.loss, self.scales.complexity
+        log_p = np.stack([cat.log_prob(t, x) for t in self.thetas])
+        if self.weighting == "mixture":
+            log_w = mixture_log_weights(log_p, origins)
+        else:
+            log_w = own_sample_log_weights(self.n_distributions, origins)
+        onehot = cat.one_hot(x, self.n_choices)
+        expected = np.full(self.n_distributions, np.nan)
+        for k in range(self.n_distributions):
+            if not np.isfinite(log_w[k]).any():
+                continue  # no sample carries weight for k (own-only mode, none drawn)
+            w = normalise_log_weights(log_w[k : k + 1])[0]
+            expected[k] = float(w @ complexities)
+            f = losses / s_loss + self.epsilons[k] * complexities / s_cost
+            u = weighted_ranking_utility(f, w)
+            grad = natural_gradient(onehot, self.thetas[k], w, u)
+            self.thetas[k], _ = asng_step(
+                self.thetas[k], grad, self.n_choices, self.lower, self.steps[k]
+            )
+        self.expected_complexity = expected
+        self.generation += 1
+
+    def _check_update_inputs(
+        self, x: IntArray, origins: IntArray, losses: FloatArray, complexities: FloatArray
+    ) -> None:
+        m = x.shape[0]
+        if x.ndim != 2 or x.shape[1] != self.n_choices.size:
+            raise ValueError(f"x must have shape (M, {self.n_choices.size}), got {x.shape}.")
+        if origins.shape != (m,) or losses.shape != (m,) or complexities.shape != (m,):
+            raise ValueError("origins, losses and complexities must each have one entry per sample.")
+        if np.any(x < 0) or np.any(x >= self.n_choices[None, :]):
+            raise ValueError("x holds a choice index outside 0..C_i-1 for some variable.")
+        if np.any(origins < 0) or np.any(origins >= self.n_distributions):
+            raise ValueError(f"origins must lie in 0..{self.n_distributions - 1}.")
+        if not (np.all(np.isfinite(losses)) and np.all(np.isfinite(complexities))):
+            raise ValueError("losses and complexities must be finite; drop failed evaluations.")
+
+    # ----------------------------------------------------------------- state
+    def to_dict(self) -> dict[str, Any]:
+        """The complete state as plain JSON-compatible data (floats round-trip exactly)."""
+        return {
+            "version": STATE_VERSION,
+            "n_choices": self.n_choices.tolist(),
+            "epsilons": self.epsilons.tolist(),
+            "samples_per_distribution": self.lam,
+            "alpha": self.alpha,
+            "init_delta": self.init_delta,
+            "weighting": self.weighting,
+            "scales": self.scales.to_dict(),
+            "generation": self.generation,
+            "thetas": self.thetas.tolist(),
+            "steps": [
+                {"Delta": s.Delta, "gamma": s.gamma, "s": np.asarray(s.s).tolist()}
+                for s in self.steps
+            ],
+            "expected_complexity": None
+            if self.expected_complexity is None
+            else [None if np.isnan(v) else float(v) for v in self.expected_complexity],
+            "asked": self._asked,
+            "rng": self._rng.bit_generator.state,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ISNAS:
+        """Rebuild an optimizer from ``to_dict()`` output."""
+        if data.get("version") != STATE_VERSION:
+            raise ValueError(
+                f"unsupported ISNAS state version {data.get('version')!r}; "
+                f"this release reads version {STATE_VERSION}."
+            )
+        obj = cls(
+            data["n_choices"],
+            data["epsilons"],
+            samples_per_distribution=data["samples_per_distribution"],
+            alpha=data["alpha"],
+            init_delta=data["init_delta"],
+            weighting=data["weighting"],
+        )
+        obj.scales = RunningScales.from_dict(data["scales"])
+        obj.generation = int(data["generation"])
+        obj.thetas = np.asarray(data["thetas"], dtype=np.float64)
+        obj.steps = [
+            StepSizeState(
+                obj.init_delta,
+                obj.alpha,
+                Delta=float(s["Delta"]),
+                gamma=float(s["gamma"]),
+                s=np.asarray(s["s"], dtype=np.float64),
+            )
+            for s in data["steps"]
+        ]
+        ec = data["expected_complexity"]
+        obj.expected_complexity = (
+            None if ec is None else np.array([np.nan if v is None else v for v in ec], dtype=float)
+        )
+        obj._asked = int(data["asked"])
+        obj._rng.bit_generator.state = data["rng"]
+        return obj
