@@ -1,0 +1,168 @@
+"""Cost of one ask+tell, in memory, as the study grows: ISNAS against RandomSampler and NSGAIISampler.
+
+Every trial suggests 6 categorical parameters of 5 choices each and reports 2 objectives of a
+cheap deterministic function, so the time is the sampler's and the storage's, not the objective's.
+Each trial's ask + suggest + tell is timed; the table gives ms per trial averaged over a window
+(the last --window trials) before each checkpoint, so a cost that grows with the trial count shows
+as a growing number along the row. NSGAIISampler rescans all trials on every ask (about 3 ms per
+trial at 10^4 here), so it stops at --nsga-max trials (default 2*10^4) to keep the run short.
+
+    .venv/bin/python benchmarks/bench_ask_tell.py                     # 10^3, 10^4, 10^5; 3 repeats
+    .venv/bin/python benchmarks/bench_ask_tell.py --quick             # seconds
+    .venv/bin/python benchmarks/bench_ask_tell.py --out runs/ask_tell.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import sys
+import time
+from typing import Any
+
+import numpy as np
+import optuna
+
+PARAMS = {f"x{i}": ("a", "b", "c", "d", "e") for i in range(6)}
+
+
+def objective_values(arch: dict[str, str]) -> tuple[float, float]:
+    idx = np.array([PARAMS[name].index(arch[name]) for name in PARAMS])
+    return float(((idx - 1) ** 2).sum()), float(idx.sum())
+
+
+def make_sampler(method: str, seed: int):
+    if method == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if method == "nsgaii":
+        return optuna.samplers.NSGAIISampler(seed=seed)
+    if method == "isnas":
+        from optuna_isnas import ISNASSampler
+
+        return ISNASSampler(seed=seed)
+    raise ValueError(method)
+
+
+def run(method: str, n_trials: int, checkpoints: list[int], window: int, seed: int) -> dict[str, Any]:
+    """ms per trial over the last ``window`` trials before each checkpoint <= n_trials."""
+    sampler = make_sampler(method, seed)
+    study = optuna.create_study(directions=["minimize", "minimize"], sampler=sampler)
+    per_trial = np.empty(n_trials)
+    clock = time.perf_counter
+    for n in range(n_trials):
+        t0 = clock()
+        trial = study.ask()
+        arch = {name: trial.suggest_categorical(name, list(choices)) for name, choices in PARAMS.items()}
+        study.tell(trial, objective_values(arch))
+        per_trial[n] = clock() - t0
+    windows = {c: float(per_trial[c - window : c].mean() * 1e3) for c in checkpoints if c <= n_trials}
+    blocks = per_trial[: n_trials // 1000 * 1000].reshape(-1, 1000).mean(axis=1) * 1e3 if n_trials >= 1000 else []
+    return {
+        "method": method,
+        "seed": seed,
+        "n_trials": n_trials,
+        "ms_per_trial_window": windows,
+        "ms_per_trial_per_1000_block": [float(b) for b in blocks],
+        "total_s": float(per_trial.sum()),
+    }
+
+
+def fmt(values: list[float]) -> str:
+    if not values:
+        return "—"
+    arr = np.asarray(values)
+    if len(arr) == 1:
+        return f"{arr[0]:.3f}"
+    return f"{arr.mean():.3f} ± {arr.std(ddof=1):.3f}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--checkpoints", type=int, nargs="+", default=[1_000, 10_000, 20_000, 100_000])
+    parser.add_argument("--window", type=int, default=1000, help="trials averaged before each checkpoint")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--nsga-repeats", type=int, default=1, help="repeats for NSGA-II (slow)")
+    parser.add_argument("--nsga-max", type=int, default=20_000, help="stop NSGA-II after this many trials")
+    parser.add_argument("--methods", nargs="+", default=["isnas", "random", "nsgaii"])
+    parser.add_argument("--out", default=None, help="markdown output path (JSON beside it)")
+    parser.add_argument("--quick", action="store_true", help="checkpoints 1000 and 3000, 2 repeats")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.checkpoints, args.window, args.repeats, args.nsga_repeats, args.nsga_max = [1000, 3000], 500, 2, 1, 3000
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    checkpoints = sorted(args.checkpoints)
+    methods = list(args.methods)
+    if "isnas" in methods:
+        try:
+            from optuna_isnas import ISNASSampler  # noqa: F401
+        except ImportError as exc:
+            print(f"skipping ISNAS: {exc}", file=sys.stderr)
+            methods.remove("isnas")
+
+    t_start = time.perf_counter()
+    results: list[dict[str, Any]] = []
+    for rep in range(max(args.repeats, args.nsga_repeats)):  # interleave methods to spread drift
+        for method in methods:
+            if method == "nsgaii":
+                if rep >= args.nsga_repeats:
+                    continue
+                n = min(args.nsga_max, checkpoints[-1])
+            else:
+                if rep >= args.repeats:
+                    continue
+                n = checkpoints[-1]
+            r = run(method, n, checkpoints, args.window, seed=rep)
+            print(f"{method} repeat {rep}: {n} trials in {r['total_s']:.1f} s; {r['ms_per_trial_window']}",
+                  file=sys.stderr, flush=True)
+            results.append(r)
+    total = time.perf_counter() - t_start
+
+    names = {"isnas": "ISNASSampler", "random": "RandomSampler", "nsgaii": "NSGAIISampler"}
+    cmd = " ".join([".venv/bin/python", "benchmarks/bench_ask_tell.py", *(argv if argv is not None else sys.argv[1:])])
+    lines = [
+        "# ask+tell cost per trial, in-memory storage",
+        "",
+        f"- command: `{cmd}`",
+        f"- machine: {platform.machine()}, {os.cpu_count()} CPU cores (nproc); python {platform.python_version()}; "
+        f"optuna {optuna.__version__}; {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC}; "
+        f"total {total:.0f} s",
+        f"- 6 categorical parameters x 5 choices, 2 objectives; ms per trial (ask + 6 suggest + tell) averaged "
+        f"over the last {args.window} trials before each checkpoint; mean ± sd over repeats "
+        f"({args.repeats} repeats; NSGA-II {args.nsga_repeats}, stopped at {args.nsga_max} trials: '—' = not run)",
+        "",
+        "| sampler | " + " | ".join(f"{c:,} trials" for c in checkpoints) + " |",
+        "|---|" + "---|" * len(checkpoints),
+    ]
+    means: dict[str, dict[int, float]] = {}
+    for method in methods:
+        rs = [r for r in results if r["method"] == method]
+        cells = []
+        means[method] = {}
+        for c in checkpoints:
+            vals = [r["ms_per_trial_window"][c] for r in rs if c in r["ms_per_trial_window"]]
+            cells.append(fmt(vals))
+            if vals:
+                means[method][c] = float(np.mean(vals))
+        lines.append(f"| {names[method]} | " + " | ".join(cells) + " |")
+    if "isnas" in means and "random" in means:
+        ratio = [
+            f"{means['isnas'][c] / means['random'][c]:.2f}x" if c in means["isnas"] and c in means["random"] else "—"
+            for c in checkpoints
+        ]
+        lines.append("| ratio ISNAS / Random | " + " | ".join(ratio) + " |")
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if args.out:
+        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+        with open(args.out, "w") as f:
+            f.write(text)
+        with open(os.path.splitext(args.out)[0] + ".json", "w") as f:
+            json.dump({"command": cmd, "results": results}, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
