@@ -1,0 +1,62 @@
+"""Seeded, stratified selection of samples.
+
+Everything here works on positions into a label array, so that only the selected images are
+ever copied. One primitive, :func:`stratified_take`, serves the train/val/test split and the
+optional size limits alike.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def stratified_take(
+    labels: np.ndarray, positions: np.ndarray, k: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Chooses exactly ``k`` of ``positions`` at random, stratified by ``labels[positions]``.
+
+    Class ``c`` with ``n_c`` of the ``n`` candidates gets ``floor(k * n_c / n)`` places; the
+    places left over go to the classes with the largest fractional parts (ties broken at
+    random), so every class is represented within one sample of its exact share and the total
+    is exactly ``k``. Within a class the members are chosen uniformly at random.
+
+    Returns:
+        ``(taken, rest)``: two sorted position arrays that partition ``positions``.
+    """
+    positions = np.asarray(positions, dtype=np.int64)
+    n = len(positions)
+    if not 0 <= k <= n:
+        raise ValueError(f"cannot take {k} of {n} samples")
+    classes, inverse, counts = np.unique(
+        labels[positions], return_inverse=True, return_counts=True
+    )
+    exact = k * counts / n
+    quota = np.floor(exact).astype(np.int64)
+    leftover = k - int(quota.sum())
+    if leftover:
+        # Largest fractional part first; random order among equal ones.
+        order = np.lexsort((rng.random(len(classes)), -(exact - quota)))
+        quota[order[:leftover]] += 1
+    taken = []
+    for c in range(len(classes)):
+        members = positions[inverse == c]
+        taken.append(rng.permutation(members)[: quota[c]])
+    chosen = np.sort(np.concatenate(taken)) if taken else np.empty(0, dtype=np.int64)
+    rest = np.setdiff1d(positions, chosen, assume_unique=True)
+    return chosen, rest
+
+
+def fraction_count(fraction: float, n: int) -> int:
+    """``fraction * n`` rounded half up: the size of a split."""
+    return int(math.floor(fraction * n + 0.5))
+
+
+def limit(
+    labels: np.ndarray, positions: np.ndarray, max_samples: int | None, rng: np.random.Generator
+) -> np.ndarray:
+    """A seeded stratified subset of at most ``max_samples`` of ``positions`` (all if None)."""
+    if max_samples is None or max_samples >= len(positions):
+        return positions
+    return stratified_take(labels, positions, max_samples, rng)[0]
