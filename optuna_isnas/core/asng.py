@@ -65,18 +65,17 @@ def fisher_coordinates(grad: FloatArray, theta: FloatArray, n_choices: IntArray)
 
     For variable ``i`` with ``C`` choices, using its first ``C - 1`` coordinates:
     ``s_i = G_i / sqrt(theta_i) + sqrt(theta_i) * sum_j G_ij / (theta_iC + sqrt(theta_iC))``.
-    Variables with one choice contribute nothing.
+    Variables with one choice contribute nothing. Returned in variable-major order.
     """
-    parts = []
-    for i, c in enumerate(n_choices):
-        c = int(c)
-        if c < 2:
-            continue
-        head = theta[i, : c - 1]
-        last = theta[i, c - 1]
-        g = grad[i, : c - 1]
-        parts.append(g / np.sqrt(head) + np.sqrt(head) * g.sum() / (last + np.sqrt(last)))
-    return np.concatenate(parts) if parts else np.zeros(0)
+    rows = np.arange(n_choices.size)
+    head = np.arange(theta.shape[1])[None, :] < (n_choices - 1)[:, None]
+    last = theta[rows, n_choices - 1]
+    g_head = np.where(head, grad, 0.0)
+    safe_theta = np.where(head, theta, 1.0)
+    root = np.sqrt(safe_theta)
+    coef = g_head.sum(axis=1) / (last + np.sqrt(last))
+    s = g_head / root + root * coef[:, None]
+    return s[head]
 
 
 def asng_step(

@@ -61,30 +61,28 @@ def restrict_range(theta: FloatArray, n_choices: IntArray, lower: FloatArray) ->
     """Project each row onto ``{p on the simplex : p_j >= lower_i}`` (ASNG range restriction).
 
     Entries below the bound are raised to it and the others are rescaled so that the row
-    still sums to one, repeated until no entry is below the bound (at most ``C_i`` rounds).
+    still sums to one, repeated until no entry is below the bound (at most ``C_i`` rounds,
+    all rows at once).
     """
-    out = np.array(theta, dtype=np.float64, copy=True)
     mask = padding_mask(n_choices)
-    for i, c in enumerate(n_choices):
-        c = int(c)
-        if c == 1:
-            out[i, 0] = 1.0
-            continue
-        row = np.maximum(out[i, :c], 0.0)
-        clamped = np.zeros(c, dtype=bool)
-        for _ in range(c):
-            newly = (row < lower[i]) & ~clamped
-            if not newly.any() and abs(row.sum() - 1.0) < 1e-12:
-                break
-            clamped |= newly
-            free_mass = 1.0 - lower[i] * clamped.sum()
-            rest = row[~clamped]
-            total = rest.sum()
-            row[clamped] = lower[i]
-            if rest.size:
-                row[~clamped] = rest * (free_mass / total) if total > 0 else free_mass / rest.size
-        out[i, :c] = row
-    out[~mask] = 0.0
+    out = np.where(mask, np.maximum(theta, 0.0), 0.0)
+    low = lower[:, None]
+    clamped = np.zeros_like(mask)
+    for _ in range(out.shape[1] + 1):
+        clamped |= (out < low) & mask
+        free_mass = 1.0 - low[:, 0] * clamped.sum(axis=1)
+        rest = np.where(clamped | ~mask, 0.0, out)
+        total = rest.sum(axis=1)
+        n_rest = (mask & ~clamped).sum(axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            scale = np.where(total > 0, free_mass / total, 0.0)
+        even = np.where(n_rest > 0, free_mass / np.maximum(n_rest, 1), 0.0)
+        scaled = np.where(total[:, None] > 0, rest * scale[:, None], even[:, None])
+        out = np.where(clamped, low, np.where(mask, scaled, 0.0))
+        if not ((out < low) & mask & ~clamped).any():
+            break
+    single = n_choices == 1
+    out[single, 0] = 1.0
     return out
 
 

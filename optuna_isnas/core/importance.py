@@ -12,10 +12,18 @@ from __future__ import annotations
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.special import logsumexp
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
+
+
+def logsumexp(a: FloatArray, axis: int, keepdims: bool = False) -> FloatArray:
+    """``log(sum(exp(a)))`` along ``axis``, stable, with ``-inf`` for all-``-inf`` slices."""
+    peak = np.max(a, axis=axis, keepdims=True)
+    peak = np.where(np.isfinite(peak), peak, 0.0)
+    with np.errstate(divide="ignore"):
+        out = np.log(np.sum(np.exp(a - peak), axis=axis, keepdims=True)) + peak
+    return out if keepdims else np.squeeze(out, axis=axis)
 
 
 def mixture_log_weights(log_p: FloatArray, origins: IntArray) -> FloatArray:

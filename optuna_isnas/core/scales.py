@@ -28,10 +28,18 @@ WARMUP = 10
 RATE = 0.1
 
 
+def _quantile(ordered: FloatArray, q: float) -> float:
+    """Linear-interpolation quantile of sorted values (numpy's default definition)."""
+    pos = q * (ordered.size - 1)
+    lo = int(pos)
+    hi = min(lo + 1, ordered.size - 1)
+    return float(ordered[lo] + (pos - lo) * (ordered[hi] - ordered[lo]))
+
+
 def loss_spread(losses: FloatArray) -> float:
     """Interquartile range of ``losses``, falling back to the standard deviation."""
-    q25, q75 = np.percentile(losses, [25.0, 75.0])
-    spread = float(q75 - q25)
+    ordered = np.sort(losses)
+    spread = _quantile(ordered, 0.75) - _quantile(ordered, 0.25)
     if spread <= 0.0:
         spread = float(np.std(losses))
     return spread

@@ -69,8 +69,11 @@ def weighted_ranking_utility(f: FloatArray, w: FloatArray) -> FloatArray:
     if not total > 0:
         raise ValueError("weights must have a positive sum.")
     w = w / total
-    values, group = np.unique(f, return_inverse=True)
-    group_w = np.bincount(group, weights=w, minlength=values.size)
+    order = np.argsort(f, kind="stable")
+    f_sorted = f[order]
+    # Group index of each sorted sample: consecutive equal values form one group.
+    group = np.concatenate(([0], np.cumsum(f_sorted[1:] != f_sorted[:-1])))
+    group_w = np.bincount(group, weights=w[order])
     upper = np.cumsum(group_w)
     lower = upper - group_w
     integral = _quarter_integral(lower, upper)
@@ -79,4 +82,6 @@ def weighted_ranking_utility(f: FloatArray, w: FloatArray) -> FloatArray:
     point = np.where(centre < QUARTER, 1.0, np.where(centre > 1.0 - QUARTER, -1.0, 0.0))
     with np.errstate(divide="ignore", invalid="ignore"):
         mean = np.where(width > 1e-15, integral / np.where(width > 0, width, 1.0), point)
-    return mean[group]
+    u = np.empty_like(f)
+    u[order] = mean[group]
+    return u

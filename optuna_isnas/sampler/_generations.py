@@ -1,0 +1,172 @@
+"""Grouping trials into generations without rescanning the study.
+
+Each trial the sampler samples is tagged with its generation ``g`` and distribution
+``k``. Trials of the current generation all have numbers at or after the generation's
+``start``, so only the window ``[start, current trial)`` is read, trial by trial, and
+finished trials are cached in the process: the cost per trial is O(window), i.e.
+O(K * lambda + number of parallel workers), whatever the length of the study.
+
+Rules (docs/algorithm.md, "Generations in Optuna"):
+
+* a new trial goes to the distribution of the current generation with the fewest
+  complete-or-running trials (lowest index on ties), so the mixture keeps its shares;
+* FAIL and PRUNED trials never count and free their place;
+* the generation closes as soon as every distribution has ``lambda`` COMPLETE trials;
+  the update uses, for each distribution, its first ``lambda`` complete trials by number.
+  Running trials never block it (a worker may die and leave a trial RUNNING forever);
+  trials of a closed generation that finish later are ignored.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from optuna.storages import BaseStorage
+from optuna.trial import FrozenTrial, TrialState
+
+from optuna_isnas.core import Solution
+from optuna_isnas.sampler._state import (
+    DISTRIBUTION_KEY,
+    GENERATION_KEY,
+    SamplerState,
+)
+
+_FINISHED = (TrialState.COMPLETE, TrialState.FAIL, TrialState.PRUNED)
+_RUNNING = (TrialState.RUNNING, TrialState.WAITING)
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    """What the sampler needs to know about one trial."""
+
+    number: int
+    state: TrialState
+    generation: int | None
+    distribution: int | None
+    solution: Solution | None  # set for COMPLETE trials with every modelled parameter
+
+
+@dataclass
+class Tally:
+    """Trials of one generation, per distribution."""
+
+    complete: list[list[TrialRecord]]
+    running: list[int]
+    untagged_running: list[int] = field(default_factory=list)
+
+    def load(self, k: int) -> int:
+        """Complete plus running trials of distribution ``k``."""
+        return len(self.complete[k]) + self.running[k]
+
+
+def record_of(trial: FrozenTrial, state: SamplerState, signs: tuple[float, float]) -> TrialRecord:
+    """Summarise ``trial`` against the modelled search space."""
+    attrs = trial.system_attrs
+    generation = attrs.get(GENERATION_KEY)
+    distribution = attrs.get(DISTRIBUTION_KEY)
+    solution = None
+    if trial.state == TrialState.COMPLETE and generation is not None and trial.values:
+        solution = _solution(trial, state, int(distribution), signs)
+    return TrialRecord(
+        number=trial.number,
+        state=trial.state,
+        generation=None if generation is None else int(generation),
+        distribution=None if distribution is None else int(distribution),
+        solution=solution,
+    )
+
+
+def _solution(
+    trial: FrozenTrial, state: SamplerState, k: int, signs: tuple[float, float]
+) -> Solution | None:
+    x = np.empty(len(state.distributions), dtype=np.int64)
+    for i, (name, dist) in enumerate(state.distributions.items()):
+        if name not in trial.params:
+            return None  # the objective skipped a modelled parameter: can't use it
+        try:
+            x[i] = int(dist.to_internal_repr(trial.params[name]))
+        except ValueError:
+            return None
+    values = trial.values
+    loss = signs[0] * values[0]
+    complexity = signs[1] * values[1] if len(values) > 1 else 0.0
+    if not (np.isfinite(loss) and np.isfinite(complexity)):
+        return None
+    return Solution(distribution=k, x=x, loss=float(loss), complexity=float(complexity))
+
+
+class GenerationTracker:
+    """Per-process cache of finished trials of the current generation's window."""
+
+    def __init__(self) -> None:
+        self._finished: dict[int, TrialRecord] = {}
+
+    def scan(
+        self,
+        storage: BaseStorage,
+        study_id: int,
+        state: SamplerState,
+        stop: int,
+        signs: tuple[float, float],
+    ) -> list[TrialRecord]:
+        """Records of the trials numbered ``state.start`` to ``stop - 1``."""
+        records = []
+        for number in range(state.start, stop):
+            cached = self._finished.get(number)
+            if cached is None:
+                try:
+                    trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, number)
+                except KeyError:
+                    break  # not created yet (ask from a stale process view)
+                cached = record_of(storage.get_trial(trial_id), state, signs)
+                if cached.state in _FINISHED:
+                    self._finished[number] = cached
+            records.append(cached)
+        return records
+
+    def forget_before(self, number: int) -> None:
+        """Drop cached trials numbered below ``number`` (their generation is closed)."""
+        for key in [n for n in self._finished if n < number]:
+            del self._finished[key]
+
+    def forget_all(self) -> None:
+        """Drop every cached record (the state was replaced under us)."""
+        self._finished.clear()
+
+
+def tally(records: list[TrialRecord], generation: int, n_distributions: int) -> Tally:
+    """Count the current generation's trials per distribution."""
+    result = Tally(complete=[[] for _ in range(n_distributions)], running=[0] * n_distributions)
+    for rec in records:
+        if rec.generation is None:
+            if rec.state in _RUNNING:
+                result.untagged_running.append(rec.number)
+            continue
+        if rec.generation != generation or not 0 <= (rec.distribution or 0) < n_distributions:
+            continue
+        k = int(rec.distribution or 0)
+        if rec.state in _RUNNING:
+            result.running[k] += 1
+        elif rec.solution is not None:
+            result.complete[k].append(rec)
+    return result
+
+
+def is_closable(t: Tally, lam: int) -> bool:
+    """True when every distribution has ``lam`` complete trials."""
+    return all(len(c) >= lam for c in t.complete)
+
+
+def pooled_solutions(t: Tally, lam: int) -> list[TrialRecord]:
+    """The first ``lam`` complete trials of each distribution, by trial number."""
+    chosen: list[TrialRecord] = []
+    for complete in t.complete:
+        chosen.extend(sorted(complete, key=lambda r: r.number)[:lam])
+    return chosen
+
+
+def next_distribution(t: Tally) -> int:
+    """Distribution with the fewest complete-or-running trials (lowest index on ties)."""
+    loads = [t.load(k) for k in range(len(t.complete))]
+    return int(np.argmin(loads))

@@ -1,0 +1,381 @@
+"""``ISNASSampler``: the Optuna adapter of the numpy core."""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from optuna.distributions import BaseDistribution, CategoricalChoiceType, CategoricalDistribution
+from optuna.samplers import BaseSampler, RandomSampler
+from optuna.search_space import IntersectionSearchSpace
+from optuna.study import Study, StudyDirection
+from optuna.trial import FrozenTrial
+
+from optuna_isnas.core import ISNAS
+from optuna_isnas.sampler._generations import (
+    GenerationTracker,
+    Tally,
+    is_closable,
+    next_distribution,
+    pooled_solutions,
+    tally,
+)
+from optuna_isnas.sampler._state import (
+    CLOSED_KEY,
+    DISTRIBUTION_KEY,
+    GENERATION_KEY,
+    SamplerState,
+    StateStore,
+)
+
+_logger = logging.getLogger(__name__)
+
+#: Default trade-offs: from "accuracy only" to "size matters most" (docs/algorithm.md).
+DEFAULT_EPSILONS: tuple[float, ...] = (0.0, 0.5, 2.0, 8.0)
+
+
+class ISNASSampler(BaseSampler):
+    """Several architectures of different complexity from one search (IS-NAS).
+
+    Keeps K categorical distributions over the study's categorical parameters, one per
+    complexity trade-off ``eps_k``, and updates every one of them from the samples of
+    all of them through mixture importance weights, with ASNG's adaptive natural-gradient
+    step (Noda, Saito, Shirakawa, ICANN 2022; Akimoto et al., ASNG-NAS, ICML 2019).
+
+    The study has two objectives, performance first (a loss or error to minimise, or an
+    accuracy to maximise) and complexity second (minimised); distribution k ranks its
+    samples by ``L / s_L + eps_k * c / s_c`` (see ``loss_scale``). A single-objective
+    study runs plain ASNG with one distribution.
+
+    Trials come in generations of ``K * samples_per_distribution``; each trial records
+    its generation and distribution in its system attributes. The state lives in the
+    study's storage, so several workers, or a restarted process, continue one search.
+
+    Args:
+        epsilons: complexity trade-offs, one distribution each, in increasing order for
+            large-to-small models. Default ``(0.0, 0.5, 2.0, 8.0)``.
+        samples_per_distribution: ``lambda``, trials each distribution draws per
+            generation (default 2, as ASNG-NAS).
+        alpha: ASNG's step-size adaptation threshold (default 1.5).
+        init_delta: ASNG's initial trust-region radius (default 1.0).
+        loss_scale: fixed scale ``s_L`` of the first objective; None (default) estimates
+            the spread of the loss online, which makes ``eps`` unit-free.
+        complexity_scale: fixed scale ``s_c`` of the second objective; None (default)
+            uses the largest complexity seen so far.
+        seed: seed for sampling; sampling of trial ``n`` depends only on ``(seed, n)``.
+        independent_sampler: sampler for parameters that are not modelled (anything but
+            ``CategoricalDistribution``) and for the first trial(s), before a completed
+            trial reveals the search space. Default ``RandomSampler(seed=seed)``.
+        warn_independent_sampling: log one warning when a parameter is sampled by the
+            independent sampler after the search space is known.
+        weighting: ``"mixture"`` (the method) or ``"own"`` (each distribution learns
+            only from its own trials: K independent ASNG runs sharing one study).
+    """
+
+    def __init__(
+        self,
+        *,
+        epsilons: Sequence[float] | None = None,
+        samples_per_distribution: int = 2,
+        alpha: float = 1.5,
+        init_delta: float = 1.0,
+        loss_scale: float | None = None,
+        complexity_scale: float | None = None,
+        seed: int | None = None,
+        independent_sampler: BaseSampler | None = None,
+        warn_independent_sampling: bool = True,
+        weighting: str = "mixture",
+    ) -> None:
+        self._explicit_epsilons = epsilons is not None
+        eps = tuple(DEFAULT_EPSILONS if epsilons is None else epsilons)
+        # Validate everything now through the core's own checks (clear ValueErrors).
+        ISNAS(
+            [2],
+            eps,
+            samples_per_distribution=samples_per_distribution,
+            alpha=alpha,
+            init_delta=init_delta,
+            loss_scale=loss_scale,
+            complexity_scale=complexity_scale,
+            weighting=weighting,  # type: ignore[arg-type]
+        )
+        self._epsilons = tuple(float(e) for e in eps)
+        self._lam = int(samples_per_distribution)
+        self._alpha = float(alpha)
+        self._init_delta = float(init_delta)
+        self._loss_scale = loss_scale
+        self._complexity_scale = complexity_scale
+        self._weighting = weighting
+        self._seed = int(seed) if seed is not None else random.SystemRandom().getrandbits(32)
+        self._independent_sampler = independent_sampler or RandomSampler(seed=seed)
+        self._warn_independent_sampling = warn_independent_sampling
+        self._warned = False
+        self._store = StateStore()
+        self._tracker = GenerationTracker()
+        self._search_space = IntersectionSearchSpace()
+        self._lock = threading.RLock()
+        self._study_key: tuple[int, int] | None = None
+
+    # ------------------------------------------------------------------ public API
+    @property
+    def epsilons(self) -> tuple[float, ...]:
+        """The trade-offs given at construction (K of them)."""
+        return self._epsilons
+
+    @property
+    def generation_size(self) -> int:
+        """Trials per generation in a two-objective study: ``K * lambda``."""
+        return len(self._epsilons) * self._lam
+
+    def architectures(self, study: Study) -> list[dict[str, CategoricalChoiceType]]:
+        """Most likely value of every modelled parameter, one dict per distribution.
+
+        Closes the current generation first if all its trials are complete.
+        """
+        state = self._synced_state(study)
+        return [
+            {name: state.choice(name, int(i)) for name, i in zip(state.names, row)}
+            for row in state.core.modes()
+        ]
+
+    def probabilities(self, study: Study) -> list[dict[str, dict[CategoricalChoiceType, float]]]:
+        """Each distribution's probability of every choice, by parameter name."""
+        state = self._synced_state(study)
+        out = []
+        for theta in state.core.thetas:
+            per_param = {}
+            for i, (name, dist) in enumerate(state.distributions.items()):
+                per_param[name] = {c: float(theta[i, j]) for j, c in enumerate(dist.choices)}
+            out.append(per_param)
+        return out
+
+    def expected_complexity(self, study: Study) -> list[float | None] | None:
+        """Importance-weighted estimate of each distribution's mean complexity.
+
+        From the last update, in the units of the second objective; None before the first.
+        """
+        ec = self._synced_state(study).core.expected_complexity
+        return None if ec is None else [None if np.isnan(v) else float(v) for v in ec]
+
+    def tradeoffs(self, study: Study) -> list[float]:
+        """Each distribution's current trade-off ``eps_k``."""
+        return [float(e) for e in self._synced_state(study).core.epsilons]
+
+    def generation(self, study: Study) -> int:
+        """Number of generations completed (updates applied) so far."""
+        return int(self._synced_state(study).core.generation)
+
+    # ------------------------------------------------------------------ BaseSampler
+    def reseed_rng(self) -> None:
+        self._seed = random.SystemRandom().getrandbits(32)
+        self._independent_sampler.reseed_rng()
+
+    def infer_relative_search_space(
+        self, study: Study, trial: FrozenTrial
+    ) -> dict[str, BaseDistribution]:
+        self._check_directions(study)
+        with self._lock:
+            self._bind(study)
+            state = self._store.load(study)
+            if state is not None:
+                return dict(state.distributions)
+            space = self._search_space.calculate(study)
+            return {
+                name: dist
+                for name, dist in space.items()
+                if isinstance(dist, CategoricalDistribution)
+            }
+
+    def sample_relative(
+        self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
+    ) -> dict[str, Any]:
+        if not search_space:
+            return {}
+        self._check_directions(study)
+        with self._lock:
+            self._bind(study)
+            state = self._store.load(study)
+            if state is None:
+                state = self._initialise(study, search_space, trial.number)
+                if state is None:
+                    return self._sample_others(study, trial, search_space, set())
+            state, t = self._advance(study, state, trial)
+            k = next_distribution(t)
+            storage = study._storage
+            storage.set_trial_system_attr(trial._trial_id, GENERATION_KEY, state.core.generation)
+            storage.set_trial_system_attr(trial._trial_id, DISTRIBUTION_KEY, k)
+            x = self._draw(state, k, trial.number)
+            params = {
+                name: state.choice(name, int(i))
+                for name, i in zip(state.names, x)
+                if name in search_space
+            }
+        params.update(self._sample_others(study, trial, search_space, set(params)))
+        return params
+
+    def sample_independent(
+        self,
+        study: Study,
+        trial: FrozenTrial,
+        param_name: str,
+        param_distribution: BaseDistribution,
+    ) -> Any:
+        if self._warn_independent_sampling and not self._warned:
+            state = self._store.load(study)
+            if state is not None and param_name not in state.distributions:
+                self._warned = True
+                _logger.warning(
+                    f"ISNASSampler models only the CategoricalDistribution parameters it saw "
+                    f"in the first completed trial; parameter {param_name!r} "
+                    f"({type(param_distribution).__name__}) of trial {trial.number} is "
+                    f"sampled by {type(self._independent_sampler).__name__}. This warning is "
+                    f"shown once per sampler (pass warn_independent_sampling=False to silence it)."
+                )
+        return self._independent_sampler.sample_independent(
+            study, trial, param_name, param_distribution
+        )
+
+    def before_trial(self, study: Study, trial: FrozenTrial) -> None:
+        self._independent_sampler.before_trial(study, trial)
+
+    def after_trial(
+        self,
+        study: Study,
+        trial: FrozenTrial,
+        state: Any,
+        values: Sequence[float] | None,
+    ) -> None:
+        # Nothing to do: generations close when the next trial is sampled or when
+        # results are read, because after_trial is not guaranteed to run (stale trials).
+        self._independent_sampler.after_trial(study, trial, state, values)
+
+    # ------------------------------------------------------------------ internals
+    def _bind(self, study: Study) -> None:
+        """Reset per-process caches when the sampler moves to another study."""
+        key = (id(study._storage), study._study_id)
+        if key != self._study_key:
+            self._study_key = key
+            self._store.forget()
+            self._tracker.forget_all()
+
+    def _n_objectives_epsilons(self, study: Study) -> tuple[float, ...]:
+        if len(study.directions) == 1:
+            if self._explicit_epsilons and len(self._epsilons) > 1:
+                _logger.warning(
+                    "ISNASSampler in a single-objective study runs plain ASNG with one "
+                    f"distribution; the {len(self._epsilons)} epsilons given are ignored."
+                )
+            return (0.0,)
+        return self._epsilons
+
+    def _check_directions(self, study: Study) -> None:
+        directions = study.directions
+        if len(directions) > 2:
+            raise ValueError(
+                f"ISNASSampler supports one objective (plain ASNG) or two objectives "
+                f"(performance, complexity); this study has {len(directions)}."
+            )
+        if len(directions) == 2 and directions[1] != StudyDirection.MINIMIZE:
+            raise ValueError(
+                "ISNASSampler reads the second objective as the complexity (parameters, "
+                "FLOPs, latency) and needs it minimised: create the study with "
+                "directions=[<'minimize' or 'maximize'>, 'minimize']."
+            )
+
+    @staticmethod
+    def _signs(study: Study) -> tuple[float, float]:
+        first = -1.0 if study.directions[0] == StudyDirection.MAXIMIZE else 1.0
+        return first, 1.0
+
+    def _initialise(
+        self, study: Study, search_space: dict[str, BaseDistribution], number: int
+    ) -> SamplerState | None:
+        dists = {
+            name: d for name, d in search_space.items() if isinstance(d, CategoricalDistribution)
+        }
+        if not dists:
+            return None
+        core = ISNAS(
+            [len(d.choices) for d in dists.values()],
+            self._n_objectives_epsilons(study),
+            samples_per_distribution=self._lam,
+            alpha=self._alpha,
+            init_delta=self._init_delta,
+            loss_scale=self._loss_scale,
+            complexity_scale=self._complexity_scale,
+            weighting=self._weighting,  # type: ignore[arg-type]
+            seed=self._seed,
+        )
+        state = SamplerState(core=core, distributions=dists, start=number)
+        if self._store.raw(study) is None:  # another worker may have just written one
+            self._store.save(study, state)
+        return self._store.load(study)
+
+    def _advance(
+        self, study: Study, state: SamplerState, trial: FrozenTrial | None
+    ) -> tuple[SamplerState, Tally]:
+        """Close the current generation if it is complete.
+
+        Returns the up-to-date state and the tally of its generation's trials.
+        """
+        stop = trial.number if trial is not None else study._storage.get_n_trials(study._study_id)
+        signs = self._signs(study)
+        while True:  # normally at most one generation closes per call
+            records = self._tracker.scan(study._storage, study._study_id, state, stop, signs)
+            t = tally(records, state.core.generation, state.core.n_distributions)
+            if not is_closable(t, state.core.lam):
+                return state, t
+            if self._store.raw(study) != state.raw:
+                # Another worker advanced the search meanwhile: take its state.
+                self._store.forget()
+                state = self._store.load(study) or state
+                continue
+            used = pooled_solutions(t, state.core.lam)
+            closed = state.core.generation
+            # Update the cached state in place: it is the stored one (checked just above),
+            # and save() re-encodes it right away.
+            state.core.tell([r.solution for r in used if r.solution is not None])
+            state.start = min([stop, *t.untagged_running])
+            self._store.save(study, state)
+            if trial is not None:
+                study._storage.set_trial_system_attr(
+                    trial._trial_id,
+                    CLOSED_KEY,
+                    {"generation": closed, "trials": [r.number for r in used]},
+                )
+            self._tracker.forget_before(state.start)
+
+    def _synced_state(self, study: Study) -> SamplerState:
+        with self._lock:
+            self._bind(study)
+            state = self._store.load(study)
+            if state is None:
+                raise ValueError(
+                    "ISNASSampler has no state in this study yet: it starts modelling the "
+                    "categorical parameters once a trial has completed. Run some trials first."
+                )
+            return self._advance(study, state, None)[0]
+
+    def _draw(self, state: SamplerState, k: int, number: int) -> np.ndarray:
+        """Sample distribution ``k`` with randomness that depends only on (seed, trial)."""
+        rng = random.Random(self._seed * 1_000_003 + number)
+        u = np.array([rng.random() for _ in range(state.cdf.shape[1])])
+        idx = (u[:, None] >= state.cdf[k]).sum(axis=1)
+        return np.minimum(idx, state.core.n_choices - 1)
+
+    def _sample_others(
+        self,
+        study: Study,
+        trial: FrozenTrial,
+        search_space: dict[str, BaseDistribution],
+        done: set[str],
+    ) -> dict[str, Any]:
+        return {
+            name: self._independent_sampler.sample_independent(study, trial, name, dist)
+            for name, dist in search_space.items()
+            if name not in done
+        }
