@@ -158,7 +158,13 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
     result = {k: v for k, v in job.items()}
     result.update(label=method_label(method, job.get("isnas_kwargs")), checkpoints=checkpoints)
     if method == "isnas":
-        result["generation_size"] = getattr(sampler, "generation_size", None)
+        result["epsilons"] = [float(e) for e in sampler.epsilons]
+        result["generation_size"] = int(sampler.generation_size)
+        if not job.get("isnas_kwargs"):
+            lam = sampler.generation_size // len(sampler.epsilons)
+            result["label"] = (
+                "ISNAS (defaults: eps=" + ",".join(f"{e:g}" for e in sampler.epsilons) + f", lambda={lam})"
+            )
     return result
 
 
@@ -232,11 +238,11 @@ def render(results: list[dict[str, Any]], args: argparse.Namespace, header: dict
     for lab in isnas_labels:
         runs = by_label[lab]
         last = [r["checkpoints"][-1] for r in runs]
-        eps = last[0].get("tradeoffs")
         lines.append(f"## {lab}: the K returned architectures after {queries[-1]} queries")
         lines.append("")
         lines.append(
-            f"generation size {runs[0].get('generation_size')}; tradeoffs(study) of seed {runs[0]['seed']}: {eps}"
+            f"epsilons {runs[0].get('epsilons')}; generation size {runs[0].get('generation_size')}; "
+            f"sampler.expected_complexity at the end (seed {runs[0]['seed']}): {last[0].get('expected_complexity')}"
         )
         lines.append("")
         lines.append("| k | error % (mean ± sd over seeds) | params M | distinct architectures over seeds |")
