@@ -246,15 +246,18 @@ def _pool_factor(key: str, downsample: object, native: int) -> int:
 
 
 def _channel_mean_std(x: torch.Tensor, chunk: int = 4096) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-channel mean and population std, accumulated in float64 a chunk at a time."""
-    total = torch.zeros(x.shape[1], dtype=torch.float64)
-    squares = torch.zeros(x.shape[1], dtype=torch.float64)
-    for part in x.split(chunk):
-        part = part.to(torch.float64)
-        total += part.sum(dim=(0, 2, 3))
-        squares += part.square().sum(dim=(0, 2, 3))
+    """Per-channel mean and population std (``ddof=0``), in two passes.
+
+    Each image's sum over its pixels is taken in float32 (short, accurate sums) and the sums
+    over images in float64; the second pass sums squared deviations from the mean a chunk at a
+    time, so no float64 copy of the images is ever made.
+    """
     n = x.shape[0] * x.shape[2] * x.shape[3]
-    mean = total / n
-    std = (squares / n - mean.square()).clamp_min(0).sqrt()
+    mean = x.sum(dim=(2, 3)).to(torch.float64).sum(dim=0) / n
+    centre = mean.to(x.dtype).view(1, -1, 1, 1)
+    squares = torch.zeros_like(mean)
+    for part in x.split(chunk):
+        squares += (part - centre).square_().sum(dim=(2, 3)).to(torch.float64).sum(dim=0)
+    std = (squares / n).sqrt()
     std = torch.where(std > 1e-6, std, torch.ones_like(std))  # a constant channel stays centred
     return mean.to(torch.float32), std.to(torch.float32)
