@@ -3,7 +3,7 @@
     >>> from optuna_isnas.data import load_dataset
     >>> splits = load_dataset("digits", seed=0)
     >>> splits.train.x.shape, splits.num_classes
-    (torch.Size([1078, 1, 8, 8]), 10)
+    (torch.Size([1079, 1, 8, 8]), 10)
 
 Every dataset goes through the same steps (see ``docs/datasets.md``):
 
@@ -130,9 +130,9 @@ def load_dataset(
     val_idx, train_idx = stratified_take(
         raw.y, rest, fraction_count(val_fraction, len(everything)), rng
     )
+    x_test, y_test = (raw.x, raw.y) if raw.x_test is None else (raw.x_test, raw.y_test)
     train_idx = limit(raw.y, train_idx, max_train_samples, rng)
     val_idx = limit(raw.y, val_idx, max_eval_samples, rng)
-    x_test, y_test = (raw.x, raw.y) if raw.x_test is None else (raw.x_test, raw.y_test)
     test_idx = limit(y_test, test_idx, max_eval_samples, rng)
     sizes = {"train": len(train_idx), "val": len(val_idx), "test": len(test_idx)}
     if min(sizes.values()) == 0:
@@ -146,16 +146,18 @@ def load_dataset(
         t.div_(raw.max_value)
         return F.avg_pool2d(t, pool) if pool > 1 else t
 
-    x_train = images(raw.x, train_idx)
-    mean, std = _channel_mean_std(x_train)
-    parts = {}
-    for split, x, y, idx in (("train", None, raw.y, train_idx), ("val", raw.x, raw.y, val_idx),
-                             ("test", x_test, y_test, test_idx)):
-        t = x_train if x is None else images(x, idx)
-        t.sub_(mean.view(1, -1, 1, 1)).div_(std.view(1, -1, 1, 1))
-        parts[split] = TensorSplit(
-            x=t, y=torch.from_numpy(y[idx].astype(np.int64)), indices=torch.from_numpy(idx)
+    selection = {"train": (raw.x, raw.y, train_idx), "val": (raw.x, raw.y, val_idx),
+                  "test": (x_test, y_test, test_idx)}
+    xs = {split: images(x, idx) for split, (x, _, idx) in selection.items()}
+    mean, std = _channel_mean_std(xs["train"])
+    parts = {
+        split: TensorSplit(
+            x=xs[split].sub_(mean.view(1, -1, 1, 1)).div_(std.view(1, -1, 1, 1)),
+            y=torch.from_numpy(y[idx].astype(np.int64)),
+            indices=torch.from_numpy(idx),
         )
+        for split, (_, y, idx) in selection.items()
+    }
     return DatasetSplits(
         name=key,
         train=parts["train"],
