@@ -275,6 +275,12 @@ def test_stratified_take_exact_total_and_shares():
     assert np.array_equal(np.sort(np.concatenate([taken, rest])), np.arange(100))
     counts = np.bincount(labels[taken], minlength=3)
     assert np.all(np.abs(counts - np.array([16.5, 9.9, 6.6])) <= 1)
+    taken, rest = stratified_take(labels, np.arange(10), 0, rng)
+    assert len(taken) == 0 and np.array_equal(rest, np.arange(10))
+    taken, rest = stratified_take(labels, np.empty(0, dtype=np.int64), 0, rng)
+    assert len(taken) == len(rest) == 0
+    with pytest.raises(ValueError, match="cannot take 11 of 10"):
+        stratified_take(labels, np.arange(10), 11, rng)
 
 
 # ---------------------------------------------------------------- IDX files and fashion-mnist

@@ -29,6 +29,8 @@ def stratified_take(
     n = len(positions)
     if not 0 <= k <= n:
         raise ValueError(f"cannot take {k} of {n} samples")
+    if k == 0:
+        return np.empty(0, dtype=np.int64), np.sort(positions)
     classes, inverse, counts = np.unique(
         labels[positions], return_inverse=True, return_counts=True
     )
@@ -39,11 +41,10 @@ def stratified_take(
         # Largest fractional part first; random order among equal ones.
         order = np.lexsort((rng.random(len(classes)), -(exact - quota)))
         quota[order[:leftover]] += 1
-    taken = []
-    for c in range(len(classes)):
-        members = positions[inverse == c]
-        taken.append(rng.permutation(members)[: quota[c]])
-    chosen = np.sort(np.concatenate(taken)) if taken else np.empty(0, dtype=np.int64)
+    by_class = np.split(positions[np.argsort(inverse, kind="stable")], np.cumsum(counts)[:-1])
+    chosen = np.sort(np.concatenate(
+        [rng.permutation(members)[:q] for members, q in zip(by_class, quota)]
+    ))
     rest = np.setdiff1d(positions, chosen, assume_unique=True)
     return chosen, rest
 
