@@ -1,0 +1,126 @@
+"""Storage, studies and samplers of a search."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+from optuna_isnas.search.config import SearchConfig
+from optuna_isnas.search.errors import SearchError
+
+JOURNAL_NAME = "search.journal"
+
+
+@dataclass
+class OpenedStorage:
+    """An Optuna storage and how to name it to a user (for the optuna-dashboard hint)."""
+
+    storage: optuna.storages.BaseStorage
+    location: str | None  # URL or journal file path; None for an in-memory storage
+    is_default_journal: bool = False
+
+    def dashboard_command(self) -> str | None:
+        return None if self.location is None else f"optuna-dashboard {self.location}"
+
+
+def open_storage(storage: str | optuna.storages.BaseStorage | None, out: str | Path) -> OpenedStorage:
+    """Open ``storage``: a storage object, a URL, a journal file path, or None for ``<out>/search.journal``.
+
+    Raises:
+        SearchError: The URL cannot be opened.
+    """
+    if isinstance(storage, optuna.storages.BaseStorage):
+        location = getattr(storage, "url", None)
+        return OpenedStorage(storage, location)
+    default = storage is None
+    location = str(Path(out) / JOURNAL_NAME) if default else storage
+    try:
+        if "://" not in location:
+            from optuna.storages.journal import JournalFileBackend
+
+            Path(location).parent.mkdir(parents=True, exist_ok=True)
+            opened = optuna.storages.JournalStorage(JournalFileBackend(location))
+        else:
+            opened = optuna.storages.get_storage(location)
+    except Exception as exc:  # noqa: BLE001 - any failure to open is the user's URL, reported in one line
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SearchError(f"cannot open storage {location!r}: {reason}") from exc
+    return OpenedStorage(opened, location, is_default_journal=default)
+
+
+def default_epsilons(k: int) -> tuple[float, ...]:
+    """K tradeoffs from "accuracy only" (0) to "size matters most" (8), geometric in between.
+
+    For K = 4 this is ISNASSampler's default ``(0, 0.5, 2, 8)``.
+    """
+    if k == 1:
+        return (0.0,)
+    if k == 2:
+        return (0.0, 2.0)
+    return (0.0, *(float(0.5 * 16 ** (i / (k - 2))) for i in range(k - 1)))
+
+
+def epsilons(config: SearchConfig) -> tuple[float, ...]:
+    """The configuration's epsilons, else the default family of its K (default K = 4)."""
+    from optuna_isnas import DEFAULT_EPSILONS
+
+    if config.epsilons is not None:
+        return tuple(config.epsilons)
+    if config.num_distributions is not None:
+        return default_epsilons(config.num_distributions)
+    return tuple(DEFAULT_EPSILONS)
+
+
+def make_sampler(config: SearchConfig) -> optuna.samplers.BaseSampler:
+    """The sampler named by ``config.sampler``, seeded with ``config.seed``."""
+    generation = len(epsilons(config)) * config.samples_per_distribution
+    if config.sampler == "isnas":
+        from optuna_isnas import ISNASSampler
+
+        return ISNASSampler(
+            epsilons=epsilons(config), samples_per_distribution=config.samples_per_distribution, seed=config.seed
+        )
+    if config.sampler == "random":
+        return optuna.samplers.RandomSampler(seed=config.seed)
+    if config.sampler == "tpe":
+        return optuna.samplers.TPESampler(seed=config.seed, multivariate=True)
+    if config.sampler == "nsgaii":
+        return optuna.samplers.NSGAIISampler(population_size=max(generation, 2), seed=config.seed)
+    raise SearchError(f"unknown sampler {config.sampler!r}")
+
+
+def is_isnas_sampler(sampler: Any) -> bool:
+    """Duck-typed ISNASSampler: it returns K architectures and keeps its whole state in the study storage."""
+    return hasattr(sampler, "architectures") and hasattr(sampler, "generation_size")
+
+
+def generation_size(sampler: optuna.samplers.BaseSampler, config: SearchConfig) -> int:
+    """Trials asked per step: the sampler's generation, else K * lambda from the configuration."""
+    size = getattr(sampler, "generation_size", None)
+    return int(size) if size else len(epsilons(config)) * config.samples_per_distribution
+
+
+def metric_names(objective: str) -> list[str]:
+    return [objective, "params"]
+
+
+def directions(objective: str) -> list[str]:
+    return ["maximize" if objective == "accuracy" else "minimize", "minimize"]
+
+
+def set_metric_names(study: optuna.Study, names: list[str]) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study.set_metric_names(names)
+
+
+def study_exists(storage: optuna.storages.BaseStorage, name: str) -> bool:
+    try:
+        storage.get_study_id_from_name(name)
+    except KeyError:
+        return False
+    return True
