@@ -35,7 +35,7 @@ from optuna_isnas.sampler._state import (
 _logger = logging.getLogger(__name__)
 
 #: Default trade-offs: from "accuracy only" to "size matters most" (docs/algorithm.md).
-DEFAULT_EPSILONS: tuple[float, ...] = (0.0, 0.5, 2.0, 8.0)
+DEFAULT_EPSILONS: tuple[float, ...] = (0.0, 1.0, 3.0, 9.0)
 
 
 class ISNASSampler(BaseSampler):
@@ -57,7 +57,7 @@ class ISNASSampler(BaseSampler):
 
     Args:
         epsilons: complexity trade-offs, one distribution each, in increasing order for
-            large-to-small models. Default ``(0.0, 0.5, 2.0, 8.0)``.
+            large-to-small models. Default ``(0.0, 1.0, 3.0, 9.0)``.
         samples_per_distribution: ``lambda``, trials each distribution draws per
             generation (default 2, as ASNG-NAS).
         alpha: ASNG's step-size adaptation threshold (default 1.5).
@@ -168,6 +168,20 @@ class ISNASSampler(BaseSampler):
     def generation(self, study: Study) -> int:
         """Number of generations completed (updates applied) so far."""
         return int(self._synced_state(study).core.generation)
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Locks can't be pickled and caches are per process: drop both.
+        state = self.__dict__.copy()
+        for key in ("_lock", "_store", "_tracker", "_study_key"):
+            state.pop(key, None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.RLock()
+        self._store = StateStore()
+        self._tracker = GenerationTracker()
+        self._study_key = None
 
     # ------------------------------------------------------------------ BaseSampler
     def reseed_rng(self) -> None:
