@@ -61,3 +61,43 @@ def hypervolume_2d(points: np.ndarray, reference: tuple[float, float] | np.ndarr
     for i, y in enumerate(front_y):
         area += (front_x[i + 1] - front_x[i]) * (ry - y)
     return float(area)
+
+
+def best_subset_2d(points: np.ndarray, k: int, reference: tuple[float, float] | np.ndarray) -> list[int]:
+    """Indices of at most ``k`` rows of ``points`` whose hypervolume is the largest (exact, 2-D).
+
+    Hypervolume subset selection by dynamic programming over the front sorted by the first
+    objective: ``best[m][i]`` is the largest area of ``m`` front points whose leftmost is ``i``.
+    O(k n^2) for n front points. Rows that are dominated or outside the reference never help.
+    """
+    pts = np.asarray(points, dtype=float).reshape(-1, 2)
+    rx, ry = (float(v) for v in reference)
+    inside = (pts[:, 0] < rx) & (pts[:, 1] < ry)
+    cand = [i for i in np.flatnonzero(pareto_mask(pts) & inside)]
+    # one representative per distinct point, sorted by x ascending (so y descending)
+    seen: dict[tuple[float, float], int] = {}
+    for i in cand:
+        seen.setdefault((pts[i, 0], pts[i, 1]), int(i))
+    front = sorted(seen.values(), key=lambda i: pts[i, 0])
+    n = len(front)
+    if n == 0 or k <= 0:
+        return []
+    k = min(k, n)
+    x = np.array([pts[i, 0] for i in front] + [rx])
+    h = np.array([ry - pts[i, 1] for i in front])
+    best = np.full((k + 1, n), -np.inf)
+    nxt = np.full((k + 1, n), -1, dtype=int)
+    best[1] = (rx - x[:n]) * h
+    for m in range(2, k + 1):
+        for i in range(n):
+            for j in range(i + 1, n):
+                value = (x[j] - x[i]) * h[i] + best[m - 1][j]
+                if value > best[m][i]:
+                    best[m][i], nxt[m][i] = value, j
+    m = k
+    i = int(np.argmax(best[m]))
+    chosen = []
+    while m >= 1 and i >= 0:
+        chosen.append(front[i])
+        i, m = int(nxt[m][i]), m - 1
+    return chosen

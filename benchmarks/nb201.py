@@ -37,7 +37,7 @@ import optuna
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _hv import pareto_mask  # noqa: E402
+from _hv import best_subset_2d, pareto_mask  # noqa: E402
 from nb201_table import OPS, PARAM_NAMES, NB201Table, arch_to_key, key_to_arch  # noqa: E402
 
 # Reference points (validation error %, parameters M), fixed for every run:
@@ -56,6 +56,28 @@ def table() -> NB201Table:
     if _TABLE is None:
         _TABLE = NB201Table.load()
     return _TABLE
+
+
+def source_fingerprint() -> str:
+    """git commit of the checkout plus a hash of optuna_isnas/**.py (the code that ran, edits included)."""
+    import hashlib
+    import subprocess
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    try:
+        commit = subprocess.run(
+            ["git", "-C", root, "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        commit = "unknown"
+    digest = hashlib.sha256()
+    pkg = os.path.join(root, "optuna_isnas")
+    for dirpath, _, files in sorted(os.walk(pkg)):
+        for name in sorted(files):
+            if name.endswith(".py"):
+                with open(os.path.join(dirpath, name), "rb") as f:
+                    digest.update(name.encode() + f.read())
+    return f"commit {commit}, optuna_isnas sources sha256 {digest.hexdigest()[:12]}"
 
 
 def parse_isnas_variant(text: str) -> dict[str, Any]:
@@ -97,6 +119,12 @@ def make_sampler(method: str, seed: int, isnas_kwargs: dict[str, Any] | None):
     raise ValueError(f"unknown method {method!r}; choose from {BASE_METHODS}")
 
 
+def ceiling(k: int, reference: tuple[float, float]) -> float:
+    """HV ratio of the best k cells of the true front: the most any k returned models can score."""
+    pts = table().all_points()
+    return table().hypervolume_ratio(pts[best_subset_2d(pts, k, reference)], reference)
+
+
 def score(points: np.ndarray) -> dict[str, float]:
     return {name: table().hypervolume_ratio(points, ref) for name, ref in REFERENCES.items()}
 
@@ -136,10 +164,19 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
             mask = pareto_mask(np.asarray(observed))
             returned = sorted({k for k, m in zip(keys, mask) if m})
         ret_points = tab.points([key_to_arch(k) for k in returned])
+        if method == "isnas":
+            returned_k = score(ret_points)
+        else:  # the K of them a user would keep: best hypervolume on the values they observed
+            obs = np.asarray(observed)
+            returned_k = {}
+            for name, ref in REFERENCES.items():
+                chosen = best_subset_2d(obs, job["subset_k"], ref)
+                returned_k[name] = tab.hypervolume_ratio(tab.points([key_to_arch(keys[i]) for i in chosen]), ref)
         cp: dict[str, Any] = {
             "queries": n,
             "evaluated": score(tab.points(evaluated)),
             "returned": score(ret_points),
+            "returned_k": returned_k,
             "returned_keys": returned,
             "returned_points": ret_points.tolist(),
             "n_returned_unique": len(set(returned)),
@@ -190,6 +227,7 @@ def render(results: list[dict[str, Any]], args: argparse.Namespace, header: dict
         f"- command: `{header['command']}`",
         f"- machine: {header['machine']}",
         f"- date: {header['date']}; python {header['python']}; optuna {header['optuna']}",
+        f"- code: {header['source']}",
         f"- seeds: {header['seeds']}; queries (trials) scored: {queries}; one study per (method, seed)",
         f"- what the optimiser observes: {header['observe']}",
         "- scoring: noise-free values (validation error % = 100 − mean val_acc over the table's "
@@ -202,11 +240,21 @@ def render(results: list[dict[str, Any]], args: argparse.Namespace, header: dict
         ),
         "- scores: HV(set) / HV(true front), mean ± sd over seeds. (a) evaluated = every architecture "
         "evaluated so far; (b) returned = ISNAS: the K architectures of `sampler.architectures(study)`; "
-        "others: the Pareto set of their evaluated trials on the values they observed.",
+        "others: the Pareto set of their evaluated trials on the values they observed; (c) the same, but the "
+        f"others keep only the K = {args.subset_k} trials of that set with the largest hypervolume on their "
+        "observed values (a family of K models, like ISNAS's; ISNAS's row equals (b)).",
+        "- ceiling for K models: the best K-subset of the true front scores "
+        + "; ".join(
+            f"{name} {ceiling(args.subset_k, ref):.3f}" for name, ref in REFERENCES.items()
+        ),
         "",
     ]
     for ref_name in REFERENCES:
-        for kind, title in (("returned", "(b) returned set"), ("evaluated", "(a) everything evaluated")):
+        for kind, title in (
+            ("returned", "(b) returned set"),
+            ("returned_k", f"(c) returned set cut to K = {args.subset_k}"),
+            ("evaluated", "(a) everything evaluated"),
+        ):
             lines.append(f"## {title}, reference '{ref_name}' {REFERENCES[ref_name]}")
             lines.append("")
             lines.append("| method | " + " | ".join(f"{q} queries" for q in queries) + " |")
@@ -271,6 +319,9 @@ def main(argv: list[str] | None = None) -> int:
         "default: the sampler's defaults. Use ':1' to change lambda only.",
     )
     parser.add_argument("--observe", choices=("seed", "mean"), default="seed")
+    parser.add_argument(
+        "--subset-k", type=int, default=4, help="K for score (c): models the other methods keep (default 4 = ISNAS's K)"
+    )
     parser.add_argument("--jobs", type=int, default=1, help="worker processes over (method, seed)")
     parser.add_argument("--out", default=None, help="markdown output path (JSON beside it, .json)")
     parser.add_argument("--quick", action="store_true", help="tiny run: 2 seeds, 40/80 queries")
@@ -292,8 +343,16 @@ def main(argv: list[str] | None = None) -> int:
         for variant in variants:
             for seed in range(args.seeds):
                 jobs.append(
-                    dict(method=method, seed=seed, queries=args.queries, observe=args.observe, isnas_kwargs=variant)
+                    dict(
+                        method=method,
+                        seed=seed,
+                        queries=args.queries,
+                        observe=args.observe,
+                        isnas_kwargs=variant,
+                        subset_k=args.subset_k,
+                    )
                 )
+    fingerprint = source_fingerprint()  # taken before the runs: the code they imported
     t0 = time.perf_counter()
     if args.jobs > 1:
         with multiprocessing.get_context("fork").Pool(args.jobs) as pool:
@@ -306,6 +365,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores (nproc), {platform.platform()}; "
         f"--jobs {args.jobs}; total {total:.0f} s",
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "source": fingerprint,
         "python": platform.python_version(),
         "optuna": optuna.__version__,
         "seeds": f"0..{args.seeds - 1}",

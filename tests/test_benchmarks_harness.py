@@ -75,3 +75,20 @@ def test_nb201_table_lookup_and_front() -> None:
     assert table.hypervolume_ratio(table.points([key_to_arch(k) for k in front]), (17.0, 1.7)) == pytest.approx(1.0)
     assert set(OPS) == {"none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3"}
     assert PARAM_NAMES == ("Op0", "Op1", "Op2", "Op3", "Op4", "Op5")
+
+
+def test_best_subset_matches_brute_force() -> None:
+    import itertools
+
+    from _hv import best_subset_2d
+
+    rng = np.random.default_rng(2)
+    for n, k in ((1, 1), (6, 2), (9, 3), (12, 4), (5, 8)):
+        pts = rng.random((n, 2))
+        ref = (1.05, 1.05)
+        chosen = best_subset_2d(pts, k, ref)
+        assert len(chosen) == len(set(chosen)) <= k
+        brute = max(
+            hypervolume_2d(pts[list(c)], ref) for c in itertools.combinations(range(n), min(k, n))
+        )
+        assert hypervolume_2d(pts[chosen], ref) == pytest.approx(brute)
