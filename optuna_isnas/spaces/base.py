@@ -1,0 +1,345 @@
+"""The search-space contract: one declaration drives suggest, supernet, child and size.
+
+A :class:`SearchSpace` declares its categorical variables once (an ordered mapping from
+parameter name to choice names). That declaration is used by
+
+* :meth:`SearchSpace.suggest`, which asks an Optuna trial (duck-typed: only
+  ``trial.suggest_categorical`` is called, so this module does not import Optuna);
+* :meth:`SearchSpace.build_supernet`, the weight-sharing network whose ``forward(x, arch)``
+  runs only the operations that ``arch`` selects;
+* :meth:`SearchSpace.build_child`, the standalone network of one architecture;
+* :meth:`SearchSpace.n_params`, the exact parameter count of that child.
+
+Exact counts are computed "by construction": the supernet is built once on the ``meta``
+device, every candidate operation reports the parameters it owns, and the count of an
+architecture is the fixed part plus a table lookup per variable (plus a space-specific
+structural term, see :meth:`SearchSpace._structural_params`). That keeps ``n_params``
+at a few microseconds per call, while the tests check it against real children.
+
+BatchNorm scheme (all spaces): every candidate operation owns its BatchNorm layers
+(``affine=True``). In the supernet they keep no running statistics
+(``track_running_stats=False``), so they always normalise with the statistics of the
+current batch, in training and in evaluation mode alike; running averages would mix the
+statistics of different sub-networks and are meaningless for a one-shot search.
+:meth:`Supernet.extract_child` keeps that behaviour, so the extracted child computes exactly
+what the supernet computes for that architecture, in either mode. :meth:`SearchSpace.build_child`
+builds ordinary BatchNorm layers with running statistics (for retraining from scratch), and
+:func:`recalibrate_batchnorm` turns an extracted child into an ordinary one by estimating
+running statistics on a few batches.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+
+Architecture = dict[str, str]
+"""An architecture: parameter name -> choice name, one entry per declared variable."""
+
+_REGISTRY: dict[str, type[SearchSpace]] = {}
+
+
+def register_space(name: str) -> Callable[[type[SearchSpace]], type[SearchSpace]]:
+    """Class decorator that makes a :class:`SearchSpace` subclass available to :func:`get_space`."""
+
+    def decorate(cls: type[SearchSpace]) -> type[SearchSpace]:
+        if name in _REGISTRY and _REGISTRY[name] is not cls:
+            raise ValueError(f"a search space named {name!r} is already registered.")
+        cls.name = name
+        _REGISTRY[name] = cls
+        return cls
+
+    return decorate
+
+
+def space_names() -> tuple[str, ...]:
+    """Names of all registered spaces, in registration order."""
+    return tuple(_REGISTRY)
+
+
+def get_space(name: str, **kwargs: Any) -> SearchSpace:
+    """Build a registered search space by name.
+
+    Args:
+        name: A registered space name (see :data:`optuna_isnas.spaces.SPACE_NAMES`).
+        **kwargs: Constructor arguments of that space (``in_channels``, ``num_classes``,
+            ``image_size`` and the space's own hyperparameters).
+
+    Raises:
+        ValueError: If ``name`` is not registered; the message lists the valid names.
+    """
+    try:
+        cls = _REGISTRY[name]
+    except (KeyError, TypeError):
+        valid = ", ".join(repr(n) for n in _REGISTRY)
+        raise ValueError(f"unknown search space {name!r}; valid names: {valid}.") from None
+    return cls(**kwargs)
+
+
+def batchnorm(channels: int, running_stats: bool) -> nn.BatchNorm2d:
+    """The BatchNorm of every op: affine; running statistics only outside the supernet."""
+    return nn.BatchNorm2d(channels, affine=True, track_running_stats=running_stats)
+
+
+def count_params(module: nn.Module) -> int:
+    """Number of scalar parameters of ``module`` (works on the ``meta`` device)."""
+    return sum(p.numel() for p in module.parameters())
+
+
+@torch.no_grad()
+def recalibrate_batchnorm(model: nn.Module, batches: Iterable[torch.Tensor]) -> nn.Module:
+    """Give batch-statistics BatchNorm layers running statistics estimated on ``batches``.
+
+    An extracted child (:meth:`Supernet.extract_child`) normalises with the statistics of each
+    batch, like the supernet. This turns every such layer into an ordinary BatchNorm: running
+    mean and variance are the cumulative averages over ``batches`` (``momentum=None``). Layers
+    that already track running statistics are reset and re-estimated too. The model is left in
+    evaluation mode and returned.
+
+    Args:
+        model: A network, for example an extracted child.
+        batches: Input tensors (already on the model's device), e.g. a few training batches.
+    """
+    for module in model.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            ref = module.weight if module.weight is not None else None
+            kwargs = {"device": ref.device} if ref is not None else {}
+            module.track_running_stats = True
+            module.momentum = None
+            module.running_mean = torch.zeros(module.num_features, **kwargs)
+            module.running_var = torch.ones(module.num_features, **kwargs)
+            module.num_batches_tracked = torch.tensor(0, dtype=torch.long, **kwargs)
+    model.train()
+    seen = False
+    for x in batches:
+        model(x)
+        seen = True
+    if not seen:
+        raise ValueError("recalibrate_batchnorm needs at least one batch.")
+    model.eval()
+    return model
+
+
+class Supernet(nn.Module, abc.ABC):
+    """A weight-sharing network over a search space.
+
+    ``forward(x, arch)`` runs only the operations that ``arch`` selects; every candidate
+    operation owns its weights and the child of an architecture reuses them.
+    """
+
+    def __init__(self, space: SearchSpace) -> None:
+        super().__init__()
+        self._variables = space._variables
+        self._space_config = space.config()
+
+    def _check(self, arch: Mapping[str, str]) -> None:
+        """Cheap structural check; full messages come from :func:`validate_architecture`."""
+        if len(arch) != len(self._variables):
+            validate_architecture(self._variables, arch)
+
+    @abc.abstractmethod
+    def forward(self, x: torch.Tensor, arch: Mapping[str, str]) -> torch.Tensor:  # noqa: D102
+        raise NotImplementedError
+
+    @abc.abstractmethod
+    def extract_child(self, arch: Mapping[str, str]) -> nn.Module:
+        """A standalone child network carrying (copies of) this supernet's current weights.
+
+        Its BatchNorm layers normalise with batch statistics, like the supernet's, so in the same
+        mode ``extract_child(arch)(x)`` equals ``self(x, arch)``. See :func:`recalibrate_batchnorm`.
+        """
+        raise NotImplementedError
+
+    @abc.abstractmethod
+    def choice_modules(self) -> dict[tuple[str, str], list[nn.Module]]:
+        """The modules owned by each (variable, choice) pair; choices without weights may be absent."""
+        raise NotImplementedError
+
+
+def validate_architecture(
+    variables: Mapping[str, tuple[str, ...]],
+    arch: Any,
+    *,
+    ignore_extra: bool = False,
+) -> Architecture:
+    """Return ``arch`` as a dict in declared order, or raise ``ValueError`` naming what is wrong."""
+    if not isinstance(arch, Mapping):
+        raise ValueError(
+            f"an architecture must be a mapping from parameter name to choice name, "
+            f"got {type(arch).__name__}."
+        )
+    if not ignore_extra:
+        extra = [k for k in arch if k not in variables]
+        if extra:
+            raise ValueError(
+                f"unknown parameter {extra[0]!r} in the architecture; "
+                f"valid parameters: {', '.join(variables)}."
+            )
+    out: Architecture = {}
+    for name, choices in variables.items():
+        if name not in arch:
+            raise ValueError(
+                f"the architecture has no value for parameter {name!r} "
+                f"(choices: {', '.join(choices)})."
+            )
+        value = arch[name]
+        if value not in choices:
+            raise ValueError(
+                f"invalid choice {value!r} for parameter {name!r}; "
+                f"allowed choices: {', '.join(choices)}."
+            )
+        out[name] = value
+    return out
+
+
+class SearchSpace(abc.ABC):
+    """Base class of the search spaces: declare variables once, derive everything from them.
+
+    Subclasses set ``self._variables`` (ordered ``{name: choices}``) and ``self._kwargs``
+    (the JSON-able constructor arguments) in ``__init__``, and implement
+    :meth:`build_supernet` and :meth:`build_child`. Register them with :func:`register_space`.
+    """
+
+    name: ClassVar[str] = "base"
+    _variables: dict[str, tuple[str, ...]]
+    _kwargs: dict[str, Any]
+
+    def __init__(self, *, in_channels: int, num_classes: int, image_size: int) -> None:
+        for key, value in (
+            ("in_channels", in_channels),
+            ("num_classes", num_classes),
+            ("image_size", image_size),
+        ):
+            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{key} must be a positive integer, got {value!r}.")
+        self.in_channels = int(in_channels)
+        self.num_classes = int(num_classes)
+        self.image_size = int(image_size)
+        self._kwargs = {
+            "in_channels": self.in_channels,
+            "num_classes": self.num_classes,
+            "image_size": self.image_size,
+        }
+        self._table: dict[str, dict[str, int]] | None = None
+        self._fixed_params = 0
+
+    # ----------------------------------------------------------------- declaration
+    @property
+    def variables(self) -> dict[str, tuple[str, ...]]:
+        """Ordered mapping parameter name -> choice names (a copy)."""
+        return dict(self._variables)
+
+    def config(self) -> dict[str, Any]:
+        """JSON-able ``{"name": ..., **constructor kwargs}``; ``get_space(**config)`` rebuilds it."""
+        return {"name": self.name, **{k: _jsonable(v) for k, v in self._kwargs.items()}}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self._kwargs.items())
+        return f"{type(self).__name__}({args})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, SearchSpace) and self.config() == other.config()
+
+    def __hash__(self) -> int:
+        return hash(repr(self.config()))
+
+    # ----------------------------------------------------------------- architectures
+    def suggest(self, trial: Any) -> Architecture:
+        """Ask ``trial.suggest_categorical(name, list(choices))`` for every variable, in order."""
+        return {
+            name: trial.suggest_categorical(name, list(choices))
+            for name, choices in self._variables.items()
+        }
+
+    def validate(self, arch: Mapping[str, str], *, ignore_extra: bool = False) -> Architecture:
+        """Return ``arch`` in declared order; ``ValueError`` names the bad key or choice.
+
+        Args:
+            arch: Parameter name -> choice name.
+            ignore_extra: Drop keys that are not variables of this space (e.g. the other
+                hyperparameters of ``trial.params``) instead of rejecting them.
+        """
+        return validate_architecture(self._variables, arch, ignore_extra=ignore_extra)
+
+    def random_architecture(self, rng: np.random.Generator) -> Architecture:
+        """An architecture drawn uniformly at random with ``rng``."""
+        return {
+            name: choices[int(rng.integers(len(choices)))]
+            for name, choices in self._variables.items()
+        }
+
+    def n_params(self, arch: Mapping[str, str]) -> int:
+        """Exact number of parameters of ``build_child(arch)`` (microseconds per call)."""
+        table = self._table
+        if table is None:
+            table = self._build_table()
+        if len(arch) != len(table):
+            self.validate(arch)
+        total = self._fixed_params
+        try:
+            for name, per_choice in table.items():
+                total += per_choice[arch[name]]
+        except (KeyError, TypeError):
+            self.validate(arch)  # raises with a precise message
+            raise
+        return total + self._structural_params(arch)
+
+    def _structural_params(self, arch: Mapping[str, str]) -> int:
+        """Parameters that depend on how choices combine, not on one choice (default 0)."""
+        return 0
+
+    def _excluded_from_fixed(self, supernet: Supernet) -> int:
+        """Supernet parameters that are neither fixed nor owned by one choice (default 0)."""
+        return 0
+
+    def _build_table(self) -> dict[str, dict[str, int]]:
+        with torch.device("meta"):
+            supernet = self.build_supernet()
+        owned = supernet.choice_modules()
+        table: dict[str, dict[str, int]] = {
+            name: {c: 0 for c in choices} for name, choices in self._variables.items()
+        }
+        seen: set[int] = set()
+        choice_total = 0
+        for (name, choice), modules in owned.items():
+            for module in modules:
+                for p in module.parameters():
+                    if id(p) in seen:
+                        raise RuntimeError(f"parameter owned by two choices ({name}={choice}).")
+                    seen.add(id(p))
+                    table[name][choice] += p.numel()
+                    choice_total += p.numel()
+        self._fixed_params = (
+            count_params(supernet) - choice_total - self._excluded_from_fixed(supernet)
+        )
+        self._table = table
+        return table
+
+    def param_table(self) -> tuple[int, dict[str, dict[str, int]]]:
+        """``(fixed, {name: {choice: params}})``: the additive part of :meth:`n_params`."""
+        table = self._table if self._table is not None else self._build_table()
+        return self._fixed_params, {k: dict(v) for k, v in table.items()}
+
+    # ----------------------------------------------------------------- networks
+    @abc.abstractmethod
+    def build_supernet(self) -> Supernet:
+        """The weight-sharing supernet; ``forward(x, arch)`` runs only the selected ops."""
+        raise NotImplementedError
+
+    @abc.abstractmethod
+    def build_child(self, arch: Mapping[str, str]) -> nn.Module:
+        """The standalone network of ``arch`` with fresh weights and ordinary BatchNorm."""
+        raise NotImplementedError
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.integer):
+        return int(value)
+    return value

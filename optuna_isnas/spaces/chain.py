@@ -1,0 +1,182 @@
+"""A MobileNet-like chain: each block picks a kernel size and an expansion, or is skipped.
+
+Layout: stem (3x3 conv -> BN -> ReLU, ``width`` channels), then ``num_stages`` stages of
+``blocks_per_stage`` blocks with ``width * 2**s`` channels; the first block of every stage after
+the first has stride 2. Head: ReLU -> global average pool -> Linear.
+
+Variables, in order: ``stage{s}_block{b}``. Choices: ``"k{k}_e{e}"`` for every kernel size
+``k`` in ``kernel_sizes`` and expansion ``e`` in ``expansions`` (an MBConv inverted residual
+block, see :class:`optuna_isnas.spaces.ops.MBConv`), plus ``"skip"`` (identity) for every block
+that keeps resolution and channels, i.e. all blocks except the first of stages 1, 2, ...
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping, Sequence
+
+import torch
+from torch import nn
+
+from optuna_isnas.spaces.base import (
+    SearchSpace,
+    Supernet,
+    register_space,
+    validate_architecture,
+)
+from optuna_isnas.spaces.ops import ClassifierHead, ConvBNReLU, MBConv
+
+SKIP = "skip"
+
+
+class ChainNet(nn.Module):
+    """A standalone chain network: stem -> blocks -> head."""
+
+    def __init__(self, stem: nn.Module, blocks: Sequence[nn.Module], head: nn.Module) -> None:
+        super().__init__()
+        self.stem = stem
+        self.blocks = nn.Sequential(*blocks)
+        self.head = head
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.blocks(self.stem(x)))
+
+
+class ChainSupernet(Supernet):
+    """Chain supernet: one ``ModuleDict`` of candidate blocks per variable."""
+
+    def __init__(self, space: ChainSpace) -> None:
+        super().__init__(space)
+        self.stem = space._stem(running_stats=False)
+        self.blocks = nn.ModuleList(
+            nn.ModuleDict(
+                {choice: space._block(i, choice, running_stats=False) for choice in choices}
+            )
+            for i, choices in enumerate(space._variables.values())
+        )
+        self.head = space._head(running_stats=False)
+        self._names = tuple(space._variables)
+
+    def forward(self, x: torch.Tensor, arch: Mapping[str, str]) -> torch.Tensor:
+        self._check(arch)
+        try:
+            selected = [block[arch[name]] for name, block in zip(self._names, self.blocks)]
+        except KeyError:
+            validate_architecture(self._variables, arch)
+            raise
+        x = self.stem(x)
+        for block in selected:
+            x = block(x)
+        return self.head(x)
+
+    def extract_child(self, arch: Mapping[str, str]) -> ChainNet:
+        arch = validate_architecture(self._variables, arch)
+        blocks = [
+            copy.deepcopy(block[arch[name]]) for name, block in zip(self._names, self.blocks)
+        ]
+        return ChainNet(copy.deepcopy(self.stem), blocks, copy.deepcopy(self.head))
+
+    def choice_modules(self) -> dict[tuple[str, str], list[nn.Module]]:
+        return {
+            (name, choice): [module]
+            for name, block in zip(self._names, self.blocks)
+            for choice, module in block.items()
+        }
+
+
+@register_space("chain")
+class ChainSpace(SearchSpace):
+    """MobileNet-like chain space (see the module docstring).
+
+    Args:
+        in_channels: Input channels (1 for digits/Fashion-MNIST, 3 for CIFAR-10).
+        num_classes: Number of classes.
+        image_size: Input height (= width). Any size works; stages halve it (rounding up).
+        width: Channels of the stem and the first stage; stage ``s`` has ``width * 2**s``.
+        num_stages: Number of stages (resolution halves between stages).
+        blocks_per_stage: Blocks per stage; each is one categorical variable.
+        kernel_sizes: Depthwise kernel sizes to choose from (odd).
+        expansions: MBConv expansion ratios to choose from.
+    """
+
+    def __init__(
+        self,
+        *,
+        in_channels: int = 3,
+        num_classes: int = 10,
+        image_size: int = 32,
+        width: int = 16,
+        num_stages: int = 3,
+        blocks_per_stage: int = 2,
+        kernel_sizes: Sequence[int] = (3, 5),
+        expansions: Sequence[int] = (1, 3, 6),
+    ) -> None:
+        super().__init__(in_channels=in_channels, num_classes=num_classes, image_size=image_size)
+        for key, value in (
+            ("width", width),
+            ("num_stages", num_stages),
+            ("blocks_per_stage", blocks_per_stage),
+        ):
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{key} must be a positive integer, got {value!r}.")
+        kernel_sizes = tuple(int(k) for k in kernel_sizes)
+        expansions = tuple(int(e) for e in expansions)
+        if not kernel_sizes or any(k < 1 or k % 2 == 0 for k in kernel_sizes):
+            raise ValueError(f"kernel_sizes must be non-empty odd positive ints, got {kernel_sizes}.")
+        if not expansions or any(e < 1 for e in expansions):
+            raise ValueError(f"expansions must be non-empty positive ints, got {expansions}.")
+        if len(set(kernel_sizes)) != len(kernel_sizes) or len(set(expansions)) != len(expansions):
+            raise ValueError("kernel_sizes and expansions must not repeat values.")
+        self.width = width
+        self.num_stages = num_stages
+        self.blocks_per_stage = blocks_per_stage
+        self.kernel_sizes = kernel_sizes
+        self.expansions = expansions
+        self._kwargs.update(
+            width=width,
+            num_stages=num_stages,
+            blocks_per_stage=blocks_per_stage,
+            kernel_sizes=kernel_sizes,
+            expansions=expansions,
+        )
+        ops = tuple(f"k{k}_e{e}" for k in kernel_sizes for e in expansions)
+        # (c_in, c_out, stride) of each block, in order
+        self._shapes: list[tuple[int, int, int]] = []
+        self._variables = {}
+        c_in = width
+        for s in range(num_stages):
+            c_out = width * 2**s
+            for b in range(blocks_per_stage):
+                stride = 2 if (s > 0 and b == 0) else 1
+                self._shapes.append((c_in, c_out, stride))
+                can_skip = stride == 1 and c_in == c_out
+                self._variables[f"stage{s}_block{b}"] = ((SKIP,) if can_skip else ()) + ops
+                c_in = c_out
+        self._out_channels = c_in
+
+    # ----------------------------------------------------------------- modules
+    def _stem(self, *, running_stats: bool) -> nn.Module:
+        return ConvBNReLU(self.in_channels, self.width, 3, running_stats=running_stats)
+
+    def _head(self, *, running_stats: bool) -> nn.Module:
+        return ClassifierHead(self._out_channels, self.num_classes, running_stats=running_stats)
+
+    def _block(self, index: int, choice: str, *, running_stats: bool) -> nn.Module:
+        if choice == SKIP:
+            return nn.Identity()
+        c_in, c_out, stride = self._shapes[index]
+        k, e = (int(part[1:]) for part in choice.split("_"))
+        return MBConv(c_in, c_out, k, e, stride, running_stats=running_stats)
+
+    # ----------------------------------------------------------------- networks
+    def build_supernet(self) -> ChainSupernet:
+        return ChainSupernet(self)
+
+    def build_child(self, arch: Mapping[str, str]) -> ChainNet:
+        arch = self.validate(arch)
+        blocks = [
+            self._block(i, choice, running_stats=True) for i, choice in enumerate(arch.values())
+        ]
+        return ChainNet(
+            self._stem(running_stats=True), blocks, self._head(running_stats=True)
+        )
