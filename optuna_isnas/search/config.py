@@ -57,6 +57,15 @@ class TrainingRecipe:
     amp: bool = True
     channels_last: bool | str = "auto"
 
+    @classmethod
+    def for_dataset(cls, dataset: str) -> "TrainingRecipe":
+        """The default recipe for ``dataset``: ASNG-NAS's, with ``lr=0.1`` for the tiny digits set.
+
+        A digits search lasts a few hundred steps, in which 0.025 barely moves the weights
+        (docs/search.md has the measurements).
+        """
+        return cls(lr=0.1) if dataset.strip().lower() == "digits" else cls()
+
     def validate(self) -> None:
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise SearchError(f"learning rate must be a positive number, got {self.lr!r}")
@@ -80,7 +89,10 @@ class SearchConfig:
         space: Search-space name (``optuna_isnas.spaces.SPACE_NAMES``).
         space_options: Extra keyword arguments of ``get_space`` (for example widths).
         epsilons: ISNASSampler's tradeoff coefficients, one per distribution (K = their number).
-        num_distributions: K when ``epsilons`` is not given (the sampler's default family).
+        budgets: Instead of ``epsilons``: one complexity budget (parameters) per distribution; the
+            sampler adapts each tradeoff so that architecture k fits budget k.
+        num_distributions: K when neither ``epsilons`` nor ``budgets`` is given (a default family of
+            epsilons: 0, then geometric between ISNASSampler's default extremes).
         samples_per_distribution: lambda, architectures each distribution draws per generation.
         epochs: Passes over the training split (each step uses one training minibatch).
         batch_size: Minibatch size, for training and for the validation minibatch of each step.
@@ -99,7 +111,7 @@ class SearchConfig:
         max_steps_per_epoch: Cap on steps per epoch (quick runs, tests).
         train_subset: Use a seeded stratified subset of at most N training examples.
         val_subset: The same for the validation split.
-        recipe: The training recipe.
+        recipe: The training recipe; None means ``TrainingRecipe.for_dataset(dataset)``.
     """
 
     dataset: str = "digits"
@@ -107,6 +119,7 @@ class SearchConfig:
     space: str = "chain"
     space_options: dict[str, Any] = field(default_factory=dict)
     epsilons: tuple[float, ...] | None = None
+    budgets: tuple[float, ...] | None = None
     num_distributions: int | None = None
     samples_per_distribution: int = 2
     epochs: int = 20
@@ -124,12 +137,16 @@ class SearchConfig:
     max_steps_per_epoch: int | None = None
     train_subset: int | None = None
     val_subset: int | None = None
-    recipe: TrainingRecipe = field(default_factory=TrainingRecipe)
+    recipe: TrainingRecipe | None = None
 
     def __post_init__(self) -> None:
         if self.epsilons is not None:
             self.epsilons = tuple(float(e) for e in self.epsilons)
-        if isinstance(self.recipe, dict):
+        if self.budgets is not None:
+            self.budgets = tuple(float(b) for b in self.budgets)
+        if self.recipe is None:
+            self.recipe = TrainingRecipe.for_dataset(self.dataset)
+        elif isinstance(self.recipe, dict):
             self.recipe = TrainingRecipe(**self.recipe)
 
     @property
@@ -149,12 +166,18 @@ class SearchConfig:
             raise SearchError(f"unknown objective {self.objective!r}; choose one of {', '.join(OBJECTIVES)}")
         if self.sampler not in SAMPLER_NAMES:
             raise SearchError(f"unknown sampler {self.sampler!r}; choose one of {', '.join(SAMPLER_NAMES)}")
-        if self.epsilons is not None:
-            if len(self.epsilons) == 0 or not all(math.isfinite(e) and e >= 0 for e in self.epsilons):
-                raise SearchError(f"epsilons must be one or more finite numbers >= 0, got {list(self.epsilons)}")
-            if self.num_distributions is not None and self.num_distributions != len(self.epsilons):
+        if self.epsilons is not None and self.budgets is not None:
+            raise SearchError("give either epsilons or budgets, not both")
+        for name, lowest in (("epsilons", 0.0), ("budgets", None)):
+            values = getattr(self, name)
+            if values is None:
+                continue
+            if len(values) == 0 or not all(math.isfinite(v) and (v >= 0 if lowest == 0.0 else v > 0) for v in values):
+                bound = ">= 0" if lowest == 0.0 else "> 0"
+                raise SearchError(f"{name} must be one or more finite numbers {bound}, got {list(values)}")
+            if self.num_distributions is not None and self.num_distributions != len(values):
                 raise SearchError(
-                    f"num_distributions={self.num_distributions} disagrees with the {len(self.epsilons)} epsilons given"
+                    f"num_distributions={self.num_distributions} disagrees with the {len(values)} {name} given"
                 )
         for name in ("num_distributions", "threads", "max_steps_per_epoch", "train_subset", "val_subset"):
             value = getattr(self, name)
@@ -167,8 +190,9 @@ class SearchConfig:
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
-        if data["epsilons"] is not None:
-            data["epsilons"] = list(data["epsilons"])
+        for name in ("epsilons", "budgets"):
+            if data[name] is not None:
+                data[name] = list(data[name])
         return data
 
     @classmethod

@@ -62,7 +62,7 @@ def returned_architectures(study: optuna.Study, sampler: Any, space: Any) -> lis
     if is_isnas_sampler(sampler):
         archs = sampler.architectures(study)
         eps = list(sampler.tradeoffs(study)) if hasattr(sampler, "tradeoffs") else [None] * len(archs)
-        budgets = getattr(sampler, "budgets", None) or [None] * len(archs)
+        budgets = getattr(sampler, "complexity_budgets", None) or [None] * len(archs)
         return [
             {"architecture": space.validate(a), "eps": _float(e), "budget": _float(b), "trial": None}
             for a, e, b in zip(archs, eps, budgets)
@@ -160,8 +160,13 @@ def format_table(entries: list[ArchitectureResult], width: int = 60) -> str:
         if len(arch) > width:
             arch = arch[: width - 3] + "..."
         rows.append((str(e.index), "-" if value is None else f"{value:g}", f"{e.params:,}", f"{100 * e.accuracy:.2f}%", arch))
+    return render_table(rows, left_aligned={4})
+
+
+def render_table(rows: list[tuple[str, ...]], left_aligned: set[int] = frozenset()) -> str:
+    """Columns separated by two spaces; right-aligned except the ``left_aligned`` column indices."""
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(c.rjust(w) if i < 4 else c for i, (c, w) in enumerate(zip(r, widths))) for r in rows]
+    lines = ["  ".join(c.ljust(w) if i in left_aligned else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))) for r in rows]
     return "\n".join(line.rstrip() for line in lines)
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import optuna
 
 from optuna_isnas.search.config import SearchConfig
@@ -53,37 +54,42 @@ def open_storage(storage: str | optuna.storages.BaseStorage | None, out: str | P
 
 
 def default_epsilons(k: int) -> tuple[float, ...]:
-    """K tradeoffs from "accuracy only" (0) to "size matters most" (8), geometric in between.
+    """K tradeoffs: 0 ("accuracy only"), then geometric between ISNASSampler's smallest and largest
+    positive defaults (for the default K this is ``DEFAULT_EPSILONS`` itself)."""
+    from optuna_isnas import DEFAULT_EPSILONS
 
-    For K = 4 this is ISNASSampler's default ``(0, 0.5, 2, 8)``.
-    """
+    if k == len(DEFAULT_EPSILONS):
+        return tuple(DEFAULT_EPSILONS)
+    positive = [e for e in DEFAULT_EPSILONS if e > 0]
+    low, high = min(positive), max(positive)
     if k == 1:
         return (0.0,)
     if k == 2:
-        return (0.0, 2.0)
-    return (0.0, *(float(0.5 * 16 ** (i / (k - 2))) for i in range(k - 1)))
+        return (0.0, round(float(np.sqrt(low * high)), 3))
+    return (0.0, *(round(float(e), 3) for e in np.geomspace(low, high, k - 1)))
 
 
-def epsilons(config: SearchConfig) -> tuple[float, ...]:
-    """The configuration's epsilons, else the default family of its K (default K = 4)."""
+def num_distributions(config: SearchConfig) -> int:
+    """K: the number of epsilons or budgets given, else ``num_distributions``, else the sampler's default."""
     from optuna_isnas import DEFAULT_EPSILONS
 
-    if config.epsilons is not None:
-        return tuple(config.epsilons)
-    if config.num_distributions is not None:
-        return default_epsilons(config.num_distributions)
-    return tuple(DEFAULT_EPSILONS)
+    for given in (config.epsilons, config.budgets):
+        if given is not None:
+            return len(given)
+    return config.num_distributions or len(DEFAULT_EPSILONS)
 
 
 def make_sampler(config: SearchConfig) -> optuna.samplers.BaseSampler:
     """The sampler named by ``config.sampler``, seeded with ``config.seed``."""
-    generation = len(epsilons(config)) * config.samples_per_distribution
+    generation = num_distributions(config) * config.samples_per_distribution
     if config.sampler == "isnas":
         from optuna_isnas import ISNASSampler
 
-        return ISNASSampler(
-            epsilons=epsilons(config), samples_per_distribution=config.samples_per_distribution, seed=config.seed
-        )
+        if config.budgets is not None:
+            tradeoff: dict[str, Any] = {"complexity_budgets": list(config.budgets)}
+        else:
+            tradeoff = {"epsilons": list(config.epsilons or default_epsilons(num_distributions(config)))}
+        return ISNASSampler(**tradeoff, samples_per_distribution=config.samples_per_distribution, seed=config.seed)
     if config.sampler == "random":
         return optuna.samplers.RandomSampler(seed=config.seed)
     if config.sampler == "tpe":
@@ -101,7 +107,7 @@ def is_isnas_sampler(sampler: Any) -> bool:
 def generation_size(sampler: optuna.samplers.BaseSampler, config: SearchConfig) -> int:
     """Trials asked per step: the sampler's generation, else K * lambda from the configuration."""
     size = getattr(sampler, "generation_size", None)
-    return int(size) if size else len(epsilons(config)) * config.samples_per_distribution
+    return int(size) if size else num_distributions(config) * config.samples_per_distribution
 
 
 def metric_names(objective: str) -> list[str]:

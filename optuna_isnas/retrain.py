@@ -1,0 +1,214 @@
+"""Retrain architectures returned by a search from scratch, and save them as plain PyTorch modules.
+
+Reads ``architectures.json`` (written by the search), rebuilds each chosen architecture's standalone
+child network with fresh weights, trains it on the training split with the search's recipe (ordinary
+BatchNorm with running statistics), and reports validation and test accuracy and parameters. Each
+child is saved three ways: ``child-<i>.pt`` (``torch.save`` of the ``nn.Module``; loading it needs
+``optuna_isnas`` importable), ``child-<i>.state_dict.pt`` (its ``state_dict``) and ``child-<i>.json``
+(architecture, space configuration and scores), so ``get_space(**space).build_child(arch)`` plus
+``load_state_dict`` rebuilds it anywhere.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from optuna_isnas.search.config import TrainingRecipe
+from optuna_isnas.search.device import Precision, resolve_device
+from optuna_isnas.search.errors import SearchError
+from optuna_isnas.search.results import render_table
+from optuna_isnas.search.recipe import (
+    MinibatchStream,
+    augment_batch,
+    evaluate,
+    make_optimizer,
+    make_scheduler,
+    minibatch_metrics,
+    resolve_augment,
+    sgd_step,
+)
+
+
+@dataclass
+class RetrainResult:
+    """One retrained architecture."""
+
+    index: int
+    architecture: dict[str, str]
+    params: int
+    val_accuracy: float
+    test_accuracy: float
+    test_loss: float
+    epochs: int
+    model_path: str | None = None
+    state_dict_path: str | None = None
+    json_path: str | None = None
+
+
+def load_architectures(path: str | Path) -> dict[str, Any]:
+    """Read and check an ``architectures.json`` written by a search.
+
+    Raises:
+        SearchError: The file is missing, not JSON, or lacks the fields a retrain needs.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise SearchError(f"no architectures file at {path}; run `optuna-isnas search` first (it writes architectures.json)")
+    try:
+        document = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise SearchError(f"{path} is not valid JSON: {exc}") from exc
+    missing = [key for key in ("dataset", "space", "architectures") if key not in document]
+    if missing:
+        raise SearchError(f"{path} is not an optuna-isnas architectures file (missing {', '.join(missing)})")
+    return document
+
+
+def select(document: dict[str, Any], indices: list[int] | None) -> list[dict[str, Any]]:
+    """The chosen entries (all when ``indices`` is None); SearchError for an index out of range."""
+    entries = document["architectures"]
+    if indices is None:
+        return list(entries)
+    for i in indices:
+        if not 0 <= i < len(entries):
+            raise SearchError(f"no architecture with index {i}; the file has {len(entries)} (0..{len(entries) - 1})")
+    return [entries[i] for i in indices]
+
+
+def retrain(
+    architectures: str | Path | dict[str, Any],
+    indices: list[int] | None = None,
+    *,
+    epochs: int = 30,
+    batch_size: int = 64,
+    recipe: TrainingRecipe | None = None,
+    device: str = "auto",
+    seed: int = 0,
+    out: str | Path | None = None,
+    data_root: str | None = None,
+    progress: bool = True,
+    max_steps_per_epoch: int | None = None,
+    train_subset: int | None = None,
+    eval_subset: int | None = None,
+) -> list[RetrainResult]:
+    """Train the chosen architectures from scratch and score them on the test split.
+
+    Args:
+        architectures: Path of ``architectures.json``, or its parsed content.
+        indices: Which entries (None: all).
+        epochs, batch_size: Training length and minibatch size.
+        recipe: Training recipe; default ``TrainingRecipe.for_dataset(dataset)``.
+        device: ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+        seed: Seed of the weights, minibatch order and augmentation (the data split keeps the
+            search's seed, so the test split is the one the search never saw).
+        out: Directory for the saved children; None saves nothing.
+        data_root: Dataset directory; default the one recorded by the search.
+        progress: Show a progress bar.
+        max_steps_per_epoch, train_subset, eval_subset: Limits for quick runs and tests.
+    """
+    from optuna_isnas.data import load_dataset
+    from optuna_isnas.spaces import get_space
+
+    document = architectures if isinstance(architectures, dict) else load_architectures(architectures)
+    chosen = select(document, indices)
+    dataset = document["dataset"]
+    recipe = recipe or TrainingRecipe.for_dataset(dataset)
+    recipe.validate()
+    precision = Precision.for_device(resolve_device(device), recipe.amp, recipe.channels_last)
+    splits = load_dataset(
+        dataset,
+        root=data_root if data_root is not None else document.get("data_root"),
+        seed=document.get("seed", 0),
+        max_train_samples=train_subset,
+        max_eval_samples=eval_subset,
+    )
+    space = get_space(**document["space"])
+    results = []
+    for entry in chosen:
+        arch = space.validate(entry["architecture"])
+        torch.manual_seed(seed)
+        model = precision.prepare_model(space.build_child(arch))
+        _train(model, splits, dataset, recipe, precision, epochs, batch_size, seed, progress, max_steps_per_epoch, entry["index"])
+        model.eval()
+        val_accuracy, _ = evaluate(model, splits.val.x, splits.val.y, 256, precision)
+        test_accuracy, test_loss = evaluate(model, splits.test.x, splits.test.y, 256, precision)
+        result = RetrainResult(
+            index=entry["index"],
+            architecture=arch,
+            params=space.n_params(arch),
+            val_accuracy=val_accuracy,
+            test_accuracy=test_accuracy,
+            test_loss=test_loss,
+            epochs=epochs,
+        )
+        if out is not None:
+            _save(model.to("cpu"), result, document["space"], Path(out))
+        results.append(result)
+    if out is not None:
+        (Path(out) / "retrain.json").write_text(json.dumps([asdict(r) for r in results], indent=2) + "\n")
+    return results
+
+
+def _train(
+    model: torch.nn.Module,
+    splits: Any,
+    dataset: str,
+    recipe: TrainingRecipe,
+    precision: Precision,
+    epochs: int,
+    batch_size: int,
+    seed: int,
+    progress: bool,
+    max_steps_per_epoch: int | None,
+    index: int,
+) -> None:
+    train = splits.train.to(precision.device)
+    stream = MinibatchStream(len(train), batch_size, seed=seed)
+    per_epoch = len(train) // stream.batch_size
+    steps_per_epoch = min(per_epoch, max_steps_per_epoch or per_epoch)
+    optimizer = make_optimizer(model.parameters(), recipe)
+    scheduler = make_scheduler(optimizer, recipe, steps_per_epoch * epochs)
+    scaler = precision.grad_scaler()
+    augment = resolve_augment(recipe, dataset)
+    model.train()
+    with tqdm(total=steps_per_epoch * epochs, desc=f"retrain #{index}", disable=not progress, file=sys.stderr) as bar:
+        for _ in range(steps_per_epoch * epochs):
+            idx = stream.next().to(precision.device)
+            x = precision.prepare_input(augment_batch(train.x[idx], augment, stream.generator))
+            y = train.y[idx]
+
+            def loss() -> torch.Tensor:
+                with precision.autocast():
+                    logits = model(x)
+                return minibatch_metrics(logits, y)[0]
+
+            (value,) = sgd_step(model, [loss], optimizer, scaler, recipe)
+            scheduler.step()
+            bar.update(1)
+            bar.set_postfix_str(f"loss {value:.3f}", refresh=False)
+
+
+def _save(model: torch.nn.Module, result: RetrainResult, space_config: dict[str, Any], out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    stem = out / f"child-{result.index}"
+    result.model_path = str(stem.with_suffix(".pt"))
+    result.state_dict_path = str(stem) + ".state_dict.pt"
+    result.json_path = str(stem.with_suffix(".json"))
+    torch.save(model, result.model_path)
+    torch.save(model.state_dict(), result.state_dict_path)
+    info = {"space": space_config, **{k: v for k, v in asdict(result).items() if not k.endswith("_path")}}
+    Path(result.json_path).write_text(json.dumps(info, indent=2) + "\n")
+
+
+def format_table(results: list[RetrainResult]) -> str:
+    """A plain-text table: index, parameters, validation and test accuracy."""
+    rows = [("#", "params", "val acc", "test acc")]
+    rows += [(str(r.index), f"{r.params:,}", f"{100 * r.val_accuracy:.2f}%", f"{100 * r.test_accuracy:.2f}%") for r in results]
+    return render_table(rows)

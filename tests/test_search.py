@@ -1,0 +1,178 @@
+"""The one-shot search loop: end to end, NaN handling, checkpoints and exact resume (CPU, tiny runs)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import threading
+
+import optuna
+import pytest
+import torch
+from optuna.trial import TrialState
+
+from optuna_isnas.search import (
+    CheckpointMismatchError,
+    NonFiniteLossWarning,
+    SearchConfig,
+    SearchError,
+    SearchInterrupted,
+    run_search,
+)
+from optuna_isnas.search.results import summary_name
+
+STEPS = 3  # per epoch
+
+
+def tiny(tmp_path, name="run", **overrides) -> SearchConfig:
+    """Digits + chain space, 2 epochs of 3 steps, 16-image minibatches, 1 CPU thread."""
+    settings = dict(
+        dataset="digits",
+        space="chain",
+        epochs=2,
+        batch_size=16,
+        max_steps_per_epoch=STEPS,
+        train_subset=300,
+        val_subset=120,
+        device="cpu",
+        threads=1,
+        progress=False,
+        out=str(tmp_path / name),
+    )
+    settings.update(overrides)
+    return SearchConfig(**settings)
+
+
+def journal(out) -> optuna.storages.JournalStorage:
+    return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(out / "search.journal")))
+
+
+def trial_record(study: optuna.Study) -> list[tuple]:
+    return [(t.number, t.state, t.params, t.values, t.user_attrs) for t in study.get_trials(deepcopy=False)]
+
+
+def test_end_to_end_isnas_writes_architectures_and_summary(tmp_path):
+    config = tiny(tmp_path)
+    result = run_search(config)
+    space = result.space
+    k = 4
+    assert len(result.study.trials) == 2 * STEPS * k * 2  # epochs * steps * K * lambda
+    assert all(t.state == TrialState.COMPLETE for t in result.study.trials)
+    assert result.study.metric_names == ["accuracy", "params"]
+    for trial in result.study.trials:
+        assert trial.values[0] == trial.user_attrs["accuracy"]
+        assert trial.values[1] == space.n_params(trial.params)
+        assert math.isfinite(trial.user_attrs["loss"]) and math.isfinite(trial.user_attrs["train_loss"])
+
+    document = json.loads(result.architectures_path.read_text())
+    assert document["study_name"] == "digits-chain" and document["space"] == space.config()
+    entries = document["architectures"]
+    assert [e["index"] for e in entries] == list(range(k))
+    assert [e["eps"] for e in entries] == [0.0, 1.0, 3.0, 9.0]
+    for entry, returned in zip(entries, result.architectures):
+        assert entry["params"] == space.n_params(entry["architecture"]) == returned.params
+        assert 0.0 <= entry["accuracy"] <= 1.0
+
+    summary = optuna.load_study(study_name=summary_name("digits-chain"), storage=journal(tmp_path / "run"))
+    assert summary.metric_names == ["accuracy", "params"]
+    assert [d.name for d in summary.directions] == ["MAXIMIZE", "MINIMIZE"]
+    assert [t.values for t in summary.trials] == [[e["accuracy"], e["params"]] for e in entries]
+    assert [t.params for t in summary.trials] == [e["architecture"] for e in entries]
+    assert result.plot_path.is_file() and result.checkpoint_path.is_file()
+    assert result.dashboard_command() == f"optuna-dashboard {tmp_path / 'run' / 'search.journal'}"
+
+
+@pytest.mark.parametrize("sampler", ["random", "nsgaii"])
+def test_other_samplers_return_their_deduplicated_pareto_set(tmp_path, sampler):
+    result = run_search(tiny(tmp_path, sampler=sampler, epochs=1))
+    assert len(result.study.trials) == STEPS * 8
+    archs = [tuple(a.architecture.items()) for a in result.architectures]
+    assert len(archs) == len(set(archs)) >= 1
+    pareto = {tuple(t.params.items()) for t in result.study.best_trials}
+    assert set(archs) == pareto
+    assert all(a.eps is None and a.trial is not None for a in result.architectures)
+    params = [a.params for a in result.architectures]
+    assert params == sorted(params, reverse=True)
+
+
+def test_loss_objective_tells_validation_loss(tmp_path):
+    result = run_search(tiny(tmp_path, objective="loss", epochs=1, sampler="random"))
+    assert result.study.metric_names == ["loss", "params"]
+    assert [d.name for d in result.study.directions] == ["MINIMIZE", "MINIMIZE"]
+    for trial in result.study.trials:
+        assert trial.values[0] == trial.user_attrs["loss"]
+        assert "accuracy" in trial.user_attrs
+
+
+def test_nan_loss_fails_the_trial_and_the_search_goes_on(tmp_path):
+    calls = {"train": 0, "val": 0}
+
+    def hook(arch, loss):
+        phase = "train" if loss.requires_grad else "val"
+        calls[phase] += 1
+        bad = (phase == "train" and calls[phase] == 3) or (phase == "val" and calls[phase] == 13)
+        return loss * float("nan") if bad else loss
+
+    with pytest.warns(NonFiniteLossWarning) as caught:
+        result = run_search(tiny(tmp_path), loss_hook=hook)
+    assert len(caught) == 2
+    states = [t.state for t in result.study.trials]
+    failed = [t.number for t in result.study.trials if t.state == TrialState.FAIL]
+    assert failed == [2, 12]  # 3rd trial's training loss, 13th trial's validation loss
+    assert states.count(TrialState.COMPLETE) == len(states) - 2
+    assert math.isnan(result.study.trials[2].user_attrs["train_loss"])
+    assert all(torch.isfinite(p).all() for p in result.supernet.parameters())
+    assert len(result.architectures) == 4
+
+
+def _interrupt_at(step: int):
+    def callback(info):
+        if info.global_step == step:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    return callback
+
+
+@pytest.mark.skipif(threading.current_thread() is not threading.main_thread(), reason="signals need the main thread")
+@pytest.mark.parametrize(("sampler", "stop"), [("isnas", 4), ("random", STEPS)])
+def test_resume_after_ctrl_c_equals_uninterrupted_run(tmp_path, sampler, stop):
+    straight = run_search(tiny(tmp_path, "straight", sampler=sampler))
+
+    config = tiny(tmp_path, "resumed", sampler=sampler)
+    with pytest.raises(SearchInterrupted, match="--resume") as info:
+        run_search(config, step_callback=_interrupt_at(stop))
+    assert info.value.checkpoint == str(tmp_path / "resumed" / "checkpoint.pt")
+    interrupted = optuna.load_study(study_name="digits-chain", storage=journal(tmp_path / "resumed"))
+    assert len(interrupted.trials) == stop * 8  # the step in progress was finished, no further one begun
+    with pytest.raises(SearchError, match="unfinished search"):
+        run_search(config)  # a fresh start would throw the interrupted search away
+    resumed = run_search(config, resume=True)
+
+    assert trial_record(resumed.study) == trial_record(straight.study)
+    for name, tensor in straight.supernet.state_dict().items():
+        assert torch.equal(tensor, resumed.supernet.state_dict()[name]), name
+    assert resumed.architectures == straight.architectures
+
+
+def test_resume_with_other_settings_names_them(tmp_path):
+    run_search(tiny(tmp_path, epochs=1, sampler="random"))
+    with pytest.raises(CheckpointMismatchError, match=r"batch_size: checkpoint 16, now 8.*recipe\.lr: checkpoint 0\.1, now 0\.05"):
+        changed = tiny(tmp_path, epochs=1, sampler="random", batch_size=8)
+        changed.recipe.lr = 0.05
+        run_search(changed, resume=True)
+
+
+def test_resume_without_checkpoint_is_a_clear_error(tmp_path):
+    with pytest.raises(SearchError, match="no checkpoint to resume from"):
+        run_search(tiny(tmp_path), resume=True)
+
+
+def test_existing_study_in_foreign_storage_needs_overwrite(tmp_path):
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    run_search(tiny(tmp_path, "a", epochs=1, sampler="random", storage=url))
+    with pytest.raises(SearchError, match="already exists"):
+        run_search(tiny(tmp_path, "b", epochs=1, sampler="random", storage=url))
+    again = run_search(tiny(tmp_path, "b", epochs=1, sampler="random", storage=url), overwrite=True)
+    assert len(again.study.trials) == STEPS * 8
