@@ -176,12 +176,13 @@ def run_search(
 
     with _quiet_optuna():
         study = _open_study(config, opened, sampler, checkpoint, checkpoint_path, overwrite)
-        search = _OneShotSearch(config, space, splits, precision, study, sampler, loss_hook, step_callback)
+        search = _OneShotSearch(config, space, splits, precision, study, sampler, loss_hook, step_callback, opened)
         if checkpoint is not None:
             search.load_state_dict(checkpoint)
         search.run(checkpoint_path)
         entries = results_mod.evaluate_returned(study, sampler, space, search.supernet, search.val, config, precision)
         summary = results_mod.write_summary_study(opened.storage, study.study_name, space, entries)
+        opened.sync()
     architectures_path = results_mod.write_architectures_json(
         out / results_mod.ARCHITECTURES_NAME, entries, config, space, study.study_name, opened.location
     )
@@ -275,8 +276,10 @@ class _OneShotSearch:
         sampler: optuna.samplers.BaseSampler,
         loss_hook: LossHook | None,
         step_callback: StepCallback | None,
+        storage: OpenedStorage,
     ) -> None:
         self.config, self.space, self.precision = config, space, precision
+        self.storage = storage
         self.study, self.sampler = study, sampler
         self.loss_hook, self.step_callback = loss_hook, step_callback
         self.device = precision.device
@@ -320,6 +323,11 @@ class _OneShotSearch:
             "time": time.time(),
         }
 
+    def _checkpoint(self, path: Path) -> None:
+        """Sync the study's journal first, so the checkpoint never gets ahead of it on disk."""
+        self.storage.sync()
+        save_checkpoint(path, self.state_dict())
+
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if state["total_steps"] != self.total_steps:
             raise SearchError(
@@ -342,7 +350,7 @@ class _OneShotSearch:
             while self.global_step < self.total_steps:
                 epoch = self.global_step // self.steps_per_epoch
                 self._run_epoch(epoch, interrupt, checkpoint_path)
-                save_checkpoint(checkpoint_path, self.state_dict())
+                self._checkpoint(checkpoint_path)
 
     def _run_epoch(self, epoch: int, interrupt: "_GracefulInterrupt", checkpoint_path: Path) -> None:
         start = self.global_step - epoch * self.steps_per_epoch
@@ -366,7 +374,7 @@ class _OneShotSearch:
                         StepInfo(epoch, step, self.global_step, self.total_steps, self.study, train_losses, val_losses)
                     )
                 if interrupt.requested:
-                    save_checkpoint(checkpoint_path, self.state_dict())
+                    self._checkpoint(checkpoint_path)
                     raise SearchInterrupted(
                         f"search interrupted after step {self.global_step} of {self.total_steps} "
                         f"(epoch {epoch + 1}/{self.config.epochs}); checkpoint written to {checkpoint_path}. "

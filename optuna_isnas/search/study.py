@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -9,11 +11,37 @@ from typing import Any
 
 import numpy as np
 import optuna
+from optuna.storages.journal import JournalFileBackend
 
 from optuna_isnas.search.config import SearchConfig
 from optuna_isnas.search.errors import SearchError
 
 JOURNAL_NAME = "search.journal"
+
+
+class SearchJournalBackend(JournalFileBackend):
+    """A JournalFileBackend that syncs to disk at checkpoints rather than after every operation.
+
+    A search writes about a dozen journal lines per trial, and ``JournalFileBackend`` fsyncs each
+    one (about 5 ms apiece on the development machines: most of a small search's time). Here each
+    line still goes to the operating system at once, under the same file lock, so other processes
+    (optuna-dashboard, a resumed search) see it at once and a killed search loses nothing; only a
+    crash of the machine itself can lose the lines written since the last :meth:`sync`, which the
+    search calls before writing each checkpoint. The file format is Optuna's own.
+    """
+
+    def append_logs(self, logs: list[dict[str, Any]]) -> None:
+        text = "\n".join(json.dumps(log, separators=(",", ":")) for log in logs) + "\n"
+        self._lock.acquire()
+        try:
+            with open(self._file_path, "ab") as f:
+                f.write(text.encode("utf-8"))
+        finally:
+            self._lock.release()
+
+    def sync(self) -> None:
+        with open(self._file_path, "ab") as f:
+            os.fsync(f.fileno())
 
 
 @dataclass
@@ -23,9 +51,15 @@ class OpenedStorage:
     storage: optuna.storages.BaseStorage
     location: str | None  # URL or journal file path; None for an in-memory storage
     is_default_journal: bool = False
+    backend: SearchJournalBackend | None = None
 
     def dashboard_command(self) -> str | None:
         return None if self.location is None else f"optuna-dashboard {self.location}"
+
+    def sync(self) -> None:
+        """Flush a journal file to disk (other storages commit each operation themselves)."""
+        if self.backend is not None:
+            self.backend.sync()
 
 
 def open_storage(storage: str | optuna.storages.BaseStorage | None, out: str | Path) -> OpenedStorage:
@@ -39,18 +73,18 @@ def open_storage(storage: str | optuna.storages.BaseStorage | None, out: str | P
         return OpenedStorage(storage, location)
     default = storage is None
     location = str(Path(out) / JOURNAL_NAME) if default else storage
+    backend = None
     try:
         if "://" not in location:
-            from optuna.storages.journal import JournalFileBackend
-
             Path(location).parent.mkdir(parents=True, exist_ok=True)
-            opened = optuna.storages.JournalStorage(JournalFileBackend(location))
+            backend = SearchJournalBackend(location)
+            opened = optuna.storages.JournalStorage(backend)
         else:
             opened = optuna.storages.get_storage(location)
     except Exception as exc:  # noqa: BLE001 - any failure to open is the user's URL, reported in one line
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise SearchError(f"cannot open storage {location!r}: {reason}") from exc
-    return OpenedStorage(opened, location, is_default_journal=default)
+    return OpenedStorage(opened, location, is_default_journal=default, backend=backend)
 
 
 def default_epsilons(k: int) -> tuple[float, ...]:

@@ -1,0 +1,152 @@
+"""Pieces of the search loop: devices and mixed precision, the SGD step, minibatches, settings."""
+
+from __future__ import annotations
+
+import contextlib
+
+import pytest
+import torch
+from torch import nn
+
+from optuna_isnas import DEFAULT_EPSILONS
+from optuna_isnas.search import Precision, SearchConfig, SearchError, TrainingRecipe, autocast_dtype, resolve_device
+from optuna_isnas.search.recipe import MinibatchStream, augment_batch, sgd_step
+from optuna_isnas.search.study import default_epsilons, num_distributions
+
+CUDA = torch.device("cuda")
+CPU = torch.device("cpu")
+
+
+def test_device_resolution(monkeypatch):
+    assert resolve_device("cpu") == CPU
+    assert resolve_device(" CPU ") == CPU
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device("auto") == CPU
+    with pytest.raises(SearchError, match="no CUDA GPU is available.*--device cpu"):
+        resolve_device("cuda")
+    with pytest.raises(SearchError, match="no CUDA GPU"):
+        resolve_device("cuda:1")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    assert resolve_device("auto") == CUDA
+    assert resolve_device("cuda:0") == torch.device("cuda:0")
+    with pytest.raises(SearchError, match="1 CUDA device"):
+        resolve_device("cuda:3")
+    with pytest.raises(SearchError, match="unknown device 'tpu'"):
+        resolve_device("tpu")
+
+
+def test_autocast_dtype_selection():
+    assert autocast_dtype(CPU) is None
+    assert autocast_dtype(CUDA, amp=False) is None
+    assert autocast_dtype(CUDA, bf16_supported=True) == torch.bfloat16
+    assert autocast_dtype(CUDA, bf16_supported=False) == torch.float16
+
+
+def test_precision_on_cpu_is_plain_float32():
+    precision = Precision.for_device(CPU)
+    assert precision.dtype is None and precision.channels_last is False
+    assert isinstance(precision.autocast(), contextlib.nullcontext)
+    assert not precision.grad_scaler().is_enabled()
+    x = torch.randn(2, 3, 4, 4)
+    assert precision.prepare_input(x).is_contiguous()
+    assert precision.describe() == "cpu, float32"
+
+
+def test_precision_on_cuda_uses_scaler_only_for_float16_and_channels_last():
+    half = Precision(device=CUDA, dtype=torch.float16, channels_last=True)
+    bf16 = Precision(device=CUDA, dtype=torch.bfloat16, channels_last=True)
+    assert bf16.grad_scaler().is_enabled() is False
+    if torch.cuda.is_available():
+        assert half.grad_scaler().is_enabled() is True
+    # channels_last is applied to 4-D inputs and models (checked on the CPU, same memory format code)
+    cpu_cl = Precision(device=CPU, dtype=None, channels_last=True)
+    x = cpu_cl.prepare_input(torch.randn(2, 3, 4, 4))
+    assert x.is_contiguous(memory_format=torch.channels_last)
+    conv = cpu_cl.prepare_model(nn.Conv2d(3, 8, 3))
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_sgd_step_averages_finite_losses_and_skips_the_others():
+    torch.manual_seed(0)
+    model = nn.Linear(3, 1, bias=False)
+    x = torch.randn(4, 3)
+    losses = [lambda: model(x).pow(2).mean(), lambda: model(x).sum() * float("nan"), lambda: model(x).abs().mean()]
+    expected = model.weight.detach().clone()
+    model.zero_grad()
+    ((losses[0]() + losses[2]()) / 2).backward()
+    expected -= 0.1 * model.weight.grad
+    recipe = TrainingRecipe(lr=0.1, momentum=0.0, weight_decay=0.0, grad_clip_norm=None)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    values = sgd_step(model, losses, optimizer, torch.amp.GradScaler("cpu", enabled=False), recipe)
+    assert values[1] != values[1] and values[0] == values[0]
+    torch.testing.assert_close(model.weight.detach(), expected)
+
+
+def test_sgd_step_with_only_nonfinite_losses_leaves_weights_alone():
+    model = nn.Linear(2, 1)
+    before = [p.detach().clone() for p in model.parameters()]
+    optimizer = torch.optim.SGD(model.parameters(), lr=1.0)
+    sgd_step(model, [lambda: model(torch.ones(1, 2)).sum() * float("inf")], optimizer,
+             torch.amp.GradScaler("cpu", enabled=False), TrainingRecipe())
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
+
+
+def test_minibatch_stream_state_round_trip():
+    a = MinibatchStream(10, 4, seed=3)
+    for _ in range(3):
+        a.next()
+    b = MinibatchStream(10, 4, seed=99)
+    b.load_state_dict(a.state_dict())
+    assert all(torch.equal(a.next(), b.next()) for _ in range(7))
+    assert MinibatchStream(3, 8, seed=0).next().numel() == 3
+
+
+def test_augmentation_is_seeded_and_keeps_shape():
+    x = torch.arange(2 * 3 * 6 * 6, dtype=torch.float32).reshape(2, 3, 6, 6)
+    out1 = augment_batch(x, "crop-flip", torch.Generator().manual_seed(0))
+    out2 = augment_batch(x, "crop-flip", torch.Generator().manual_seed(0))
+    assert out1.shape == x.shape and torch.equal(out1, out2)
+    assert augment_batch(x, "none", torch.Generator()) is x
+    shifted = augment_batch(x, "crop", torch.Generator().manual_seed(1), padding=0)
+    assert torch.equal(shifted, x)
+
+
+def test_settings_differences_and_round_trip():
+    config = SearchConfig(epsilons=[0, 1], batch_size=32)
+    assert config.recipe.lr == 0.1  # the digits preset
+    assert SearchConfig(dataset="cifar10").recipe.lr == 0.025
+    again = SearchConfig.from_dict(config.to_dict())
+    assert again == config and config.differences(again) == {}
+    other = SearchConfig(epsilons=[0, 2], batch_size=32, device="cuda", out="elsewhere", recipe=TrainingRecipe(lr=0.2))
+    assert config.differences(other) == {"epsilons": ([0.0, 1.0], [0.0, 2.0]), "recipe.lr": (0.1, 0.2)}
+    assert SearchConfig(study_name="digits-chain").differences(SearchConfig()) == {}
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        (dict(space="nope"), "valid spaces: chain"),
+        (dict(objective="f1"), "unknown objective"),
+        (dict(sampler="cmaes"), "unknown sampler"),
+        (dict(epsilons=[]), "epsilons must be"),
+        (dict(epsilons=[0, float("nan")]), "epsilons must be"),
+        (dict(budgets=[0]), "budgets must be"),
+        (dict(epsilons=[0], budgets=[1]), "either epsilons or budgets"),
+        (dict(epsilons=[0, 1], num_distributions=3), "disagrees"),
+        (dict(epochs=0), "epochs must be at least 1"),
+        (dict(recipe=TrainingRecipe(schedule="step")), "unknown schedule"),
+    ],
+)
+def test_bad_settings_are_named(settings, message):
+    with pytest.raises(SearchError, match=message):
+        SearchConfig(**settings).validate()
+
+
+def test_default_epsilon_families():
+    assert default_epsilons(len(DEFAULT_EPSILONS)) == tuple(DEFAULT_EPSILONS)
+    assert default_epsilons(1) == (0.0,)
+    three = default_epsilons(3)
+    assert three[0] == 0.0 and three[1:] == (min(e for e in DEFAULT_EPSILONS if e > 0), max(DEFAULT_EPSILONS))
+    assert num_distributions(SearchConfig(num_distributions=6)) == 6
+    assert num_distributions(SearchConfig(budgets=[1e4, 2e4])) == 2
