@@ -28,6 +28,10 @@ from typing import Any
 import numpy as np
 import optuna
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from _provenance import source_fingerprint  # noqa: E402
+
 PARAMS = {f"x{i}": ("a", "b", "c", "d", "e") for i in range(6)}
 
 
@@ -119,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"skipping ISNAS: {exc}", file=sys.stderr)
             methods.remove("isnas")
 
+    fingerprint = source_fingerprint()
     t_start = time.perf_counter()
     results: list[dict[str, Any]] = []
     for rep in range(max(args.repeats, args.nsga_repeats)):  # interleave methods to spread drift
@@ -150,6 +155,7 @@ def main(argv: list[str] | None = None) -> int:
         f"- machine: {platform.machine()}, {os.cpu_count()} CPU cores (nproc); python {platform.python_version()}; "
         f"optuna {optuna.__version__}; {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC}; "
         f"total {total:.0f} s; load average at the end {os.getloadavg()[0]:.1f}",
+        f"- code: {fingerprint}",
         f"- 6 categorical parameters x 5 choices, 2 objectives; ms per trial (ask + 6 suggest + tell) averaged "
         f"over the last {args.window} trials before each checkpoint; mean ± sd over repeats "
         f"({args.repeats} repeats; NSGA-II {args.nsga_repeats}, default population 50, stopped at "
@@ -190,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
         with open(args.out, "w") as f:
             f.write(text)
         with open(os.path.splitext(args.out)[0] + ".json", "w") as f:
-            json.dump({"command": cmd, "results": results}, f, indent=1)
+            json.dump({"command": cmd, "code": fingerprint, "results": results}, f, indent=1)
     return 0
 
 

@@ -38,6 +38,7 @@ import optuna
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from _hv import best_subset_2d, pareto_mask  # noqa: E402
+from _provenance import source_fingerprint  # noqa: E402
 from nb201_table import OPS, PARAM_NAMES, NB201Table, arch_to_key, key_to_arch  # noqa: E402
 
 # Reference points (validation error %, parameters M), fixed for every run:
@@ -56,28 +57,6 @@ def table() -> NB201Table:
     if _TABLE is None:
         _TABLE = NB201Table.load()
     return _TABLE
-
-
-def source_fingerprint() -> str:
-    """git commit of the checkout plus a hash of optuna_isnas/**.py (the code that ran, edits included)."""
-    import hashlib
-    import subprocess
-
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    try:
-        commit = subprocess.run(
-            ["git", "-C", root, "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        commit = "unknown"
-    digest = hashlib.sha256()
-    pkg = os.path.join(root, "optuna_isnas")
-    for dirpath, _, files in sorted(os.walk(pkg)):
-        for name in sorted(files):
-            if name.endswith(".py"):
-                with open(os.path.join(dirpath, name), "rb") as f:
-                    digest.update(name.encode() + f.read())
-    return f"commit {commit}, optuna_isnas sources sha256 {digest.hexdigest()[:12]}"
 
 
 def parse_isnas_variant(text: str) -> dict[str, Any]:
