@@ -20,6 +20,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from optuna_isnas.core import categorical as cat
+from optuna_isnas.core import budget as budget_mode
 from optuna_isnas.core.asng import StepSizeState, asng_step, natural_gradient
 from optuna_isnas.core.importance import (
     mixture_log_weights,
@@ -34,6 +35,14 @@ IntArray = NDArray[np.int64]
 Weighting = Literal["mixture", "own"]
 
 STATE_VERSION = 1
+
+#: A distribution skips its step when the weighted utility signal ``sum_n w_n u_n^2`` is
+#: below this fraction of the signal of ``lambda`` untied, equally weighted samples. ASNG
+#: skips when all utilities are equal (signal 0); with importance weights, a distribution
+#: whose own samples tie would otherwise take a full normalised step driven by samples of
+#: negligible weight. For K = 1 the signal is either 0 or far above the threshold, so the
+#: update stays exactly ASNG.
+SIGNAL_MIN = 0.05
 
 
 @dataclass(frozen=True)
@@ -59,6 +68,10 @@ class ISNAS:
         n_choices: number of choices of each of the D variables.
         epsilons: complexity trade-off ``eps_k`` of each distribution (K = its length);
             finite and >= 0. With K = 1 the update is exactly ASNG.
+        budgets: alternatively, a complexity budget ``b_k`` per distribution (K = its
+            length, finite and > 0): each distribution then ranks by the hinge-penalised
+            objective of ``optuna_isnas.core.budget`` and adapts its own ``eps_k``.
+            Give exactly one of ``epsilons`` and ``budgets``.
         samples_per_distribution: ``lambda``, samples each distribution draws per
             generation (>= 1).
         alpha: ASNG's threshold on the accumulated gradient (default 1.5).
@@ -73,8 +86,9 @@ class ISNAS:
     def __init__(
         self,
         n_choices: Sequence[int],
-        epsilons: Sequence[float],
+        epsilons: Sequence[float] | None = None,
         *,
+        budgets: Sequence[float] | None = None,
         samples_per_distribution: int = 2,
         alpha: float = 1.5,
         init_delta: float = 1.0,
@@ -84,6 +98,20 @@ class ISNAS:
         seed: int | None = None,
     ) -> None:
         self.n_choices = cat.validate_n_choices(n_choices)
+        if (epsilons is None) == (budgets is None):
+            raise ValueError(
+                "give exactly one of epsilons (fixed trade-offs) and budgets (complexity "
+                "limits, one per distribution)."
+            )
+        self.budgets: FloatArray | None = None
+        if budgets is not None:
+            b = np.asarray(budgets, dtype=np.float64)
+            if b.ndim != 1 or b.size == 0 or not np.all(np.isfinite(b)) or np.any(b <= 0):
+                raise ValueError(
+                    f"budgets must be a non-empty list of finite numbers > 0, got {budgets!r}."
+                )
+            self.budgets = b
+            epsilons = [budget_mode.INITIAL_EPSILON] * b.size
         eps = np.asarray(epsilons, dtype=np.float64)
         if eps.ndim != 1 or eps.size == 0 or not np.all(np.isfinite(eps)) or np.any(eps < 0):
             raise ValueError(
@@ -114,6 +142,8 @@ class ISNAS:
         self.expected_complexity: FloatArray | None = None
         self._asked = 0
         self._rng = np.random.default_rng(seed)
+        ref = weighted_ranking_utility(np.arange(self.lam, dtype=float), np.ones(self.lam))
+        self._reference_signal = float(np.mean(ref * ref))
 
     # ----------------------------------------------------------------- properties
     @property
@@ -182,12 +212,21 @@ class ISNAS:
                 continue  # no sample carries weight for k (own-only mode, none drawn)
             w = normalise_log_weights(log_w[k : k + 1])[0]
             expected[k] = float(w @ complexities)
-            f = losses / s_loss + self.epsilons[k] * complexities / s_cost
+            if self.budgets is None:
+                f = losses / s_loss + self.epsilons[k] * complexities / s_cost
+            else:
+                f = budget_mode.budget_objective(
+                    losses, complexities, self.epsilons[k], self.budgets[k], s_loss, s_cost
+                )
             u = weighted_ranking_utility(f, w)
-            grad = natural_gradient(onehot, self.thetas[k], w, u)
-            self.thetas[k], _ = asng_step(
-                self.thetas[k], grad, self.n_choices, self.lower, self.steps[k]
-            )
+            if float(w @ (u * u)) >= SIGNAL_MIN * self._reference_signal:
+                grad = natural_gradient(onehot, self.thetas[k], w, u)
+                self.thetas[k], _ = asng_step(
+                    self.thetas[k], grad, self.n_choices, self.lower, self.steps[k]
+                )
+            if self.budgets is not None:
+                violation = budget_mode.violation_probability(w, complexities, self.budgets[k])
+                self.epsilons[k] = budget_mode.dual_update(float(self.epsilons[k]), violation)
         self.expected_complexity = expected
         self.generation += 1
 
@@ -213,6 +252,7 @@ class ISNAS:
             "version": STATE_VERSION,
             "n_choices": self.n_choices.tolist(),
             "epsilons": self.epsilons.tolist(),
+            "budgets": None if self.budgets is None else self.budgets.tolist(),
             "samples_per_distribution": self.lam,
             "alpha": self.alpha,
             "init_delta": self.init_delta,
@@ -239,14 +279,17 @@ class ISNAS:
                 f"unsupported ISNAS state version {data.get('version')!r}; "
                 f"this release reads version {STATE_VERSION}."
             )
+        budgets = data.get("budgets")
         obj = cls(
             data["n_choices"],
-            data["epsilons"],
+            None if budgets is not None else data["epsilons"],
+            budgets=budgets,
             samples_per_distribution=data["samples_per_distribution"],
             alpha=data["alpha"],
             init_delta=data["init_delta"],
             weighting=data["weighting"],
         )
+        obj.epsilons = np.asarray(data["epsilons"], dtype=np.float64)
         obj.scales = RunningScales.from_dict(data["scales"])
         obj.generation = int(data["generation"])
         obj.thetas = np.asarray(data["thetas"], dtype=np.float64)

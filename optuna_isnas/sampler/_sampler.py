@@ -57,7 +57,13 @@ class ISNASSampler(BaseSampler):
 
     Args:
         epsilons: complexity trade-offs, one distribution each, in increasing order for
-            large-to-small models. Default ``(0.0, 1.0, 3.0, 9.0)``.
+            large-to-small models. Default ``(0.0, 1.0, 3.0, 9.0)`` when neither this nor
+            ``complexity_budgets`` is given.
+        complexity_budgets: alternatively, one budget on the second objective per
+            distribution (e.g. ``[0.2e6, 0.5e6, 1e6]`` parameters): distribution k looks
+            for the lowest-loss architecture whose complexity is at most ``b_k`` and adapts
+            its own trade-off (``tradeoffs(study)``) during the search. Giving both
+            ``epsilons`` and ``complexity_budgets`` is an error.
         samples_per_distribution: ``lambda``, trials each distribution draws per
             generation (default 2, as ASNG-NAS).
         alpha: ASNG's step-size adaptation threshold (default 1.5).
@@ -80,6 +86,7 @@ class ISNASSampler(BaseSampler):
         self,
         *,
         epsilons: Sequence[float] | None = None,
+        complexity_budgets: Sequence[float] | None = None,
         samples_per_distribution: int = 2,
         alpha: float = 1.5,
         init_delta: float = 1.0,
@@ -90,12 +97,19 @@ class ISNASSampler(BaseSampler):
         warn_independent_sampling: bool = True,
         weighting: str = "mixture",
     ) -> None:
+        if epsilons is not None and complexity_budgets is not None:
+            raise ValueError(
+                "give either epsilons (fixed trade-offs) or complexity_budgets (one budget "
+                "per distribution), not both."
+            )
         self._explicit_epsilons = epsilons is not None
-        eps = tuple(DEFAULT_EPSILONS if epsilons is None else epsilons)
+        budgets = None if complexity_budgets is None else tuple(complexity_budgets)
+        eps = None if budgets is not None else tuple(DEFAULT_EPSILONS if epsilons is None else epsilons)
         # Validate everything now through the core's own checks (clear ValueErrors).
         ISNAS(
             [2],
             eps,
+            budgets=budgets,
             samples_per_distribution=samples_per_distribution,
             alpha=alpha,
             init_delta=init_delta,
@@ -103,7 +117,10 @@ class ISNASSampler(BaseSampler):
             complexity_scale=complexity_scale,
             weighting=weighting,  # type: ignore[arg-type]
         )
-        self._epsilons = tuple(float(e) for e in eps)
+        self._budgets = None if budgets is None else tuple(float(b) for b in budgets)
+        self._epsilons = (
+            tuple(float(e) for e in eps) if eps is not None else (1.0,) * len(budgets or ())
+        )
         self._lam = int(samples_per_distribution)
         self._alpha = float(alpha)
         self._init_delta = float(init_delta)
@@ -125,6 +142,11 @@ class ISNASSampler(BaseSampler):
     def epsilons(self) -> tuple[float, ...]:
         """The trade-offs given at construction (K of them)."""
         return self._epsilons
+
+    @property
+    def complexity_budgets(self) -> tuple[float, ...] | None:
+        """The budgets given at construction, or None in trade-off mode."""
+        return self._budgets
 
     @property
     def generation_size(self) -> int:
@@ -162,7 +184,7 @@ class ISNASSampler(BaseSampler):
         return None if ec is None else [None if np.isnan(v) else float(v) for v in ec]
 
     def tradeoffs(self, study: Study) -> list[float]:
-        """Each distribution's current trade-off ``eps_k``."""
+        """Each distribution's current trade-off ``eps_k`` (adapted in budget mode)."""
         return [float(e) for e in self._synced_state(study).core.epsilons]
 
     def generation(self, study: Study) -> int:
@@ -277,6 +299,11 @@ class ISNASSampler(BaseSampler):
             self._tracker.forget_all()
 
     def _n_objectives_epsilons(self, study: Study) -> tuple[float, ...]:
+        if len(study.directions) == 1 and self._budgets is not None:
+            raise ValueError(
+                "complexity_budgets need a two-objective study (performance, complexity); "
+                "this study has one objective."
+            )
         if len(study.directions) == 1:
             if self._explicit_epsilons and len(self._epsilons) > 1:
                 _logger.warning(
@@ -313,9 +340,11 @@ class ISNASSampler(BaseSampler):
         }
         if not dists:
             return None
+        epsilons = self._n_objectives_epsilons(study)
         core = ISNAS(
             [len(d.choices) for d in dists.values()],
-            self._n_objectives_epsilons(study),
+            None if self._budgets is not None else epsilons,
+            budgets=self._budgets,
             samples_per_distribution=self._lam,
             alpha=self._alpha,
             init_delta=self._init_delta,
