@@ -342,3 +342,43 @@ def test_asng_step_resizes_a_stale_accumulator() -> None:
     grad = cat.one_hot(np.array([0]), n)[0] - theta
     asng_step(theta, grad, n, cat.theta_min(n), state)
     assert state.s.shape == (2,)
+
+
+@pytest.mark.parametrize(
+    "lam",
+    [
+        8,
+        pytest.param(
+            48,
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason=(
+                    "SUSPECTED CORE ISSUE (reported to the lead): ISNAS.update skips when "
+                    "sum w u^2 < SIGNAL_MIN * (signal of lam untied samples) = 0.025 here, "
+                    "but this legitimate ASNG update has signal ~1/lam = 0.021. Fix: use the "
+                    "threshold SIGNAL_MIN * min(reference_signal, 1 / lam); then remove this mark."
+                ),
+            ),
+        ),
+    ],
+)
+def test_k1_single_distinct_sample_among_ties_steps_like_asng(lam: int) -> None:
+    """One sample better than lam - 1 tied others: ASNG takes a step (u = +1 for it,
+    -1/(lam - 1) for the tied rest), so K = 1 must take the same step for any lam.
+
+    The weighted utility signal sum_n w_n u_n^2 is only about 1/lam here, so a skip rule
+    "signal below a fixed fraction of the untied signal" breaks K = 1 == ASNG for large lam.
+    """
+    n_choices = [3, 2, 4]
+    n = np.array(n_choices)
+    rng = np.random.default_rng(lam)
+    x = cat.sample(cat.uniform_theta(n), n, rng, lam)
+    f = np.ones(lam)
+    f[lam // 2] = 0.0
+    ref = ReferenceASNG(n_choices)
+    ref.tell(x, f)
+    assert ref.gamma > 0  # ASNG stepped
+    opt = ISNAS(n_choices, [0.0], samples_per_distribution=lam, loss_scale=1.0, seed=0)
+    opt.tell([Solution(0, xi, float(fi), 0.0) for xi, fi in zip(x, f)])
+    np.testing.assert_allclose(opt.thetas[0], ref.theta, rtol=0, atol=1e-12)
+    assert opt.steps[0].Delta == pytest.approx(ref.Delta, rel=1e-12)
