@@ -61,28 +61,35 @@ def restrict_range(theta: FloatArray, n_choices: IntArray, lower: FloatArray) ->
     """Project each row onto ``{p on the simplex : p_j >= lower_i}`` (ASNG range restriction).
 
     Entries below the bound are raised to it and the others are rescaled so that the row
-    still sums to one, repeated until no entry is below the bound (at most ``C_i`` rounds,
-    all rows at once).
+    still sums to one, repeated until no entry is below the bound (at most ``C_i`` rounds).
+    Only rows that violate a bound or do not sum to one are touched.
     """
     mask = padding_mask(n_choices)
-    out = np.where(mask, np.maximum(theta, 0.0), 0.0)
-    low = lower[:, None]
-    clamped = np.zeros_like(mask)
-    for _ in range(out.shape[1] + 1):
-        clamped |= (out < low) & mask
-        free_mass = 1.0 - low[:, 0] * clamped.sum(axis=1)
-        rest = np.where(clamped | ~mask, 0.0, out)
-        total = rest.sum(axis=1)
-        n_rest = (mask & ~clamped).sum(axis=1)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            scale = np.where(total > 0, free_mass / total, 0.0)
-        even = np.where(n_rest > 0, free_mass / np.maximum(n_rest, 1), 0.0)
-        scaled = np.where(total[:, None] > 0, rest * scale[:, None], even[:, None])
-        out = np.where(clamped, low, np.where(mask, scaled, 0.0))
-        if not ((out < low) & mask & ~clamped).any():
-            break
-    single = n_choices == 1
-    out[single, 0] = 1.0
+    out = np.where(mask, theta, 0.0)
+    low_all = lower[:, None]
+    bad = ((out < low_all) & mask).any(axis=1) | (np.abs(out.sum(axis=1) - 1.0) > 1e-12)
+    bad &= n_choices > 1
+    rows = np.flatnonzero(bad)
+    if rows.size:
+        sub = np.maximum(out[rows], 0.0)
+        sub_mask = mask[rows]
+        low = low_all[rows]
+        clamped = np.zeros_like(sub_mask)
+        for _ in range(out.shape[1] + 1):
+            newly = (sub < low) & sub_mask & ~clamped
+            clamped |= newly
+            free = sub_mask & ~clamped
+            free_mass = 1.0 - low[:, 0] * clamped.sum(axis=1)
+            total = np.where(free, sub, 0.0).sum(axis=1)
+            n_free = free.sum(axis=1)
+            scale = np.divide(free_mass, total, out=np.zeros_like(total), where=total > 0)
+            even = free_mass / np.maximum(n_free, 1)
+            rescaled = np.where(total[:, None] > 0, sub * scale[:, None], even[:, None])
+            sub = np.where(clamped, low, np.where(free, rescaled, 0.0))
+            if not ((sub < low) & free).any():
+                break
+        out[rows] = sub
+    out[n_choices == 1, 0] = 1.0
     return out
 
 

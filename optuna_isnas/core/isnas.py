@@ -37,10 +37,10 @@ Weighting = Literal["mixture", "own"]
 STATE_VERSION = 1
 
 #: A distribution skips its step when the weighted utility signal ``sum_n w_n u_n^2`` is
-#: below this fraction of the signal of ``lambda`` untied, equally weighted samples. ASNG
+#: below this fraction of ``min(signal of lambda untied equal-weight samples, 1/lambda)``. ASNG
 #: skips when all utilities are equal (signal 0); with importance weights, a distribution
 #: whose own samples tie would otherwise take a full normalised step driven by samples of
-#: negligible weight. For K = 1 the signal is either 0 or far above the threshold, so the
+#: negligible weight. For K = 1 the signal is either 0 or well above the threshold, so the
 #: update stays exactly ASNG.
 SIGNAL_MIN = 0.05
 
@@ -143,7 +143,9 @@ class ISNAS:
         self._asked = 0
         self._rng = np.random.default_rng(seed)
         ref = weighted_ranking_utility(np.arange(self.lam, dtype=float), np.ones(self.lam))
-        self._reference_signal = float(np.mean(ref * ref))
+        # The smallest non-zero signal of equally weighted samples is about 1/lambda (one
+        # distinct sample among ties), so the threshold stays below it for any lambda.
+        self._reference_signal = min(float(np.mean(ref * ref)), 1.0 / self.lam)
 
     # ----------------------------------------------------------------- properties
     @property
