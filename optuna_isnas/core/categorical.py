@@ -57,6 +57,28 @@ def theta_min(n_choices: IntArray) -> FloatArray:
     return bound
 
 
+def _restrict_row(row: list[float], low: float) -> list[float]:
+    """Range restriction of one row (plain Python: rows are short, numpy calls are not)."""
+    row = [max(v, 0.0) for v in row]
+    clamped = [False] * len(row)
+    for _ in range(len(row) + 1):
+        for j, v in enumerate(row):
+            if not clamped[j] and v < low:
+                clamped[j] = True
+        free_mass = 1.0 - low * sum(clamped)
+        total = sum(v for v, c in zip(row, clamped) if not c)
+        n_free = len(row) - sum(clamped)
+        if total > 0:
+            scale = free_mass / total
+            row = [low if c else v * scale for v, c in zip(row, clamped)]
+        else:
+            even = free_mass / max(n_free, 1)
+            row = [low if c else even for c in clamped]
+        if all(c or v >= low for v, c in zip(row, clamped)):
+            break
+    return row
+
+
 def restrict_range(theta: FloatArray, n_choices: IntArray, lower: FloatArray) -> FloatArray:
     """Project each row onto ``{p on the simplex : p_j >= lower_i}`` (ASNG range restriction).
 
@@ -66,29 +88,10 @@ def restrict_range(theta: FloatArray, n_choices: IntArray, lower: FloatArray) ->
     """
     mask = padding_mask(n_choices)
     out = np.where(mask, theta, 0.0)
-    low_all = lower[:, None]
-    bad = ((out < low_all) & mask).any(axis=1) | (np.abs(out.sum(axis=1) - 1.0) > 1e-12)
-    bad &= n_choices > 1
-    rows = np.flatnonzero(bad)
-    if rows.size:
-        sub = np.maximum(out[rows], 0.0)
-        sub_mask = mask[rows]
-        low = low_all[rows]
-        clamped = np.zeros_like(sub_mask)
-        for _ in range(out.shape[1] + 1):
-            newly = (sub < low) & sub_mask & ~clamped
-            clamped |= newly
-            free = sub_mask & ~clamped
-            free_mass = 1.0 - low[:, 0] * clamped.sum(axis=1)
-            total = np.where(free, sub, 0.0).sum(axis=1)
-            n_free = free.sum(axis=1)
-            scale = np.divide(free_mass, total, out=np.zeros_like(total), where=total > 0)
-            even = free_mass / np.maximum(n_free, 1)
-            rescaled = np.where(total[:, None] > 0, sub * scale[:, None], even[:, None])
-            sub = np.where(clamped, low, np.where(free, rescaled, 0.0))
-            if not ((sub < low) & free).any():
-                break
-        out[rows] = sub
+    bad = ((out < lower[:, None]) & mask).any(axis=1) | (np.abs(out.sum(axis=1) - 1.0) > 1e-12)
+    for i in np.flatnonzero(bad & (n_choices > 1)):
+        c = int(n_choices[i])
+        out[i, :c] = _restrict_row(out[i, :c].tolist(), float(lower[i]))
     out[n_choices == 1, 0] = 1.0
     return out
 
