@@ -344,30 +344,14 @@ def test_asng_step_resizes_a_stale_accumulator() -> None:
     assert state.s.shape == (2,)
 
 
-@pytest.mark.parametrize(
-    "lam",
-    [
-        8,
-        pytest.param(
-            48,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason=(
-                    "SUSPECTED CORE ISSUE (reported to the lead): ISNAS.update skips when "
-                    "sum w u^2 < SIGNAL_MIN * (signal of lam untied samples) = 0.025 here, "
-                    "but this legitimate ASNG update has signal ~1/lam = 0.021. Fix: use the "
-                    "threshold SIGNAL_MIN * min(reference_signal, 1 / lam); then remove this mark."
-                ),
-            ),
-        ),
-    ],
-)
+@pytest.mark.parametrize("lam", [8, 48])
 def test_k1_single_distinct_sample_among_ties_steps_like_asng(lam: int) -> None:
     """One sample better than lam - 1 tied others: ASNG takes a step (u = +1 for it,
     -1/(lam - 1) for the tied rest), so K = 1 must take the same step for any lam.
 
     The weighted utility signal sum_n w_n u_n^2 is only about 1/lam here, so a skip rule
-    "signal below a fixed fraction of the untied signal" breaks K = 1 == ASNG for large lam.
+    "signal below a fixed fraction of the untied signal" broke K = 1 == ASNG for large lam
+    (found by this test; the core's threshold now stays below 1/lam).
     """
     n_choices = [3, 2, 4]
     n = np.array(n_choices)
