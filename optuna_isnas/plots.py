@@ -78,10 +78,23 @@ def pareto_figure(study: optuna.Study, architectures: Sequence[Any] = (), title:
     return figure
 
 
-def write_pareto_html(study: optuna.Study, architectures: Sequence[Any], path: str | Path) -> Path:
-    """Write :func:`pareto_figure` as a self-contained HTML file and return its path."""
+def write_pareto_html(
+    study: optuna.Study, architectures: Sequence[Any], path: str | Path, *, to_dashboard: bool = True
+) -> Path:
+    """Write :func:`pareto_figure` as a self-contained HTML file and return its path.
+
+    With ``to_dashboard`` and optuna-dashboard installed, the figure is also saved into the study
+    (``optuna_dashboard.save_plotly_graph_object``), where the dashboard shows it on the study's page.
+    """
     path = Path(path)
-    pareto_figure(study, architectures).write_html(path, include_plotlyjs=True, full_html=True)
+    figure = pareto_figure(study, architectures)
+    figure.write_html(path, include_plotlyjs=True, full_html=True)
+    if to_dashboard:
+        try:
+            from optuna_dashboard import save_plotly_graph_object
+        except ImportError:
+            return path
+        save_plotly_graph_object(study, figure, graph_object_id="optuna-isnas-pareto")
     return path
 
 

@@ -98,8 +98,10 @@ class SearchConfig:
         batch_size: Minibatch size, for training and for the validation minibatch of each step.
         eval_batch_size: Batch size of the final evaluation on the whole validation split.
         device: ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda"`` / ``"cuda:N"``.
-        threads: CPU threads for torch (``torch.set_num_threads``); None leaves torch's default.
-            On a CPU shared with other jobs, 1 thread is often much faster than several.
+        threads: CPU threads for torch during the search (``torch.set_num_threads``, restored
+            afterwards). None: 1 for images of at most 16 pixels on the CPU (their operations are too
+            small to gain from threads, and threads that spin on a busy CPU slow a step down 10-50x,
+            measured), torch's default otherwise.
         storage: Optuna storage URL; ``None`` means a journal file ``search.journal`` in ``out``.
         study_name: Name of the search study; ``None`` means ``"<dataset>-<space>"``.
         seed: Seed of weights, data order, augmentation and the sampler.
@@ -122,7 +124,7 @@ class SearchConfig:
     budgets: tuple[float, ...] | None = None
     num_distributions: int | None = None
     samples_per_distribution: int = 2
-    epochs: int = 20
+    epochs: int = 15
     batch_size: int = 64
     eval_batch_size: int = 256
     device: str = "auto"

@@ -62,6 +62,8 @@ from optuna_isnas.search.study import (
     study_exists,
 )
 
+SMALL_IMAGE = 16  # pixels: at most this, a CPU search runs on one thread unless told otherwise
+
 LossHook = Callable[[dict[str, str], torch.Tensor], torch.Tensor]
 """``hook(architecture, loss) -> loss``, applied to every training and validation minibatch loss."""
 
@@ -151,8 +153,6 @@ def run_search(
         checkpoint = load_checkpoint(checkpoint_path)
         check_config(checkpoint, config, checkpoint_path)
     device = resolve_device(config.device)
-    if config.threads is not None:
-        torch.set_num_threads(config.threads)
     precision = Precision.for_device(device, config.recipe.amp, config.recipe.channels_last)
     splits = load_dataset(
         config.dataset,
@@ -174,7 +174,10 @@ def run_search(
         restored = checkpoint.get("sampler") if checkpoint else None
         sampler = pickle.loads(restored) if restored else make_sampler(config)
 
-    with _quiet_optuna():
+    threads = config.threads
+    if threads is None and device.type == "cpu" and splits.image_size <= SMALL_IMAGE:
+        threads = 1
+    with _quiet_optuna(), _torch_threads(threads):
         study = _open_study(config, opened, sampler, checkpoint, checkpoint_path, overwrite)
         search = _OneShotSearch(config, space, splits, precision, study, sampler, loss_hook, step_callback, opened)
         if checkpoint is not None:
@@ -182,11 +185,11 @@ def run_search(
         search.run(checkpoint_path)
         entries = results_mod.evaluate_returned(study, sampler, space, search.supernet, search.val, config, precision)
         summary = results_mod.write_summary_study(opened.storage, study.study_name, space, entries)
+        plot_path = write_pareto_html(study, entries, out / "pareto.html")
         opened.sync()
     architectures_path = results_mod.write_architectures_json(
         out / results_mod.ARCHITECTURES_NAME, entries, config, space, study.study_name, opened.location
     )
-    plot_path = write_pareto_html(study, entries, out / "pareto.html")
     return SearchResult(
         study=study,
         summary_study=summary,
@@ -476,6 +479,18 @@ def _short(value: float) -> str:
 
 def _say(message: str) -> None:
     tqdm.write(message, file=sys.stderr)
+
+
+@contextlib.contextmanager
+def _torch_threads(n: int | None) -> Iterator[None]:
+    """Run with ``n`` torch CPU threads (None: unchanged), restoring the previous number after."""
+    previous = torch.get_num_threads()
+    if n is not None:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 @contextlib.contextmanager
