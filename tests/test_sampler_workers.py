@@ -1,0 +1,260 @@
+"""ISNASSampler with several worker processes on one journal file, and a killed worker.
+
+Workers are real processes (``tests/_worker_script.py`` run by ``sys.executable``): nothing
+is shared but the journal file. The toy problem and the readers of what the sampler
+stored are in ``_worker_script.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from _worker_script import (
+    CHOICES,
+    DISTRIBUTION_KEY,
+    EPSILONS,
+    GENERATION_KEY,
+    NAMES,
+    check_closed_generation,
+    closed_records,
+    fast_dir,
+    journal_storage,
+    make_sampler,
+    state_writes,
+    stored_state,
+)
+
+optuna.logging.set_verbosity(optuna.logging.ERROR)
+
+K = len(EPSILONS)
+LAM = 2
+GEN = K * LAM
+DIRECTIONS = ["minimize", "minimize"]
+WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_worker_script.py")
+
+
+@pytest.fixture
+def fast_tmp(tmp_path: Any) -> Iterator[str]:
+    with fast_dir(tmp_path) as path:
+        yield path
+
+
+def _worker(path: str, *args: str, **popen: Any) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, WORKER, path, *args], text=True,
+        stdout=popen.pop("stdout", subprocess.PIPE), stderr=subprocess.PIPE, **popen,
+    )
+
+
+def _finish(proc: subprocess.Popen[str], timeout: float) -> None:
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+        pytest.fail(f"worker {proc.pid} still running after {timeout} s:\n{err[-3000:]}")
+    assert proc.returncode == 0, f"worker {proc.pid} exited {proc.returncode}:\n{err[-3000:]}"
+
+
+# ----------------------------------------------------------------- 3. three workers
+N_TRIALS = (667, 667, 666)
+
+
+@pytest.fixture(scope="module")
+def three_workers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """Three processes started together finish one 2,000-trial study on one journal."""
+    with fast_dir(tmp_path_factory.mktemp("workers")) as tmp:
+        path = os.path.join(tmp, "workers.log")
+        barrier = os.path.join(tmp, "barrier")
+        os.mkdir(barrier)
+        storage = journal_storage(path)
+        optuna.create_study(storage=storage, directions=DIRECTIONS, study_name="toy")
+        start = time.perf_counter()
+        workers = len(N_TRIALS)
+        procs = [
+            _worker(path, "--n-trials", str(n), "--barrier", barrier, "--workers", str(workers))
+            for n in N_TRIALS
+        ]
+        try:
+            for proc in procs:
+                _finish(proc, timeout=300)
+        finally:
+            for proc in procs:
+                if proc.poll() is None:
+                    proc.kill()
+        seconds = time.perf_counter() - start
+        study = optuna.load_study(study_name="toy", storage=storage)
+        yield {
+            "storage": storage,
+            "seconds": seconds,
+            "trials": study.get_trials(deepcopy=False),
+            "state": stored_state(study),  # before any sampler call can close a generation
+            "writes": state_writes(path),
+        }
+
+
+def test_workers_lose_no_trial(three_workers: dict[str, Any]) -> None:
+    trials = three_workers["trials"]
+    assert len(trials) == sum(N_TRIALS) == 2000
+    assert Counter(t.state for t in trials) == {TrialState.COMPLETE: 2000}
+    assert [t.number for t in trials] == list(range(2000))
+    # Only the first trial of each worker can be sampled before any trial has completed
+    # (no search space yet, so no tags); every later one carries its generation and origin.
+    untagged = [t.number for t in trials if GENERATION_KEY not in t.system_attrs]
+    assert len(untagged) <= len(N_TRIALS), untagged
+    g_final = three_workers["state"]["core"]["generation"]
+    for t in trials:
+        if t.number not in untagged:
+            assert 0 <= t.system_attrs[DISTRIBUTION_KEY] < K
+            assert 0 <= t.system_attrs[GENERATION_KEY] <= g_final
+
+
+def test_workers_close_every_generation_once_with_lambda_trials_each(
+    three_workers: dict[str, Any],
+) -> None:
+    trials = three_workers["trials"]
+    closed = closed_records(trials)
+    g_final = three_workers["state"]["core"]["generation"]
+    # The stored generation counter equals the number of distinct closed generations.
+    assert sorted(closed) == list(range(g_final))
+    # Progress: trials still running when their generation closes are wasted (about one
+    # per other worker and generation), but most trials are used.
+    assert g_final >= 2000 // (2 * GEN), g_final
+
+    used_all: set[int] = set()
+    for g in range(g_final):
+        used = closed[g][0][1]
+        check_closed_generation(trials, g, used, K, LAM)
+        assert not set(used) & used_all, (g, used)
+        used_all |= set(used)
+
+    # Two workers may both find generation g complete and both record closing it; then they
+    # must have used the very same trials, else the stored state depends on who wrote last.
+    conflicts = {
+        g: records for g, records in closed.items() if len({used for _, used in records}) > 1
+    }
+    assert not conflicts, (
+        f"{len(conflicts)} of {g_final} generations were closed by several workers from "
+        f"different trials, e.g. {dict(list(conflicts.items())[:3])}"
+    )
+
+
+def test_workers_never_write_two_different_states_for_one_generation(
+    three_workers: dict[str, Any],
+) -> None:
+    """Each generation's update has one result, however many workers compute and write it.
+
+    Optuna's storages have no compare-and-set, so two workers can both find a generation
+    complete and both write its update, and a worker stalled between its check and its
+    write can even write an older generation over a newer one (seen here under load:
+    generation 8 -> 4). That is harmless only if every writer of a generation writes the
+    same state: then the search re-closes the same generations to the same states.
+    """
+    writes = [json.loads(raw) for raw in three_workers["writes"]]
+    generations = [w["core"]["generation"] for w in writes]
+    assert generations[-1] == three_workers["state"]["core"]["generation"]
+    by_generation: dict[int, set[str]] = {}
+    for w in writes:
+        by_generation.setdefault(w["core"]["generation"], set()).add(
+            json.dumps(w["core"], sort_keys=True)
+        )
+    assert sorted(by_generation) == list(range(generations[-1] + 1))
+    different = sorted(g for g, cores in by_generation.items() if len(cores) > 1)
+    rollbacks = [(a, b) for a, b in zip(generations, generations[1:]) if b < a]
+    assert not different, (
+        f"{len(different)} of {len(by_generation)} generations were written with different "
+        f"core states ({len(writes)} state writes in all, {len(rollbacks)} of them back to "
+        f"an older generation): {different[:10]}"
+    )
+
+
+def test_workers_keep_the_mixture_shares(three_workers: dict[str, Any]) -> None:
+    trials = three_workers["trials"]
+    shares = Counter(
+        t.system_attrs[DISTRIBUTION_KEY] for t in trials if DISTRIBUTION_KEY in t.system_attrs
+    )
+    n = sum(shares.values())
+    fractions = {k: shares[k] / n for k in range(K)}
+    # Each distribution gets 1/K of the trials, within 2 points (sequentially: exactly).
+    assert all(abs(f - 1 / K) <= 0.02 for f in fractions.values()), fractions
+
+
+def test_workers_result_is_readable(three_workers: dict[str, Any]) -> None:
+    sampler = make_sampler(0)
+    study = optuna.load_study(study_name="toy", storage=three_workers["storage"], sampler=sampler)
+    archs = sampler.architectures(study)
+    assert len(archs) == K
+    assert all(set(a) == set(NAMES) and set(a.values()) <= set(CHOICES) for a in archs)
+    for probs in sampler.probabilities(study):
+        for per in probs.values():
+            assert abs(sum(per.values()) - 1.0) < 1e-9
+    assert sampler.generation(study) >= three_workers["state"]["core"]["generation"]
+
+
+# ----------------------------------------------------------------- 4. a killed worker
+HANG_AT = 60
+
+
+def test_killed_worker_is_replaced_and_the_search_goes_on(fast_tmp: str) -> None:
+    path = os.path.join(fast_tmp, "killed.log")
+    optuna.create_study(storage=journal_storage(path), directions=DIRECTIONS, study_name="toy")
+
+    victim = _worker(path, "--sleep", "0.002", "--hang-at", str(HANG_AT))
+    try:
+        line = ""
+        deadline = time.time() + 120
+        while not line.startswith("hanging") and time.time() < deadline:
+            line = victim.stdout.readline()  # type: ignore[union-attr]
+            if not line and victim.poll() is not None:
+                err = victim.stderr.read()  # type: ignore[union-attr]
+                pytest.fail(f"worker died early:\n{err[-3000:]}")
+        assert line.strip() == f"hanging in trial {HANG_AT}", line
+    finally:
+        victim.send_signal(signal.SIGKILL)
+        victim.communicate()
+    assert victim.returncode == -signal.SIGKILL
+
+    study = optuna.load_study(study_name="toy", storage=journal_storage(path))
+    stuck = study.get_trials(deepcopy=False)[HANG_AT]
+    assert stuck.state == TrialState.RUNNING  # no heartbeat: RUNNING forever
+    g_stuck = stuck.system_attrs[GENERATION_KEY]
+    before = stored_state(study)["core"]["generation"]
+    # One worker: trial 1 + 8 m closes generation m - 1, so trial 60 is in generation 7.
+    assert before == g_stuck == (HANG_AT - 2) // GEN == 7
+
+    _finish(_worker(path, "--n-trials", "120"), timeout=120)
+
+    study = optuna.load_study(study_name="toy", storage=journal_storage(path))
+    trials = study.get_trials(deepcopy=False)
+    assert len(trials) == HANG_AT + 1 + 120
+    assert Counter(t.state for t in trials) == {
+        TrialState.COMPLETE: HANG_AT + 120, TrialState.RUNNING: 1,
+    }
+    after = stored_state(study)["core"]["generation"]
+    # The counter goes on from where it was and the stuck trial does not block for ever:
+    # 120 trials make at most 15 generations; the stuck one may cost its generation some
+    # trials (until the sampler takes it for dead), not more than a few generations' worth.
+    assert after >= before + 8, (before, after)
+    closed = closed_records(trials)
+    assert sorted(closed) == list(range(after))
+    for g in range(after):
+        used = closed[g][0][1]
+        check_closed_generation(trials, g, used, K, LAM)
+        assert HANG_AT not in used
+
+    sampler = make_sampler(0)
+    study = optuna.load_study(study_name="toy", storage=journal_storage(path), sampler=sampler)
+    archs = sampler.architectures(study)
+    assert len(archs) == K and all(set(a) == set(NAMES) for a in archs)
