@@ -314,6 +314,7 @@ def test_same_seed_same_trajectory_different_seed_different_samples() -> None:
         {},
         {"weighting": "own"},
         {"loss_scale": 3.0, "complexity_scale": 0.5, "alpha": 2.0, "init_delta": 0.7},
+        {"budgets": [4.0, 6.0, 9.0]},  # adapted eps_k are part of the state
     ],
 )
 @pytest.mark.parametrize("generations", [0, 1, 12])
@@ -323,7 +324,8 @@ def test_json_round_trip_is_exact_and_continues_bitwise(
 ) -> None:
     n_choices = [4, 3, 1, 2, 5]
     loss_table, cost_table = tables(n_choices, 2)
-    opt = ISNAS(n_choices, [0.0, 0.5, 4.0], samples_per_distribution=2, seed=9, **kwargs)
+    epsilons = None if "budgets" in kwargs else [0.0, 0.5, 4.0]
+    opt = ISNAS(n_choices, epsilons, samples_per_distribution=2, seed=9, **kwargs)
     rng = np.random.default_rng(0)
     for _ in range(generations):
         sols = []
@@ -334,6 +336,8 @@ def test_json_round_trip_is_exact_and_continues_bitwise(
         if kwargs.get("weighting") == "own":
             sols = sols[:2]  # distributions 1, 2 get no sample: NaN expected complexity
         opt.tell(sols)
+    if "budgets" in kwargs and generations:
+        assert not np.array_equal(opt.epsilons, ISNAS(n_choices, budgets=kwargs["budgets"]).epsilons)
     pending = []
     if mid_generation:
         pending = [opt.ask() for _ in range(3)]
@@ -462,6 +466,13 @@ def test_tell_errors(bad: dict, match: str) -> None:
     with pytest.raises(ValueError, match=match):
         opt.tell(sols)
     assert opt.to_dict() == before  # a rejected tell changes nothing
+
+
+def test_exactly_one_of_epsilons_and_budgets() -> None:
+    with pytest.raises(ValueError, match="exactly one"):
+        ISNAS([2, 2])
+    with pytest.raises(ValueError, match="exactly one"):
+        ISNAS([2, 2], [0.0], budgets=[1.0])
 
 
 def test_tell_empty_raises() -> None:
