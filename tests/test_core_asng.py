@@ -157,9 +157,9 @@ def run_k1_against_reference(
 @pytest.mark.parametrize("lam", [2, 4, 8])
 def test_k1_trajectory_equals_reference_asng(lam: int) -> None:
     n_choices = [3, 1, 4, 2, 5, 3, 2, 4]
-    opt, ref, steps = run_k1_against_reference(n_choices, lam, generations=250, seed=lam)
+    opt, ref, steps = run_k1_against_reference(n_choices, lam, generations=150, seed=lam)
     # The comparison is not vacuous: the distribution moved and the step size adapted.
-    assert steps > 100
+    assert steps > 60
     assert np.abs(opt.thetas[0] - cat.uniform_theta(np.array(n_choices))).max() > 0.2
     assert abs(ref.Delta - 1.0) > 1e-3
 
@@ -173,7 +173,7 @@ def test_k1_trajectory_equals_reference_asng(lam: int) -> None:
     st.floats(0.0, 5.0),
     st.booleans(),
 )
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=30, deadline=None)
 def test_k1_equals_reference_asng_property(
     n_choices: list[int],
     lam: int,
