@@ -391,9 +391,9 @@ class _OneShotSearch:
         trials = [study.ask() for _ in range(self.generation)]
         archs = [space.suggest(trial) for trial in trials]
 
-        idx = self.train_stream.next()
-        x = augment_batch(self.train.x[idx.to(self.device)], self.augment, self.train_stream.generator)
-        x, y = precision.prepare_input(x), self.train.y[idx.to(self.device)]
+        idx = self.train_stream.next().to(self.device)
+        x = augment_batch(self.train.x[idx], self.augment, self.train_stream.generator)
+        x, y = precision.prepare_input(x), self.train.y[idx]
         self.supernet.train()
         train_losses = sgd_step(
             self.supernet, [self._loss_fn(x, y, arch) for arch in archs], self.optimizer, self.scaler, self.config.recipe
