@@ -32,6 +32,8 @@ NAS-Bench-201.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 from numpy.typing import NDArray
 
@@ -68,3 +70,52 @@ def violation_probability(weights: FloatArray, complexities: FloatArray, budget:
 def dual_update(epsilon: float, violation: float) -> float:
     """One multiplicative step of ``eps_k`` towards a violation probability of ``TARGET``."""
     return float(np.clip(epsilon * np.exp(RATE * (violation - TARGET)), EPS_MIN, EPS_MAX))
+
+
+#: Steps of the exact-mode rule (log space, per generation): up while the most likely
+#: architecture is over its budget, down while it fits. The ratio keeps the mode within
+#: the budget about DOWN_STEP / (UP_STEP + DOWN_STEP) ~ 95 % of the time at equilibrium.
+UP_STEP = 0.3
+DOWN_STEP = 0.015
+
+
+def mode_dual_update(epsilon: float, mode_over_budget: bool) -> float:
+    """Trade-off step when the mode's exact complexity is known (``complexity_fn``)."""
+    step = UP_STEP if mode_over_budget else -DOWN_STEP
+    return float(np.clip(epsilon * np.exp(step), EPS_MIN, EPS_MAX))
+
+
+def repair_to_budget(
+    theta: FloatArray,
+    mode: NDArray[np.int64],
+    budget: float,
+    complexity_of: Callable[[NDArray[np.int64]], float],
+) -> NDArray[np.int64]:
+    """Most likely architecture within the budget, greedily from the mode.
+
+    While over budget, take the single-variable change that lowers the complexity at the
+    smallest cost in log-probability per unit of complexity saved. Returns the mode
+    itself when it fits, and the cheapest reachable architecture when nothing fits.
+    """
+    x = mode.copy()
+    cost = complexity_of(x)
+    log_theta = np.log(np.where(theta > 0, theta, 1e-300))
+    while cost > budget:
+        best: tuple[float, int, int, float] | None = None
+        for i in range(x.size):
+            for j in range(theta.shape[1]):
+                if j == x[i] or theta[i, j] <= 0:
+                    continue
+                trial = x.copy()
+                trial[i] = j
+                c = complexity_of(trial)
+                if c >= cost:
+                    continue
+                price = (log_theta[i, x[i]] - log_theta[i, j]) / (cost - c)
+                if best is None or price < best[0]:
+                    best = (price, i, j, c)
+        if best is None:
+            break
+        _, i, j, cost = best
+        x[i] = j
+    return x

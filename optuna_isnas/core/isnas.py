@@ -12,7 +12,7 @@ complete state serialises to plain JSON (``to_dict`` / ``from_dict``) exactly.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -177,7 +177,11 @@ class ISNAS:
         self._asked += 1
         return k, self.sample(k)
 
-    def tell(self, solutions: Sequence[Solution]) -> None:
+    def tell(
+        self,
+        solutions: Sequence[Solution],
+        complexity_of: Callable[[IntArray], float] | None = None,
+    ) -> None:
         """Update every distribution from the pooled ``solutions`` of one generation."""
         if len(solutions) == 0:
             raise ValueError("tell() needs at least one solution.")
@@ -185,11 +189,16 @@ class ISNAS:
         origins = np.array([s.distribution for s in solutions], dtype=np.int64)
         losses = np.array([s.loss for s in solutions], dtype=np.float64)
         costs = np.array([s.complexity for s in solutions], dtype=np.float64)
-        self.update(x, origins, losses, costs)
+        self.update(x, origins, losses, costs, complexity_of=complexity_of)
         self._asked = 0
 
     def update(
-        self, x: IntArray, origins: IntArray, losses: FloatArray, complexities: FloatArray
+        self,
+        x: IntArray,
+        origins: IntArray,
+        losses: FloatArray,
+        complexities: FloatArray,
+        complexity_of: Callable[[IntArray], float] | None = None,
     ) -> None:
         """One generation's update from pooled samples (deterministic given its inputs).
 
@@ -198,6 +207,10 @@ class ISNAS:
             origins: distribution that drew each sample ``(M,)``.
             losses: performance to minimise ``(M,)``.
             complexities: complexity to minimise ``(M,)``.
+            complexity_of: budget mode only: exact complexity of an architecture (choice
+                indices). When given, each trade-off follows whether the distribution's
+                most likely architecture fits its budget instead of the sampled violation
+                rate (see ``optuna_isnas.core.budget``).
         """
         self._check_update_inputs(x, origins, losses, complexities)
         self.scales.observe(losses, complexities)
@@ -227,8 +240,12 @@ class ISNAS:
                     self.thetas[k], grad, self.n_choices, self.lower, self.steps[k]
                 )
             if self.budgets is not None:
-                violation = budget_mode.violation_probability(w, complexities, self.budgets[k])
-                self.epsilons[k] = budget_mode.dual_update(float(self.epsilons[k]), violation)
+                if complexity_of is not None:
+                    over = complexity_of(cat.mode(self.thetas[k])) > self.budgets[k]
+                    self.epsilons[k] = budget_mode.mode_dual_update(float(self.epsilons[k]), over)
+                else:
+                    violation = budget_mode.violation_probability(w, complexities, self.budgets[k])
+                    self.epsilons[k] = budget_mode.dual_update(float(self.epsilons[k]), violation)
         self.expected_complexity = expected
         self.generation += 1
 

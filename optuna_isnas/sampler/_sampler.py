@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import random
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -16,6 +16,7 @@ from optuna.study import Study, StudyDirection
 from optuna.trial import FrozenTrial
 
 from optuna_isnas.core import ISNAS
+from optuna_isnas.core.budget import repair_to_budget
 from optuna_isnas.sampler._generations import (
     GenerationTracker,
     Tally,
@@ -64,6 +65,12 @@ class ISNASSampler(BaseSampler):
             for the lowest-loss architecture whose complexity is at most ``b_k`` and adapts
             its own trade-off (``tradeoffs(study)``) during the search. Giving both
             ``epsilons`` and ``complexity_budgets`` is an error.
+        complexity_fn: optional, with ``complexity_budgets``: the exact complexity of an
+            architecture, ``fn(params) -> float`` (for a supernet, its parameter count).
+            Each trade-off then follows whether the distribution's most likely
+            architecture fits, and ``architectures()`` returns, per distribution, the most
+            likely architecture within its budget (greedy repair of the mode). Without it
+            the trade-offs follow the sampled violation rate.
         samples_per_distribution: ``lambda``, trials each distribution draws per
             generation (default 2, as ASNG-NAS).
         alpha: ASNG's step-size adaptation threshold (default 1.5).
@@ -87,6 +94,7 @@ class ISNASSampler(BaseSampler):
         *,
         epsilons: Sequence[float] | None = None,
         complexity_budgets: Sequence[float] | None = None,
+        complexity_fn: Callable[[dict[str, Any]], float] | None = None,
         samples_per_distribution: int = 2,
         alpha: float = 1.5,
         init_delta: float = 1.0,
@@ -102,6 +110,14 @@ class ISNASSampler(BaseSampler):
                 "give either epsilons (fixed trade-offs) or complexity_budgets (one budget "
                 "per distribution), not both."
             )
+        if complexity_fn is not None and complexity_budgets is None:
+            raise ValueError(
+                "complexity_fn is used with complexity_budgets only; pass budgets too, or "
+                "drop complexity_fn."
+            )
+        if complexity_fn is not None and not callable(complexity_fn):
+            raise ValueError(f"complexity_fn must be callable, got {complexity_fn!r}.")
+        self._complexity_fn = complexity_fn
         self._explicit_epsilons = epsilons is not None
         budgets = None if complexity_budgets is None else tuple(complexity_budgets)
         eps = None if budgets is not None else tuple(DEFAULT_EPSILONS if epsilons is None else epsilons)
@@ -159,9 +175,16 @@ class ISNASSampler(BaseSampler):
         Closes the current generation first if all its trials are complete.
         """
         state = self._synced_state(study)
+        rows = state.core.modes()
+        complexity_of = self._complexity_of(state)
+        if complexity_of is not None and state.core.budgets is not None:
+            rows = [
+                repair_to_budget(theta, row, float(b), complexity_of)
+                for theta, row, b in zip(state.core.thetas, rows, state.core.budgets)
+            ]
         return [
             {name: state.choice(name, int(i)) for name, i in zip(state.names, row)}
-            for row in state.core.modes()
+            for row in rows
         ]
 
     def probabilities(self, study: Study) -> list[dict[str, dict[CategoricalChoiceType, float]]]:
@@ -381,7 +404,10 @@ class ISNASSampler(BaseSampler):
             closed = state.core.generation
             # Update the cached state in place: it is the stored one (checked just above),
             # and save() re-encodes it right away.
-            state.core.tell([r.solution for r in used if r.solution is not None])
+            state.core.tell(
+                [r.solution for r in used if r.solution is not None],
+                complexity_of=self._complexity_of(state),
+            )
             state.start = min([stop, *t.untagged_running])
             self._store.save(study, state)
             if trial is not None:
@@ -391,6 +417,15 @@ class ISNASSampler(BaseSampler):
                     {"generation": closed, "trials": [r.number for r in used]},
                 )
             self._tracker.forget_before(state.start)
+
+    def _complexity_of(self, state: SamplerState) -> Callable[[np.ndarray], float] | None:
+        """``complexity_fn`` on choice indices, or None when there is none."""
+        fn = self._complexity_fn
+        if fn is None:
+            return None
+        return lambda row: float(
+            fn({name: state.choice(name, int(i)) for name, i in zip(state.names, row)})
+        )
 
     def _synced_state(self, study: Study) -> SamplerState:
         with self._lock:
