@@ -72,41 +72,39 @@ def _finish(proc: subprocess.Popen[str], timeout: float) -> None:
 N_TRIALS = (667, 667, 666)
 
 
-@pytest.fixture(scope="module")
-def three_workers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+def _three_workers(tmp: str) -> dict[str, Any]:
     """Three processes started together finish one 2,000-trial study on one journal."""
-    with fast_dir(tmp_path_factory.mktemp("workers")) as tmp:
-        path = os.path.join(tmp, "workers.log")
-        barrier = os.path.join(tmp, "barrier")
-        os.mkdir(barrier)
-        storage = journal_storage(path)
-        optuna.create_study(storage=storage, directions=DIRECTIONS, study_name="toy")
-        start = time.perf_counter()
-        workers = len(N_TRIALS)
-        procs = [
-            _worker(path, "--n-trials", str(n), "--barrier", barrier, "--workers", str(workers))
-            for n in N_TRIALS
-        ]
-        try:
-            for proc in procs:
-                _finish(proc, timeout=300)
-        finally:
-            for proc in procs:
-                if proc.poll() is None:
-                    proc.kill()
-        seconds = time.perf_counter() - start
-        study = optuna.load_study(study_name="toy", storage=storage)
-        yield {
-            "storage": storage,
-            "seconds": seconds,
-            "trials": study.get_trials(deepcopy=False),
-            "state": stored_state(study),  # before any sampler call can close a generation
-            "writes": state_writes(path),
-        }
+    path = os.path.join(tmp, "workers.log")
+    barrier = os.path.join(tmp, "barrier")
+    os.mkdir(barrier)
+    storage = journal_storage(path)
+    optuna.create_study(storage=storage, directions=DIRECTIONS, study_name="toy")
+    start = time.perf_counter()
+    workers = len(N_TRIALS)
+    procs = [
+        _worker(path, "--n-trials", str(n), "--barrier", barrier, "--workers", str(workers))
+        for n in N_TRIALS
+    ]
+    try:
+        for proc in procs:
+            _finish(proc, timeout=300)
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+    seconds = time.perf_counter() - start
+    study = optuna.load_study(study_name="toy", storage=storage)
+    return {
+        "storage": storage,
+        "seconds": seconds,
+        "trials": study.get_trials(deepcopy=False),
+        "state": stored_state(study),  # before any sampler call can close a generation
+        "writes": state_writes(path),
+    }
 
 
-def test_workers_lose_no_trial(three_workers: dict[str, Any]) -> None:
-    trials = three_workers["trials"]
+def _check_workers_lose_no_trial(run: dict[str, Any]) -> None:
+    trials = run["trials"]
     assert len(trials) == sum(N_TRIALS) == 2000
     assert Counter(t.state for t in trials) == {TrialState.COMPLETE: 2000}
     assert [t.number for t in trials] == list(range(2000))
@@ -114,19 +112,19 @@ def test_workers_lose_no_trial(three_workers: dict[str, Any]) -> None:
     # (no search space yet, so no tags); every later one carries its generation and origin.
     untagged = [t.number for t in trials if GENERATION_KEY not in t.system_attrs]
     assert len(untagged) <= len(N_TRIALS), untagged
-    g_final = three_workers["state"]["core"]["generation"]
+    g_final = run["state"]["core"]["generation"]
     for t in trials:
         if t.number not in untagged:
             assert 0 <= t.system_attrs[DISTRIBUTION_KEY] < K
             assert 0 <= t.system_attrs[GENERATION_KEY] <= g_final
 
 
-def test_workers_close_every_generation_once_with_lambda_trials_each(
-    three_workers: dict[str, Any],
+def _check_workers_close_every_generation_once_with_lambda_trials_each(
+    run: dict[str, Any],
 ) -> None:
-    trials = three_workers["trials"]
+    trials = run["trials"]
     closed = closed_records(trials)
-    g_final = three_workers["state"]["core"]["generation"]
+    g_final = run["state"]["core"]["generation"]
     # The stored generation counter equals the number of distinct closed generations.
     assert sorted(closed) == list(range(g_final))
     # Progress: trials still running when their generation closes are wasted (about one
@@ -151,8 +149,8 @@ def test_workers_close_every_generation_once_with_lambda_trials_each(
     )
 
 
-def test_workers_never_write_two_different_states_for_one_generation(
-    three_workers: dict[str, Any],
+def _check_workers_never_write_two_different_states_for_one_generation(
+    run: dict[str, Any],
 ) -> None:
     """Each generation's update has one result, however many workers compute and write it.
 
@@ -162,9 +160,9 @@ def test_workers_never_write_two_different_states_for_one_generation(
     generation 8 -> 4). That is harmless only if every writer of a generation writes the
     same state: then the search re-closes the same generations to the same states.
     """
-    writes = [json.loads(raw) for raw in three_workers["writes"]]
+    writes = [json.loads(raw) for raw in run["writes"]]
     generations = [w["core"]["generation"] for w in writes]
-    assert generations[-1] == three_workers["state"]["core"]["generation"]
+    assert generations[-1] == run["state"]["core"]["generation"]
     by_generation: dict[int, set[str]] = {}
     for w in writes:
         by_generation.setdefault(w["core"]["generation"], set()).add(
@@ -180,27 +178,51 @@ def test_workers_never_write_two_different_states_for_one_generation(
     )
 
 
-def test_workers_keep_the_mixture_shares(three_workers: dict[str, Any]) -> None:
-    trials = three_workers["trials"]
+def _check_workers_keep_the_mixture_shares(run: dict[str, Any]) -> None:
+    trials = run["trials"]
     shares = Counter(
         t.system_attrs[DISTRIBUTION_KEY] for t in trials if DISTRIBUTION_KEY in t.system_attrs
     )
     n = sum(shares.values())
     fractions = {k: shares[k] / n for k in range(K)}
-    # Each distribution gets 1/K of the trials, within 2 points (sequentially: exactly).
-    assert all(abs(f - 1 / K) <= 0.02 for f in fractions.values()), fractions
+    # Each distribution gets 1/K of the trials, within 1 point (sequentially: exactly).
+    # (Measured: 0.248-0.252 when concurrent samplers break load ties by trial number;
+    # 0.275/0.258/0.240/0.226 with "lowest index on ties", all three workers picking k=0.)
+    assert all(abs(f - 1 / K) <= 0.01 for f in fractions.values()), fractions
 
 
-def test_workers_result_is_readable(three_workers: dict[str, Any]) -> None:
+def _check_workers_result_is_readable(run: dict[str, Any]) -> None:
     sampler = make_sampler(0)
-    study = optuna.load_study(study_name="toy", storage=three_workers["storage"], sampler=sampler)
+    study = optuna.load_study(study_name="toy", storage=run["storage"], sampler=sampler)
     archs = sampler.architectures(study)
     assert len(archs) == K
     assert all(set(a) == set(NAMES) and set(a.values()) <= set(CHOICES) for a in archs)
     for probs in sampler.probabilities(study):
         for per in probs.values():
             assert abs(sum(per.values()) - 1.0) < 1e-9
-    assert sampler.generation(study) >= three_workers["state"]["core"]["generation"]
+    assert sampler.generation(study) >= run["state"]["core"]["generation"]
+
+
+def test_three_workers_share_one_journal_study(tmp_path: Any) -> None:
+    """One run of three worker processes (about 10 s alone, 25 s on a loaded 2-core box),
+    then every check on it; all failed checks are reported together. (One test, not one
+    per check, so that pytest-xdist does not run the workers once per xdist process.)"""
+    checks = [
+        _check_workers_lose_no_trial,
+        _check_workers_close_every_generation_once_with_lambda_trials_each,
+        _check_workers_never_write_two_different_states_for_one_generation,
+        _check_workers_keep_the_mixture_shares,
+        _check_workers_result_is_readable,
+    ]
+    failed = []
+    with fast_dir(tmp_path) as tmp:
+        run = _three_workers(tmp)
+        for check in checks:
+            try:
+                check(run)
+            except AssertionError as exc:
+                failed.append(f"{check.__name__}: {str(exc)[:1500]}")
+    assert not failed, "\n\n".join(failed)
 
 
 # ----------------------------------------------------------------- 4. a killed worker
