@@ -60,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--batch-size", type=int, help="training and validation minibatch size")
     s.add_argument("--lr", type=float, help="initial learning rate (default 0.025; 0.1 for digits)")
     s.add_argument("--device", help="auto (default: CUDA when present), cpu, cuda or cuda:N")
-    s.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
+    s.add_argument("--threads", type=int, help="CPU threads for torch (default: 1 for images up to 16 px on the CPU, else torch's choice)")
     s.add_argument("--storage", help="Optuna storage URL or journal file (default: OUT/search.journal)")
     s.add_argument("--study-name", help="search study name (default: DATASET-SPACE)")
     s.add_argument("--seed", type=int, help="seed of weights, data order and sampler (default 0)")
@@ -84,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--batch-size", type=int, default=64, help="minibatch size (default 64)")
     r.add_argument("--lr", type=float, help="initial learning rate (default: the search recipe's)")
     r.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
-    r.add_argument("--threads", type=int, help="CPU threads for torch")
+    r.add_argument("--threads", type=int, help="CPU threads for torch (default: as for search)")
     r.add_argument("--seed", type=int, default=0, help="seed of the fresh weights and data order (default 0)")
     r.add_argument("--data-root", help="dataset directory (default: the search's)")
     r.add_argument("--out", help="where to save the children (default: next to architectures.json, in retrained/)")
@@ -154,8 +154,6 @@ def _search(args: argparse.Namespace) -> int:
 def _retrain(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    import torch
-
     from optuna_isnas.retrain import format_table, load_architectures, retrain
     from optuna_isnas.search import TrainingRecipe
 
@@ -163,8 +161,6 @@ def _retrain(args: argparse.Namespace) -> int:
     recipe = None
     if args.lr is not None:
         recipe = TrainingRecipe(**{**vars(TrainingRecipe.for_dataset(document["dataset"])), "lr": args.lr})
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
     out = Path(args.out) if args.out else Path(args.architectures).parent / "retrained"
     results = retrain(
         document,
@@ -177,6 +173,7 @@ def _retrain(args: argparse.Namespace) -> int:
         out=out,
         data_root=args.data_root,
         progress=not args.no_progress,
+        threads=args.threads,
         max_steps_per_epoch=args.max_steps_per_epoch,
     )
     print(f"\nRetrained from scratch for {args.epochs} epochs:")

@@ -21,7 +21,7 @@ import torch
 from tqdm.auto import tqdm
 
 from optuna_isnas.search.config import TrainingRecipe
-from optuna_isnas.search.device import Precision, resolve_device
+from optuna_isnas.search.device import Precision, resolve_device, torch_threads
 from optuna_isnas.search.errors import SearchError
 from optuna_isnas.search.results import render_table
 from optuna_isnas.search.recipe import (
@@ -94,6 +94,7 @@ def retrain(
     out: str | Path | None = None,
     data_root: str | None = None,
     progress: bool = True,
+    threads: int | None = None,
     max_steps_per_epoch: int | None = None,
     train_subset: int | None = None,
     eval_subset: int | None = None,
@@ -111,6 +112,7 @@ def retrain(
         out: Directory for the saved children; None saves nothing.
         data_root: Dataset directory; default the one recorded by the search.
         progress: Show a progress bar.
+        threads: torch CPU threads (None: as for the search, see ``device.torch_threads``).
         max_steps_per_epoch, train_subset, eval_subset: Limits for quick runs and tests.
     """
     from optuna_isnas.data import load_dataset
@@ -130,34 +132,19 @@ def retrain(
         max_eval_samples=eval_subset,
     )
     space = get_space(**document["space"])
-    results = []
-    for entry in chosen:
-        arch = space.validate(entry["architecture"])
-        torch.manual_seed(seed)
-        model = precision.prepare_model(space.build_child(arch))
-        _train(model, splits, dataset, recipe, precision, epochs, batch_size, seed, progress, max_steps_per_epoch, entry["index"])
-        model.eval()
-        val_accuracy, _ = evaluate(model, splits.val.x, splits.val.y, 256, precision)
-        test_accuracy, test_loss = evaluate(model, splits.test.x, splits.test.y, 256, precision)
-        result = RetrainResult(
-            index=entry["index"],
-            architecture=arch,
-            params=space.n_params(arch),
-            val_accuracy=val_accuracy,
-            test_accuracy=test_accuracy,
-            test_loss=test_loss,
-            epochs=epochs,
-        )
-        if out is not None:
-            _save(model.to("cpu"), result, document["space"], Path(out))
-        results.append(result)
+    with torch_threads(threads, precision.device, splits.image_size):
+        results = [
+            _retrain_one(entry, space, splits, dataset, recipe, precision, epochs, batch_size, seed, progress, max_steps_per_epoch, out)
+            for entry in chosen
+        ]
     if out is not None:
         (Path(out) / "retrain.json").write_text(json.dumps([asdict(r) for r in results], indent=2) + "\n")
     return results
 
 
-def _train(
-    model: torch.nn.Module,
+def _retrain_one(
+    entry: dict[str, Any],
+    space: Any,
     splits: Any,
     dataset: str,
     recipe: TrainingRecipe,
@@ -167,19 +154,22 @@ def _train(
     seed: int,
     progress: bool,
     max_steps_per_epoch: int | None,
-    index: int,
-) -> None:
+    out: str | Path | None,
+) -> RetrainResult:
+    arch = space.validate(entry["architecture"])
+    torch.manual_seed(seed)
+    model = precision.prepare_model(space.build_child(arch))
     train = splits.train.to(precision.device)
     stream = MinibatchStream(len(train), batch_size, seed=seed)
     per_epoch = len(train) // stream.batch_size
-    steps_per_epoch = min(per_epoch, max_steps_per_epoch or per_epoch)
+    total = min(per_epoch, max_steps_per_epoch or per_epoch) * epochs
     optimizer = make_optimizer(model.parameters(), recipe)
-    scheduler = make_scheduler(optimizer, recipe, steps_per_epoch * epochs)
+    scheduler = make_scheduler(optimizer, recipe, total)
     scaler = precision.grad_scaler()
     augment = resolve_augment(recipe, dataset)
     model.train()
-    with tqdm(total=steps_per_epoch * epochs, desc=f"retrain #{index}", disable=not progress, file=sys.stderr) as bar:
-        for _ in range(steps_per_epoch * epochs):
+    with tqdm(total=total, desc=f"retrain #{entry['index']}", disable=not progress, file=sys.stderr) as bar:
+        for _ in range(total):
             idx = stream.next().to(precision.device)
             x = precision.prepare_input(augment_batch(train.x[idx], augment, stream.generator))
             y = train.y[idx]
@@ -193,6 +183,22 @@ def _train(
             scheduler.step()
             bar.update(1)
             bar.set_postfix_str(f"loss {value:.3f}", refresh=False)
+
+    model.eval()
+    val_accuracy, _ = evaluate(model, splits.val.x, splits.val.y, 256, precision)
+    test_accuracy, test_loss = evaluate(model, splits.test.x, splits.test.y, 256, precision)
+    result = RetrainResult(
+        index=entry["index"],
+        architecture=arch,
+        params=space.n_params(arch),
+        val_accuracy=val_accuracy,
+        test_accuracy=test_accuracy,
+        test_loss=test_loss,
+        epochs=epochs,
+    )
+    if out is not None:
+        _save(model.to("cpu"), result, space.config(), Path(out))
+    return result
 
 
 def _save(model: torch.nn.Module, result: RetrainResult, space_config: dict[str, Any], out: Path) -> None:

@@ -9,6 +9,7 @@ deterministic.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
@@ -39,6 +40,28 @@ def resolve_device(spec: str = "auto") -> torch.device:
             raise SearchError(f"device {spec!r} does not exist: {torch.cuda.device_count()} CUDA device(s) visible")
         return device
     raise SearchError(f"unknown device {spec!r}; choose auto, cpu, cuda or cuda:N")
+
+
+SMALL_IMAGE = 16  # pixels: images this small train on one CPU thread unless told otherwise
+
+
+@contextlib.contextmanager
+def torch_threads(threads: int | None, device: torch.device, image_size: int) -> Iterator[None]:
+    """Run with ``threads`` torch CPU threads, restoring the previous number afterwards.
+
+    ``None`` chooses: one thread on the CPU for images of at most ``SMALL_IMAGE`` pixels (their
+    operations are too small to gain from threads, and threads spinning on a CPU busy with other work
+    slowed a digits step 10-50x in our measurements), torch's default otherwise.
+    """
+    if threads is None and device.type == "cpu" and image_size <= SMALL_IMAGE:
+        threads = 1
+    previous = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def autocast_dtype(device: torch.device, amp: bool = True, bf16_supported: bool | None = None) -> torch.dtype | None:

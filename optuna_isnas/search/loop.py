@@ -39,7 +39,7 @@ from optuna_isnas.search.checkpoint import (
     set_random_states,
 )
 from optuna_isnas.search.config import SearchConfig
-from optuna_isnas.search.device import Precision, resolve_device
+from optuna_isnas.search.device import Precision, resolve_device, torch_threads
 from optuna_isnas.search.errors import NonFiniteLossWarning, SearchError, SearchInterrupted
 from optuna_isnas.search.recipe import (
     MinibatchStream,
@@ -61,8 +61,6 @@ from optuna_isnas.search.study import (
     set_metric_names,
     study_exists,
 )
-
-SMALL_IMAGE = 16  # pixels: at most this, a CPU search runs on one thread unless told otherwise
 
 LossHook = Callable[[dict[str, str], torch.Tensor], torch.Tensor]
 """``hook(architecture, loss) -> loss``, applied to every training and validation minibatch loss."""
@@ -174,10 +172,7 @@ def run_search(
         restored = checkpoint.get("sampler") if checkpoint else None
         sampler = pickle.loads(restored) if restored else make_sampler(config)
 
-    threads = config.threads
-    if threads is None and device.type == "cpu" and splits.image_size <= SMALL_IMAGE:
-        threads = 1
-    with _quiet_optuna(), _torch_threads(threads):
+    with _quiet_optuna(), torch_threads(config.threads, device, splits.image_size):
         study = _open_study(config, opened, sampler, checkpoint, checkpoint_path, overwrite)
         search = _OneShotSearch(config, space, splits, precision, study, sampler, loss_hook, step_callback, opened)
         if checkpoint is not None:
@@ -479,18 +474,6 @@ def _short(value: float) -> str:
 
 def _say(message: str) -> None:
     tqdm.write(message, file=sys.stderr)
-
-
-@contextlib.contextmanager
-def _torch_threads(n: int | None) -> Iterator[None]:
-    """Run with ``n`` torch CPU threads (None: unchanged), restoring the previous number after."""
-    previous = torch.get_num_threads()
-    if n is not None:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 @contextlib.contextmanager
