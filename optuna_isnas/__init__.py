@@ -6,7 +6,21 @@ all of them by importance sampling with ASNG's adaptive natural-gradient step
 (Noda, Saito, Shirakawa, ICANN 2022; Akimoto et al., ICML 2019).
 """
 
-from optuna_isnas.sampler import DEFAULT_EPSILONS, ISNASSampler
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from optuna_isnas.sampler import DEFAULT_EPSILONS, ISNASSampler
 
 __version__ = "0.1.0"
 __all__ = ["DEFAULT_EPSILONS", "ISNASSampler", "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy (PEP 562): `import optuna_isnas.core` must not import optuna or torch.
+    if name in ("ISNASSampler", "DEFAULT_EPSILONS"):
+        from optuna_isnas import sampler
+
+        return getattr(sampler, name)
+    raise AttributeError(f"module 'optuna_isnas' has no attribute {name!r}")

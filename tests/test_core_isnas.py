@@ -468,15 +468,6 @@ def test_tell_errors(bad: dict, match: str) -> None:
     assert opt.to_dict() == before  # a rejected tell changes nothing
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "MINOR CORE BUG (reported to the lead): _check_positive accepts only int/float, so "
-        "numpy scalars such as np.float32(1.5) are rejected with the misleading message "
-        "'must be a finite number > 0', while bools (True) pass as 1. Fix: accept "
-        "numbers.Real except bool; reject bool for samples_per_distribution too."
-    ),
-)
 def test_numpy_scalars_accepted_and_bools_rejected() -> None:
     opt = ISNAS(
         [2, 3], [0.0], alpha=np.float32(1.5), init_delta=np.int64(1), loss_scale=np.float32(2.0),

@@ -44,15 +44,6 @@ def test_core_modules_import_no_framework() -> None:
     assert not leaked, f"the core modules imported {leaked}"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "LAYERING BUG (reported to the lead): optuna_isnas/__init__.py imports "
-        "optuna_isnas.sampler eagerly, so `import optuna_isnas.core` imports optuna. Fix: "
-        "export ISNASSampler/DEFAULT_EPSILONS lazily with a module-level __getattr__ "
-        "(PEP 562); then remove this mark."
-    ),
-)
 def test_import_optuna_isnas_core_in_a_fresh_process_imports_no_framework() -> None:
     leaked = sorted(imported_top_level("").intersection(FORBIDDEN))
     assert not leaked, f"importing optuna_isnas.core imported {leaked}"

@@ -204,16 +204,6 @@ def test_weighted_utility_known_values() -> None:
     assert weighted_ranking_utility(np.array([1.0, 2.0]), np.array([1.0, 0.0]))[0] == 0.0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "MINOR CORE BUG (reported to the lead): the cumulative weights can end at 1 + 1 ulp, "
-        "so a last group of relative weight ~1e-15..1e-9 gets integral/width off by up to "
-        "~0.2 (here -0.83 instead of -1; monotonicity can break). Harmless for the gradient "
-        "(w * error ~ 1e-16). Fix in weighted_ranking_utility: upper = np.cumsum(group_w); "
-        "upper = np.minimum(upper / upper[-1], 1.0); then remove this mark."
-    ),
-)
 def test_tiny_last_group_gets_exactly_minus_one() -> None:
     u = weighted_ranking_utility(np.array([0.0, 1.0, 2.0]), np.array([0.9, 2.8, 5e-15]))
     assert u[2] == pytest.approx(-1.0, abs=1e-9)

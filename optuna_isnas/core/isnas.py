@@ -12,6 +12,7 @@ complete state serialises to plain JSON (``to_dict`` / ``from_dict``) exactly.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -56,7 +57,8 @@ class Solution:
 
 
 def _check_positive(name: str, value: float) -> float:
-    if not (isinstance(value, (int, float)) and np.isfinite(value) and value > 0):
+    ok = isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+    if not (ok and np.isfinite(value) and value > 0):
         raise ValueError(f"{name} must be a finite number > 0, got {value!r}.")
     return float(value)
 
@@ -67,7 +69,9 @@ class ISNAS:
     Args:
         n_choices: number of choices of each of the D variables.
         epsilons: complexity trade-off ``eps_k`` of each distribution (K = its length);
-            finite and >= 0. With K = 1 the update is exactly ASNG.
+            finite and >= 0. With K = 1 the update is exactly ASNG when lambda is 1, 2, 3
+            or a multiple of 4 (otherwise the weighted utility is a smoothed ranking,
+            e.g. lambda = 6 gives [1, .5, 0, 0, -.5, -1]).
         budgets: alternatively, a complexity budget ``b_k`` per distribution (K = its
             length, finite and > 0): each distribution then ranks by the hinge-penalised
             objective of ``optuna_isnas.core.budget`` and adapts its own ``eps_k``.
@@ -117,7 +121,11 @@ class ISNAS:
             raise ValueError(
                 f"epsilons must be a non-empty list of finite numbers >= 0, got {epsilons!r}."
             )
-        if not isinstance(samples_per_distribution, (int, np.integer)) or samples_per_distribution < 1:
+        if (
+            not isinstance(samples_per_distribution, (int, np.integer))
+            or isinstance(samples_per_distribution, (bool, np.bool_))
+            or samples_per_distribution < 1
+        ):
             raise ValueError(
                 f"samples_per_distribution must be an integer >= 1, got {samples_per_distribution!r}."
             )

@@ -75,6 +75,7 @@ def weighted_ranking_utility(f: FloatArray, w: FloatArray) -> FloatArray:
     group = np.concatenate(([0], np.cumsum(f_sorted[1:] != f_sorted[:-1])))
     group_w = np.bincount(group, weights=w[order])
     upper = np.cumsum(group_w)
+    upper = np.minimum(upper / upper[-1], 1.0)  # the sum can end 1 ulp above 1
     lower = upper - group_w
     integral = _quarter_integral(lower, upper)
     width = upper - lower
