@@ -1,0 +1,24 @@
+"""Fair comparison of IS-NAS with K separate single-eps searches and with Optuna's samplers.
+
+Every method drives the same one-shot supernet loop; compute is counted in supernet forward and
+backward passes; each method's returned set is scored by the hypervolume of (validation error,
+parameters) against one fixed reference point. See docs/compare.md.
+"""
+
+from optuna_isnas.compare.api import CompareResult, compare, reference_point
+from optuna_isnas.compare.config import METHODS, CompareConfig, CompareError
+from optuna_isnas.compare.hypervolume import best_subset, hypervolume, pareto_front
+from optuna_isnas.compare.scoring import Reference
+
+__all__ = [
+    "METHODS",
+    "CompareConfig",
+    "CompareError",
+    "CompareResult",
+    "Reference",
+    "best_subset",
+    "compare",
+    "hypervolume",
+    "pareto_front",
+    "reference_point",
+]

@@ -1,0 +1,92 @@
+"""Exact two-objective Pareto fronts and hypervolume, both objectives minimised.
+
+The comparison scores a set of architectures by the area it dominates in the plane of
+(validation error, parameters), bounded by a fixed reference point (Zitzler & Thiele, 1998).
+Everything here is plain numpy and exact; ``best_subset`` picks the ``k`` points of largest
+hypervolume (exact in 2-D, by dynamic programming over the front).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+
+def _as_points(points: Sequence[Sequence[float]] | np.ndarray) -> np.ndarray:
+    pts = np.asarray(points, dtype=float)
+    if pts.size == 0:
+        return pts.reshape(0, 2)
+    if pts.ndim != 2 or pts.shape[1] != 2:
+        raise ValueError(f"points must have shape (n, 2), got {pts.shape}")
+    if not np.all(np.isfinite(pts)):
+        raise ValueError("points must be finite (a failed architecture has no place on a front)")
+    return pts
+
+
+def pareto_front(points: Sequence[Sequence[float]] | np.ndarray) -> np.ndarray:
+    """Indices of the non-dominated points, sorted by the first objective (duplicates kept once).
+
+    A point is dominated when another is no worse in both objectives and better in one.
+    """
+    pts = _as_points(points)
+    order = np.lexsort((pts[:, 1], pts[:, 0]))  # first objective, ties by the second
+    front: list[int] = []
+    best_second = np.inf
+    for i in order:
+        if pts[i, 1] < best_second:
+            front.append(int(i))
+            best_second = pts[i, 1]
+    return np.asarray(front, dtype=int)
+
+
+def hypervolume(points: Sequence[Sequence[float]] | np.ndarray, reference: Sequence[float]) -> float:
+    """Area dominated by ``points`` inside the box below ``reference`` (exact).
+
+    Points that do not strictly dominate the reference in both objectives add nothing.
+    The empty set has hypervolume 0.
+    """
+    pts = _as_points(points)
+    rx, ry = (float(v) for v in reference)
+    pts = pts[(pts[:, 0] < rx) & (pts[:, 1] < ry)]
+    if len(pts) == 0:
+        return 0.0
+    front = pts[pareto_front(pts)]
+    # Strips between consecutive front points along the first objective: front x ascending, y descending.
+    right = np.append(front[1:, 0], rx)
+    return float(np.sum((right - front[:, 0]) * (ry - front[:, 1])))
+
+
+def best_subset(points: Sequence[Sequence[float]] | np.ndarray, k: int, reference: Sequence[float]) -> list[int]:
+    """Indices of at most ``k`` points whose hypervolume is the largest possible (exact, 2-D).
+
+    Dynamic programming over the front sorted by the first objective: ``value[m][i]`` is the
+    largest area of ``m`` front points whose leftmost is point ``i``. O(k n^2) for n front points.
+    """
+    if k < 1:
+        raise ValueError(f"k must be at least 1, got {k}")
+    pts = _as_points(points)
+    rx, ry = (float(v) for v in reference)
+    inside = [int(i) for i in pareto_front(pts) if pts[i, 0] < rx and pts[i, 1] < ry]
+    n = len(inside)
+    if n <= k:
+        return inside
+    x = np.array([pts[i, 0] for i in inside] + [rx])
+    h = np.array([ry - pts[i, 1] for i in inside])
+    value = np.full((k + 1, n), -np.inf)
+    nxt = np.full((k + 1, n), -1, dtype=int)
+    value[1] = (rx - x[:n]) * h
+    for m in range(2, k + 1):
+        for i in range(n):
+            # i is the leftmost point; the strip up to the next chosen point j belongs to i.
+            gains = (x[i + 1 : n] - x[i]) * h[i] + value[m - 1][i + 1 :]
+            if len(gains):
+                j = int(np.argmax(gains))
+                value[m][i], nxt[m][i] = gains[j], i + 1 + j
+    m = k
+    i = int(np.argmax(value[m]))
+    chosen: list[int] = []
+    while m >= 1 and i >= 0:
+        chosen.append(inside[i])
+        i, m = int(nxt[m][i]), m - 1
+    return chosen

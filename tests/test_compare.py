@@ -1,0 +1,156 @@
+"""The comparison end to end on a tiny setting: equal compute, scores, figures, dashboard study, CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import optuna
+import pytest
+
+from optuna_isnas.compare import CompareConfig, CompareError, compare
+from optuna_isnas.compare.cli import main as cli_main
+from optuna_isnas.compare.runner import Job, plan_jobs, run_job
+
+EPSILONS = (0.0, 9.0)
+STEPS = 3
+
+
+def tiny(tmp_path: Path, **overrides) -> CompareConfig:
+    settings = dict(
+        dataset="digits", space_options={"width": 4}, epsilons=EPSILONS, epochs=1, max_steps_per_epoch=STEPS,
+        batch_size=16, train_subset=200, val_subset=80, seeds=(0,), separate_multipliers=(1.0,),
+        trace_points=2, prob_points=STEPS, retrain_epochs=1, png=False, progress=False, out=str(tmp_path / "cmp"),
+    )
+    settings.update(overrides)
+    return CompareConfig(**settings)
+
+
+@pytest.fixture(scope="module")
+def result(tmp_path_factory):
+    return compare(tiny(tmp_path_factory.mktemp("compare")))
+
+
+def test_every_method_gets_the_same_counted_compute(result):
+    generation = len(EPSILONS) * 2
+    per_search = {r["label"]: r["passes"]["total"] for r in result.records}
+    assert per_search["isnas@1x-seed0"] == STEPS * generation * 3  # train forward + backward + val forward
+    for method in ("nsgaii", "tpe", "random"):
+        assert per_search[f"{method}@1x-seed0"] == STEPS * generation * 3
+    # each separate search draws lambda = 2 per step: the K of them together cost one IS-NAS search
+    assert per_search["separate@1x-seed0-k0"] == per_search["separate@1x-seed0-k1"] == STEPS * 2 * 3
+    passes = {v: s[0].passes for v, s in result.scores.items()}
+    assert len(set(passes.values())) == 1
+    for r in result.records:
+        assert r["passes"]["total"] == r["passes_from_steps"]
+        assert r["wall_s"] > 0
+
+
+def test_returned_sets_are_scored_on_the_whole_validation_split(result):
+    isnas = next(r for r in result.records if r["label"] == "isnas@1x-seed0")
+    assert len(isnas["returned"]) == len(EPSILONS)
+    assert [e["eps"] for e in isnas["returned"]] == list(EPSILONS)
+    separate = result.scores["separate@1x"][0]
+    assert len(separate.returned) == len(EPSILONS)
+    for seeds in result.scores.values():
+        s = seeds[0]
+        assert 0.0 <= s.hv_best_k <= s.hv <= result.reference.error
+        assert s.hv == pytest.approx(result.reference.hypervolume(s.returned))
+        # the last trace point is the returned set itself, at the search's whole compute
+        assert s.trace[-1] == (s.passes, pytest.approx(s.hv))
+        for e in s.returned:
+            assert 0.0 <= e["error"] <= 1.0 and e["params"] < result.reference.params
+            assert (e["error"] * 80) == pytest.approx(round(e["error"] * 80))  # a whole number of the 80 images
+
+
+def test_reference_point_is_fixed_and_stated(result):
+    from optuna_isnas.compare.runner import build_space, largest_params, load_splits
+
+    space = build_space(result.config, load_splits(result.config, 0))
+    assert result.reference.error == 1.0
+    assert result.reference.params == pytest.approx(1.1 * largest_params(space))
+    # the largest child really is the largest: no architecture has more parameters
+    fixed, table = space.param_table()
+    assert largest_params(space) == fixed + sum(max(v.values()) for v in table.values())
+    assert f"{result.reference.params:,.0f}" in result.table
+
+
+def test_retrained_subset_has_test_scores(result):
+    for variant, seeds in result.scores.items():
+        s = seeds[0]
+        assert s.retrained and len(s.retrained) <= len(EPSILONS)
+        assert s.test_hv == pytest.approx(result.reference.hypervolume(s.retrained))
+
+
+def test_table_figures_and_files(result):
+    out = Path(result.config.out)
+    assert (out / "summary.md").read_text().startswith("# Comparison")
+    summary = json.loads((out / "summary.json").read_text())
+    assert {row["variant"] for row in summary["rows"]} == {"isnas@1x", "separate@1x", "nsgaii@1x", "tpe@1x", "random@1x"}
+    for key in ("pareto", "hypervolume", "probabilities", "expected_params"):
+        html = Path(result.figures[key]["html"])
+        assert html.is_file() and html.stat().st_size > 1000
+    assert (out / "figures" / "plotly.min.js").is_file()
+    isnas = next(r for r in result.records if r["label"] == "isnas@1x-seed0")
+    assert [p["step"] for p in isnas["probs"]][-1] == STEPS
+    for p in isnas["probs"]:
+        for theta_k in p["theta"]:
+            assert all(abs(sum(row) - 1.0) < 1e-6 for row in theta_k)
+    for line in ("IS-NAS", "K separate", "NSGA-II", "TPE", "Random"):
+        assert line in result.table
+
+
+def test_dashboard_study_has_the_figures_and_named_objectives(result):
+    from optuna_dashboard._custom_plot_data import get_plotly_graph_objects
+
+    from optuna_isnas.compare.dashboard import open_storage
+
+    storage = open_storage(result.dashboard["storage"])
+    study = optuna.load_study(study_name=result.dashboard["study_name"], storage=storage)
+    assert study.metric_names == ["loss", "params"]
+    graphs = get_plotly_graph_objects(storage.get_study_system_attrs(study._study_id))
+    assert set(graphs) >= {"isnas-pareto", "isnas-hypervolume", "isnas-probabilities", "isnas-expected_params"}
+    assert len(study.trials) == STEPS * len(EPSILONS) * 2
+
+
+def test_trace_scoring_does_not_change_the_search(tmp_path):
+    """Scoring at every step (eval mode, no gradients) leaves the search's trials and result unchanged."""
+    job = Job("isnas", 1.0, 0)
+    quiet = run_job(job, tiny(tmp_path, trace_points=1, prob_points=1, dashboard=False, out=str(tmp_path / "a")))
+    traced = run_job(job, tiny(tmp_path, trace_points=STEPS, dashboard=False, out=str(tmp_path / "b")))
+    assert len(traced["trace"]) == STEPS and len(quiet["trace"]) == 1
+    assert quiet["returned"] == traced["returned"]
+    assert quiet["passes"]["total"] == traced["passes"]["total"]
+
+
+def test_plan_and_budgets(tmp_path):
+    config = tiny(tmp_path, epochs=2, isnas_multipliers=(1.0, 0.5), separate_multipliers=(1.0, 2.0), seeds=(0, 1))
+    jobs = plan_jobs(config)
+    assert sum(j.method == "separate" for j in jobs) == 2 * 2 * len(EPSILONS)
+    assert {j.variant for j in jobs} == {"isnas@1x", "isnas@0.5x", "separate@1x", "separate@2x", "nsgaii@1x", "tpe@1x", "random@1x"}
+    assert config.epochs_for(0.5) == 1 and config.epochs_for(2.0) == 4
+    with pytest.raises(CompareError, match="whole number of epochs"):
+        tiny(tmp_path, epochs=1, isnas_multipliers=(0.5,)).validate()
+    with pytest.raises(CompareError, match="unknown method"):
+        tiny(tmp_path, methods=("isnas", "cmaes")).validate()
+    with pytest.raises(CompareError, match="retrain_seeds"):
+        tiny(tmp_path, retrain_seeds=(3,)).validate()
+
+
+def test_cli_reports_bad_input_in_one_line(tmp_path, capsys):
+    assert cli_main(["--methods", "isnas,bogus", "--out", str(tmp_path / "x"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: unknown method") and "nsgaii" in err
+
+
+def test_cli_runs_a_tiny_comparison(tmp_path, capsys):
+    out = tmp_path / "cli"
+    code = cli_main([
+        "--dataset", "digits", "--width", "4", "--epsilons", "0,9", "--epochs", "1", "--max-steps-per-epoch", "2",
+        "--batch-size", "16", "--train-subset", "120", "--val-subset", "60", "--seeds", "1", "--methods", "isnas,separate,random",
+        "--separate-budgets", "1", "--trace-points", "1", "--no-png", "--quiet", "--out", str(out),
+    ])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "IS-NAS" in printed and "K separate" in printed and "Random" in printed
+    assert (out / "summary.md").is_file() and (out / "figures" / "pareto.html").is_file()
