@@ -53,9 +53,6 @@ class OpenedStorage:
     is_default_journal: bool = False
     backend: SearchJournalBackend | None = None
 
-    def dashboard_command(self) -> str | None:
-        return None if self.location is None else f"optuna-dashboard {self.location}"
-
     def sync(self) -> None:
         """Flush a journal file to disk (other storages commit each operation themselves)."""
         if self.backend is not None:
