@@ -134,7 +134,7 @@ def retrain(
     space = get_space(**document["space"])
     with torch_threads(threads, precision.device, splits.image_size):
         results = [
-            _retrain_one(entry, space, splits, dataset, recipe, precision, epochs, batch_size, seed, progress, max_steps_per_epoch, out)
+            _retrain_one(entry, space, splits, recipe, precision, epochs, batch_size, seed, progress, max_steps_per_epoch, out)
             for entry in chosen
         ]
     if out is not None:
@@ -146,7 +146,6 @@ def _retrain_one(
     entry: dict[str, Any],
     space: Any,
     splits: Any,
-    dataset: str,
     recipe: TrainingRecipe,
     precision: Precision,
     epochs: int,
@@ -166,7 +165,7 @@ def _retrain_one(
     optimizer = make_optimizer(model.parameters(), recipe)
     scheduler = make_scheduler(optimizer, recipe, total)
     scaler = precision.grad_scaler()
-    augment = resolve_augment(recipe, dataset)
+    augment = resolve_augment(recipe, splits.name)
     model.train()
     with tqdm(total=total, desc=f"retrain #{entry['index']}", disable=not progress, file=sys.stderr) as bar:
         for _ in range(total):

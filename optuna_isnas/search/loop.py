@@ -283,7 +283,7 @@ class _OneShotSearch:
         self.device = precision.device
         self.train = splits.train.to(self.device)
         self.val = splits.val.to(self.device)
-        self.augment = resolve_augment(config.recipe, config.dataset)
+        self.augment = resolve_augment(config.recipe, splits.name)
         self.generation = generation_size(sampler, config)
 
         _seed_everything(config.seed)
