@@ -281,14 +281,18 @@ def render(results: list[dict[str, Any]], args: argparse.Namespace, header: dict
             f"sampler.expected_complexity at the end (seed {runs[0]['seed']}): {last[0].get('expected_complexity')}"
         )
         lines.append("")
-        lines.append("| k | error % (mean ± sd over seeds) | params M | distinct architectures over seeds |")
-        lines.append("|---|---|---|---|")
+        lines.append(
+            "| k | error % (mean ± sd over seeds) | params M | gap (pp) to the best cell of at most its size "
+            "| distinct architectures over seeds |"
+        )
+        lines.append("|---|---|---|---|---|")
         n_k = min(len(cp["returned_points"]) for cp in last)
         for k in range(n_k):
             errs = [cp["returned_points"][k][0] for cp in last]
             pars = [cp["returned_points"][k][1] for cp in last]
+            gaps = [e - tab.error[tab.params <= p + 1e-9].min() for e, p in zip(errs, pars)]
             distinct = len({cp["returned_keys"][k] for cp in last})
-            lines.append(f"| {k} | {mean_sd(errs, 2)} | {mean_sd(pars, 3)} | {distinct} |")
+            lines.append(f"| {k} | {mean_sd(errs, 2)} | {mean_sd(pars, 3)} | {mean_sd(gaps, 2)} | {distinct} |")
         lines.append("")
     return "\n".join(lines) + "\n"
 
