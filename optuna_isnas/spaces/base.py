@@ -107,13 +107,14 @@ def recalibrate_batchnorm(model: nn.Module, batches: Iterable[torch.Tensor]) -> 
     """
     for module in model.modules():
         if isinstance(module, nn.modules.batchnorm._BatchNorm):
-            ref = module.weight if module.weight is not None else None
-            kwargs = {"device": ref.device} if ref is not None else {}
+            ref = module.weight
+            device = ref.device if ref is not None else None
+            dtype = ref.dtype if ref is not None else None
             module.track_running_stats = True
             module.momentum = None
-            module.running_mean = torch.zeros(module.num_features, **kwargs)
-            module.running_var = torch.ones(module.num_features, **kwargs)
-            module.num_batches_tracked = torch.tensor(0, dtype=torch.long, **kwargs)
+            module.running_mean = torch.zeros(module.num_features, device=device, dtype=dtype)
+            module.running_var = torch.ones(module.num_features, device=device, dtype=dtype)
+            module.num_batches_tracked = torch.tensor(0, dtype=torch.long, device=device)
     model.train()
     seen = False
     for x in batches:
@@ -135,7 +136,8 @@ class Supernet(nn.Module, abc.ABC):
     def __init__(self, space: SearchSpace) -> None:
         super().__init__()
         self._variables = space._variables
-        self._space_config = space.config()
+        self.space_config = space.config()
+        """The config of the space this supernet was built from: ``get_space(**space_config)``."""
 
     def _check(self, arch: Mapping[str, str]) -> None:
         """Cheap structural check; full messages come from :func:`validate_architecture`."""
