@@ -53,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--space", help="search space: chain (default), enas or nb201")
     tradeoff = s.add_mutually_exclusive_group()
     tradeoff.add_argument("--epsilons", help='comma-separated tradeoffs, one per distribution, e.g. "0,0.5,1" (K = their number)')
-    tradeoff.add_argument("--budgets", help='comma-separated parameter budgets instead of epsilons, e.g. "5000,20000,50000"')
+    tradeoff.add_argument("--budgets", help='comma-separated parameter budgets instead of epsilons, K/M suffixes allowed, e.g. "20K,50K,0.1M"')
     s.add_argument("-K", "--num-distributions", type=int, help="K when no epsilons or budgets are given (default 4)")
     s.add_argument("--lambda", dest="samples_per_distribution", type=int, help="samples per distribution and step (default 2)")
     s.add_argument("--epochs", type=int, help="passes over the training split")
@@ -117,6 +117,35 @@ def parse_floats(text: str, flag: str) -> tuple[float, ...]:
     return values
 
 
+_SUFFIXES = {"K": 1e3, "M": 1e6, "G": 1e9}
+
+
+def parse_budgets(text: str) -> tuple[float, ...]:
+    """``"0.2M,500K,1e6"`` -> ``(200000.0, 500000.0, 1000000.0)``; K, M, G suffixes (any case).
+
+    Raises SearchError naming the bad item when the list does not parse or a budget is
+    not positive.
+    """
+    from optuna_isnas.search.errors import SearchError
+
+    budgets = []
+    for item in text.split(","):
+        part = item.strip()
+        scale = _SUFFIXES.get(part[-1:].upper(), 1.0) if part else 1.0
+        number = part[:-1] if scale != 1.0 else part
+        try:
+            value = float(number) * scale
+        except ValueError:
+            raise SearchError(
+                f"--budgets {text!r} does not parse at {item!r}: give comma-separated sizes "
+                "with an optional K, M or G suffix, e.g. --budgets 0.2M,0.5M,1M"
+            ) from None
+        if not (value > 0 and value != float("inf")):
+            raise SearchError(f"--budgets: every budget must be a positive size, got {item!r}")
+        budgets.append(value)
+    return tuple(budgets)
+
+
 def _search(args: argparse.Namespace) -> int:
     from optuna_isnas.search import SearchConfig, TrainingRecipe, format_table, run_search
 
@@ -132,7 +161,7 @@ def _search(args: argparse.Namespace) -> int:
     if args.epsilons is not None:
         given["epsilons"] = parse_floats(args.epsilons, "--epsilons")
     if args.budgets is not None:
-        given["budgets"] = parse_floats(args.budgets, "--budgets")
+        given["budgets"] = parse_budgets(args.budgets)
     given["progress"] = not args.no_progress
     config = SearchConfig(**given)
     if args.lr is not None:

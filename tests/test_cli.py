@@ -27,6 +27,8 @@ def run(capsys, *argv):
         (["search", "--epsilons", "0,x,1"], "error: --epsilons '0,x,1' does not parse: give comma-separated numbers"),
         (["search", "--epsilons", "0,-1"], "error: epsilons must be one or more finite numbers >= 0"),
         (["search", "--budgets", "1e4;2e4"], "error: --budgets '1e4;2e4' does not parse"),
+        (["search", "--budgets", "0.2M,lots"], "error: --budgets '0.2M,lots' does not parse at 'lots'"),
+        (["search", "--budgets", "20K,-5K"], "every budget must be a positive size"),
         (["search", "--dataset", "fashion-mnist", "--data-root", "/nonexistent/fm"], "apt-get install -y dataset-fashion-mnist"),
         (["search", "--storage", "nosuchdb://x/y"], "error: cannot open storage 'nosuchdb://x/y'"),
         (["search", "--resume"], "error: no checkpoint to resume from"),
@@ -75,3 +77,10 @@ def test_search_then_mismatched_resume_then_retrain(capsys, tmp_path):
 
     code, _, err = run(capsys, "retrain", str(out / "architectures.json"), "--index", "5")
     assert code == 2 and "no architecture with index 5; the file has 2" in err
+
+
+def test_budgets_accept_k_and_m_suffixes():
+    from optuna_isnas.cli import parse_budgets
+
+    assert parse_budgets("0.2M,500k,1e6,2G") == (200_000.0, 500_000.0, 1_000_000.0, 2e9)
+    assert parse_budgets(" 20K , 50K ") == (20_000.0, 50_000.0)

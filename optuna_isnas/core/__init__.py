@@ -3,7 +3,13 @@
 This layer imports neither optuna nor torch.
 """
 
-from optuna_isnas.core.asng import StepSizeState, asng_step, fisher_coordinates, natural_gradient
+from optuna_isnas.core.asng import (
+    StepSizeState,
+    asng_step,
+    asng_steps,
+    fisher_coordinates,
+    natural_gradient,
+)
 from optuna_isnas.core.importance import (
     mixture_log_weights,
     normalise_log_weights,
@@ -19,6 +25,7 @@ __all__ = [
     "Solution",
     "StepSizeState",
     "asng_step",
+    "asng_steps",
     "fisher_coordinates",
     "mixture_log_weights",
     "natural_gradient",

@@ -65,17 +65,73 @@ def fisher_coordinates(grad: FloatArray, theta: FloatArray, n_choices: IntArray)
 
     For variable ``i`` with ``C`` choices, using its first ``C - 1`` coordinates:
     ``s_i = G_i / sqrt(theta_i) + sqrt(theta_i) * sum_j G_ij / (theta_iC + sqrt(theta_iC))``.
-    Variables with one choice contribute nothing. Returned in variable-major order.
+    Variables with one choice contribute nothing. Returned in variable-major order;
+    leading batch dimensions of ``grad`` and ``theta`` (e.g. K distributions) are kept.
     """
     rows = np.arange(n_choices.size)
-    head = np.arange(theta.shape[1])[None, :] < (n_choices - 1)[:, None]
-    last = theta[rows, n_choices - 1]
+    head = np.arange(theta.shape[-1])[None, :] < (n_choices - 1)[:, None]
+    last = theta[..., rows, n_choices - 1]
     g_head = np.where(head, grad, 0.0)
     safe_theta = np.where(head, theta, 1.0)
     root = np.sqrt(safe_theta)
-    coef = g_head.sum(axis=1) / (last + np.sqrt(last))
-    s = g_head / root + root * coef[:, None]
-    return s[head]
+    coef = g_head.sum(axis=-1) / (last + np.sqrt(last))
+    s = g_head / root + root * coef[..., None]
+    return s[..., head]
+
+
+def asng_steps(
+    thetas: FloatArray,
+    grads: FloatArray,
+    n_choices: IntArray,
+    lower: FloatArray,
+    states: list[StepSizeState],
+) -> tuple[FloatArray, list[bool]]:
+    """One ASNG step for each of several distributions (same space), states updated in place.
+
+    Each distribution's arithmetic is exactly that of a single step; batching only shares
+    the numpy calls (the range restriction runs once over all rows).
+
+    Args:
+        thetas: current probabilities ``(K, D, C_max)``.
+        grads: natural-gradient estimates ``(K, D, C_max)`` (rows sum to zero).
+        n_choices: choices per variable ``(D,)``.
+        lower: range-restriction bound per variable ``(D,)``.
+        states: the K step-size states.
+
+    Returns:
+        The new ``thetas`` and, per distribution, whether a step was taken (False when its
+        gradient is zero).
+    """
+    coords = fisher_coordinates(grads, thetas, n_choices)  # (K, N)
+    n_free = coords.shape[1]
+    moved = np.array(thetas, dtype=np.float64, copy=True)
+    taken = []
+    for k, state in enumerate(states):
+        norm = float(np.linalg.norm(coords[k]))
+        if not np.isfinite(norm) or norm < ZERO_GRADIENT:
+            taken.append(False)
+            continue
+        taken.append(True)
+        delta = state.delta
+        beta = min(delta / math.sqrt(n_free), 1.0)
+        moved[k] = thetas[k] + delta * grads[k] / norm
+        if state.s.size != n_free:
+            state.s = np.zeros(n_free)
+        state.s = (1.0 - beta) * state.s + math.sqrt(beta * (2.0 - beta)) * coords[k] / norm
+        state.gamma = (1.0 - beta) ** 2 * state.gamma + beta * (2.0 - beta)
+        state.Delta *= math.exp(beta * (state.gamma - float(state.s @ state.s) / state.alpha))
+        # Keep beta = delta / sqrt(N) <= 1 so that sqrt(beta (2 - beta)) stays real.
+        state.Delta = max(state.Delta, state.init_delta / math.sqrt(n_free))
+    stepped = [k for k, t in enumerate(taken) if t]
+    if stepped:
+        k_count, d, c = len(stepped), thetas.shape[1], thetas.shape[2]
+        rows = restrict_range(
+            moved[stepped].reshape(k_count * d, c),
+            np.tile(n_choices, k_count),
+            np.tile(lower, k_count),
+        )
+        moved[stepped] = rows.reshape(k_count, d, c)
+    return moved, taken
 
 
 def asng_step(
@@ -97,19 +153,5 @@ def asng_step(
     Returns:
         The new ``theta`` and whether a step was taken (False when the gradient is zero).
     """
-    coords = fisher_coordinates(grad, theta, n_choices)
-    norm = float(np.linalg.norm(coords))
-    if not np.isfinite(norm) or norm < ZERO_GRADIENT:
-        return theta, False
-    delta = state.delta
-    n_free = coords.size
-    beta = min(delta / math.sqrt(n_free), 1.0)
-    new_theta = theta + delta * grad / norm
-    if state.s.size != n_free:
-        state.s = np.zeros(n_free)
-    state.s = (1.0 - beta) * state.s + math.sqrt(beta * (2.0 - beta)) * coords / norm
-    state.gamma = (1.0 - beta) ** 2 * state.gamma + beta * (2.0 - beta)
-    state.Delta *= math.exp(beta * (state.gamma - float(state.s @ state.s) / state.alpha))
-    # Keep beta = delta / sqrt(N) <= 1 so that sqrt(beta (2 - beta)) stays real.
-    state.Delta = max(state.Delta, state.init_delta / math.sqrt(n_free))
-    return restrict_range(new_theta, n_choices, lower), True
+    new, taken = asng_steps(theta[None], grad[None], n_choices, lower, [state])
+    return (new[0], True) if taken[0] else (theta, False)

@@ -22,7 +22,7 @@ from numpy.typing import NDArray
 
 from optuna_isnas.core import categorical as cat
 from optuna_isnas.core import budget as budget_mode
-from optuna_isnas.core.asng import StepSizeState, asng_step, natural_gradient
+from optuna_isnas.core.asng import StepSizeState, asng_steps, natural_gradient
 from optuna_isnas.core.importance import (
     mixture_log_weights,
     normalise_log_weights,
@@ -230,10 +230,14 @@ class ISNAS:
             log_w = own_sample_log_weights(self.n_distributions, origins)
         onehot = cat.one_hot(x, self.n_choices)
         expected = np.full(self.n_distributions, np.nan)
+        weights: dict[int, FloatArray] = {}
+        grads = np.zeros_like(self.thetas)
+        active: list[int] = []
         for k in range(self.n_distributions):
             if not np.isfinite(log_w[k]).any():
                 continue  # no sample carries weight for k (own-only mode, none drawn)
             w = normalise_log_weights(log_w[k : k + 1])[0]
+            weights[k] = w
             expected[k] = float(w @ complexities)
             if self.budgets is None:
                 f = losses / s_loss + self.epsilons[k] * complexities / s_cost
@@ -243,11 +247,19 @@ class ISNAS:
                 )
             u = weighted_ranking_utility(f, w)
             if float(w @ (u * u)) >= SIGNAL_MIN * self._reference_signal:
-                grad = natural_gradient(onehot, self.thetas[k], w, u)
-                self.thetas[k], _ = asng_step(
-                    self.thetas[k], grad, self.n_choices, self.lower, self.steps[k]
-                )
-            if self.budgets is not None:
+                grads[k] = natural_gradient(onehot, self.thetas[k], w, u)
+                active.append(k)
+        if active:
+            new, _ = asng_steps(
+                self.thetas[active],
+                grads[active],
+                self.n_choices,
+                self.lower,
+                [self.steps[k] for k in active],
+            )
+            self.thetas[active] = new
+        if self.budgets is not None:
+            for k, w in weights.items():
                 if complexity_of is not None:
                     over = complexity_of(cat.mode(self.thetas[k])) > self.budgets[k]
                     self.epsilons[k] = budget_mode.mode_dual_update(float(self.epsilons[k]), over)

@@ -37,13 +37,6 @@ def ranking_utility(f: FloatArray) -> FloatArray:
     return u
 
 
-def _quarter_integral(a: FloatArray, b: FloatArray) -> FloatArray:
-    """Integral over ``[a, b]`` of W(q) = +1 (q < 1/4), 0 (1/4..3/4), -1 (q > 3/4)."""
-    good = np.clip(b, 0.0, QUARTER) - np.clip(a, 0.0, QUARTER)
-    bad = np.clip(b, 1.0 - QUARTER, 1.0) - np.clip(a, 1.0 - QUARTER, 1.0)
-    return good - bad
-
-
 def weighted_ranking_utility(f: FloatArray, w: FloatArray) -> FloatArray:
     """Utility of samples that carry normalised importance weights (ISNAS, section 3).
 
@@ -68,21 +61,37 @@ def weighted_ranking_utility(f: FloatArray, w: FloatArray) -> FloatArray:
         raise ValueError(f"f and w must be 1-D of equal length, got {f.shape} and {w.shape}.")
     if not total > 0:
         raise ValueError("weights must have a positive sum.")
-    w = w / total
-    order = np.argsort(f, kind="stable")
-    f_sorted = f[order]
-    # Group index of each sorted sample: consecutive equal values form one group.
-    group = np.concatenate(([0], np.cumsum(f_sorted[1:] != f_sorted[:-1])))
-    group_w = np.bincount(group, weights=w[order])
-    upper = np.cumsum(group_w)
-    upper = np.minimum(upper / upper[-1], 1.0)  # the sum can end 1 ulp above 1
-    lower = upper - group_w
-    integral = _quarter_integral(lower, upper)
-    width = upper - lower
-    centre = 0.5 * (lower + upper)
-    point = np.where(centre < QUARTER, 1.0, np.where(centre > 1.0 - QUARTER, -1.0, 0.0))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        mean = np.where(width > 1e-15, integral / np.where(width > 0, width, 1.0), point)
-    u = np.empty_like(f)
-    u[order] = mean[group]
+    # Plain Python: pools hold a few to a few hundred samples, where numpy's per-call
+    # overhead dominates; the arithmetic (sequential sums, clipping) is numpy's.
+    values = f.tolist()
+    weights = (w / total).tolist()
+    order = sorted(range(len(values)), key=values.__getitem__)  # stable, like argsort
+    groups: list[list[int]] = []
+    group_w: list[float] = []
+    for i in order:
+        if groups and values[i] == values[groups[-1][0]]:
+            groups[-1].append(i)
+            group_w[-1] += weights[i]
+        else:
+            groups.append([i])
+            group_w.append(weights[i])
+    running = 0.0
+    cumulative = []
+    for gw in group_w:
+        running += gw
+        cumulative.append(running)
+    end = cumulative[-1]
+    u = np.empty(len(values))
+    for members, gw, up in zip(groups, group_w, cumulative):
+        upper = min(up / end, 1.0)  # the sum can end 1 ulp above 1
+        lower = upper - gw
+        width = upper - lower
+        if width > 1e-15:
+            good = min(max(upper, 0.0), QUARTER) - min(max(lower, 0.0), QUARTER)
+            bad = min(max(upper, 1.0 - QUARTER), 1.0) - min(max(lower, 1.0 - QUARTER), 1.0)
+            mean = (good - bad) / width
+        else:
+            centre = 0.5 * (lower + upper)
+            mean = 1.0 if centre < QUARTER else (-1.0 if centre > 1.0 - QUARTER else 0.0)
+        u[members] = mean
     return u

@@ -200,8 +200,13 @@ class ISNASSampler(BaseSampler):
     def expected_complexity(self, study: Study) -> list[float | None] | None:
         """Importance-weighted estimate of each distribution's mean complexity.
 
-        From the last update, in the units of the second objective; None before the first.
+        From the last update, in the units of the second objective; None before the first
+        (also when no trial has completed yet).
         """
+        with self._lock:
+            self._bind(study)
+            if self._store.load(study) is None:
+                return None
         ec = self._synced_state(study).core.expected_complexity
         return None if ec is None else [None if np.isnan(v) else float(v) for v in ec]
 

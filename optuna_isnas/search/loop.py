@@ -170,7 +170,7 @@ def run_search(
     opened = open_storage(storage if storage is not None else config.storage, out)
     if sampler is None:
         restored = checkpoint.get("sampler") if checkpoint else None
-        sampler = pickle.loads(restored) if restored else make_sampler(config)
+        sampler = pickle.loads(restored) if restored else make_sampler(config, space)
 
     with _quiet_optuna(), torch_threads(config.threads, device, splits.image_size):
         study = _open_study(config, opened, sampler, checkpoint, checkpoint_path, overwrite)

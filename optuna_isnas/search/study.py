@@ -110,14 +110,21 @@ def num_distributions(config: SearchConfig) -> int:
     return config.num_distributions or len(DEFAULT_EPSILONS)
 
 
-def make_sampler(config: SearchConfig) -> optuna.samplers.BaseSampler:
-    """The sampler named by ``config.sampler``, seeded with ``config.seed``."""
+def make_sampler(config: SearchConfig, space: Any = None) -> optuna.samplers.BaseSampler:
+    """The sampler named by ``config.sampler``, seeded with ``config.seed``.
+
+    With budgets and a ``space``, ISNASSampler gets ``complexity_fn=space.n_params``: the
+    exact parameter count steers each trade-off and repairs the returned architectures
+    into their budgets (docs/algorithm.md, section 4).
+    """
     generation = num_distributions(config) * config.samples_per_distribution
     if config.sampler == "isnas":
         from optuna_isnas import ISNASSampler
 
         if config.budgets is not None:
             tradeoff: dict[str, Any] = {"complexity_budgets": list(config.budgets)}
+            if space is not None:
+                tradeoff["complexity_fn"] = space.n_params
         else:
             tradeoff = {"epsilons": list(config.epsilons or default_epsilons(num_distributions(config)))}
         return ISNASSampler(**tradeoff, samples_per_distribution=config.samples_per_distribution, seed=config.seed)
