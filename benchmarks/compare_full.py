@@ -22,8 +22,8 @@ import time
 from optuna_isnas.compare import CompareConfig, compare
 
 SETTINGS = {
-    # digits 8x8: 1079 training images, 16 steps per epoch; 4 epochs = 64 steps per compute unit.
-    "digits": dict(dataset="digits", space_options={"width": 8}, epochs=4, retrain_epochs=10),
+    # digits 8x8: 1079 training images, 16 steps per epoch; 8 epochs = 128 steps per compute unit.
+    "digits": dict(dataset="digits", space_options={"width": 8}, epochs=8, retrain_epochs=10),
     # Fashion-MNIST 2x2-pooled to 14x14: 3000 training images (46 steps per epoch), 2 epochs = 92 steps;
     # 1000 validation images for the search's minibatches and the whole-validation scores.
     "fashion": dict(dataset="fashion-mnist", downsample=14, space_options={"width": 8}, epochs=2,

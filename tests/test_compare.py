@@ -101,6 +101,7 @@ def test_table_figures_and_files(result):
 
 
 def test_dashboard_study_has_the_figures_and_named_objectives(result):
+    pytest.importorskip("optuna_dashboard", reason="optuna-dashboard is not installed (the dashboard extra)")
     from optuna_dashboard._custom_plot_data import get_plotly_graph_objects
 
     from optuna_isnas.compare.dashboard import open_storage
@@ -154,3 +155,26 @@ def test_cli_runs_a_tiny_comparison(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "IS-NAS" in printed and "K separate" in printed and "Random" in printed
     assert (out / "summary.md").is_file() and (out / "figures" / "pareto.html").is_file()
+
+
+def test_isnas_options_are_checked_and_parsed(tmp_path):
+    import argparse
+
+    from optuna_isnas.compare.cli import add_arguments, config_from_args
+
+    with pytest.raises(CompareError, match="may not set"):
+        tiny(tmp_path, isnas_options={"epsilons": [1.0]}).validate()
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    args = parser.parse_args(["--isnas-option", "weighting=own", "--isnas-option", "loss_scale=1.5", "--seeds", "3"])
+    config = config_from_args(args)
+    assert config.isnas_options == {"weighting": "own", "loss_scale": 1.5}
+    assert config.seeds == (0, 1, 2)
+    assert config_from_args(parser.parse_args(["--seeds", "4,7"])).seeds == (4, 7)
+
+
+def test_first_line_of_a_title():
+    from optuna_isnas.compare.dashboard import first_line
+
+    assert first_line("Hypervolume (digits)<br><sup>mean ± sd</sup>") == "Hypervolume (digits)"
+    assert first_line("<b>Bold</b> title") == "Bold title"

@@ -149,7 +149,15 @@ def compare(config: CompareConfig) -> CompareResult:
     comparisons = _comparisons(scores, order)
     table = format_summary(rows, reference, comparisons)
     figures = _figures(config, scores, order, records, reference)
-    dashboard = _dashboard(config, records, figures, table) if config.dashboard else None
+    dashboard = None
+    if config.dashboard:
+        try:
+            import optuna_dashboard  # noqa: F401
+        except ImportError:
+            notes.append("the figures were not attached to a study: optuna-dashboard is not installed "
+                         "(pip install 'optuna-isnas[dashboard]')")
+        else:
+            dashboard = _dashboard(config, records, figures, table)
     if figures.pop("_skipped_png", None):
         notes.append("PNG figures were skipped: no headless Chromium found (Debian: apt-get install -y chromium)")
     wall = time.perf_counter() - start
@@ -254,12 +262,13 @@ def _figures(config: CompareConfig, scores: dict[str, list[SeedScore]], order: l
     if isnas:
         first = isnas[0]
         made["probabilities"] = fig.probabilities_figure(
-            first, f"IS-NAS: choice probabilities of each distribution over the search ({name}; seed {first['job']['seed']})")
+            first, f"IS-NAS: choice probabilities of each distribution over the search<br><sup>{name}; "
+                   f"{variant_title(isnas_variant)}; seed {first['job']['seed']}</sup>")
         separate_title = f"; dashed: {variant_title(separate_variant)}" if separate else ""
         made["expected_params"] = fig.expected_params_figure(
             isnas, separate, config.epsilons, reference,
-            f"Expected parameters of each distribution ({name}; solid: {variant_title(isnas_variant)}{separate_title}; "
-            f"first seed bold)")
+            f"Expected parameters of each distribution ({name})<br><sup>solid: {variant_title(isnas_variant)}"
+            f"{separate_title}; first seed bold</sup>")
     paths: dict[str, Any] = {"_objects": made}
     skipped = False
     for key, figure in made.items():
@@ -282,9 +291,21 @@ def _dashboard(config: CompareConfig, records: list[dict[str, Any]], figures: di
     storage = open_storage(record["storage"])
     study = optuna.load_study(study_name=record["study_name"], storage=storage)
     objects = figures["_objects"]
-    ids = attach_figures(study, {f"isnas-{key}": figure for key, figure in objects.items()}, note=table)
+    ids = attach_figures(study, {f"isnas-{key}": _fit_card(figure) for key, figure in objects.items()}, note=table)
     return {"storage": record["storage"], "study_name": record["study_name"], "figure_ids": ids,
             "command": f"optuna-dashboard {record['storage']}"}
+
+
+def _fit_card(figure: Any) -> Any:
+    """A copy that fills the dashboard's figure card instead of its fixed page size."""
+    import plotly.graph_objects as go
+
+    copy = go.Figure(figure)
+    copy.layout.width = None
+    copy.layout.height = min(int(figure.layout.height or 600), 900)
+    copy.layout.autosize = True
+    copy.layout.title.font.size = 13
+    return copy
 
 
 def _write_outputs(result: CompareResult) -> None:

@@ -39,6 +39,20 @@ def _floats(text: str) -> tuple[float, ...]:
         raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of numbers, e.g. 0,1,3") from None
 
 
+def _option(text: str) -> tuple[str, Any]:
+    """``"weighting=own"`` -> ("weighting", "own"); numbers, true/false/null are parsed as JSON."""
+    import json
+
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"{text!r}: give KEY=VALUE, e.g. weighting=own or loss_scale=1.0")
+    try:
+        parsed = json.loads(value)
+    except json.JSONDecodeError:
+        parsed = value
+    return key.strip(), parsed
+
+
 def _names(text: str) -> tuple[str, ...]:
     return tuple(v.strip() for v in text.split(",") if v.strip())
 
@@ -72,6 +86,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--epsilons", type=_floats, default=d.epsilons, help="IS-NAS tradeoffs, K = their number (default 0,1,3,9)")
     p.add_argument("--lambda", dest="samples_per_distribution", type=int, default=d.samples_per_distribution,
                    help="samples per distribution and step (default 2)")
+    p.add_argument("--isnas-option", dest="isnas_options", type=_option, action="append", default=[],
+                   help="extra ISNASSampler argument for IS-NAS and the separate searches, KEY=VALUE (repeatable), "
+                        "e.g. weighting=own")
     p.add_argument("--epochs", type=int, default=d.epochs, help="epochs of one IS-NAS search = one compute unit (default 10)")
     p.add_argument("--batch-size", type=int, default=d.batch_size, help="minibatch size (default 64)")
     p.add_argument("--lr", type=float, help="learning rate of the shared weights (default: the search recipe's)")
@@ -107,7 +124,7 @@ def config_from_args(args: argparse.Namespace) -> CompareConfig:
     space_options = {"width": args.width} if args.width is not None else {}
     return CompareConfig(
         dataset=args.dataset, data_root=args.data_root, downsample=args.downsample, space=args.space,
-        space_options=space_options, epsilons=args.epsilons, samples_per_distribution=args.samples_per_distribution,
+        space_options=space_options, epsilons=args.epsilons, isnas_options=dict(args.isnas_options), samples_per_distribution=args.samples_per_distribution,
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, objective=args.objective, seeds=args.seeds,
         methods=args.methods, isnas_multipliers=args.isnas_multipliers, separate_multipliers=args.separate_multipliers,
         baseline_multiplier=args.baseline_multiplier, train_subset=args.train_subset, val_subset=args.val_subset,

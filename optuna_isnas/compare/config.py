@@ -33,6 +33,8 @@ class CompareConfig:
         space: Search-space name; ``space_options`` are extra ``get_space`` keyword arguments.
         epsilons: IS-NAS's tradeoffs (K = their number); the separate searches use one each.
         samples_per_distribution: lambda, for IS-NAS and for each separate search.
+        isnas_options: Extra ``ISNASSampler`` keyword arguments for IS-NAS and the separate searches
+            (ablations, e.g. ``{"weighting": "own"}`` or ``{"loss_scale": 1.0}``).
         epochs: Epochs of the IS-NAS search at multiplier 1 (the compute unit).
         batch_size: Training and validation minibatch size of every search.
         objective: First objective told to every sampler: ``"loss"`` (validation minibatch
@@ -70,6 +72,7 @@ class CompareConfig:
     space_options: dict[str, Any] = field(default_factory=dict)
     epsilons: tuple[float, ...] = DEFAULT_EPSILONS
     samples_per_distribution: int = 2
+    isnas_options: dict[str, Any] = field(default_factory=dict)
     epochs: int = 10
     batch_size: int = 64
     objective: str = "loss"
@@ -125,6 +128,9 @@ class CompareConfig:
         for name in ("samples_per_distribution", "epochs", "batch_size", "trace_points", "prob_points", "workers", "threads"):
             if getattr(self, name) < 1:
                 raise CompareError(f"{name} must be at least 1, got {getattr(self, name)}")
+        forbidden = {"epsilons", "complexity_budgets", "samples_per_distribution", "seed"} & set(self.isnas_options)
+        if forbidden:
+            raise CompareError(f"isnas_options may not set {sorted(forbidden)}: the comparison sets them")
         if self.retrain_epochs < 0:
             raise CompareError(f"retrain_epochs must be 0 (no retraining) or more, got {self.retrain_epochs}")
         for name in ("train_subset", "val_subset", "max_steps_per_epoch", "downsample"):
@@ -171,7 +177,7 @@ class CompareConfig:
     def search_fingerprint(self) -> dict[str, Any]:
         """The settings a finished search depends on (a resumed comparison reuses a search only if they agree)."""
         keep = (
-            "dataset", "data_root", "downsample", "space", "space_options", "epsilons", "samples_per_distribution",
+            "dataset", "data_root", "downsample", "space", "space_options", "epsilons", "samples_per_distribution", "isnas_options",
             "epochs", "batch_size", "objective", "train_subset", "val_subset", "max_steps_per_epoch", "lr",
             "trace_points", "prob_points", "device",
         )

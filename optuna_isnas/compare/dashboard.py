@@ -93,9 +93,9 @@ def check_api(base_url: str, study_name: str) -> ApiCheck:
         LookupError: The dashboard does not list the study.
     """
     listing = _get_json(f"{base_url}/api/studies")
-    ids = [s["study_id"] for s in listing["studies"] if s["study_name"] == study_name]
+    ids = [s["study_id"] for s in listing["study_summaries"] if s["study_name"] == study_name]
     if not ids:
-        names = ", ".join(s["study_name"] for s in listing["studies"])
+        names = ", ".join(s["study_name"] for s in listing["study_summaries"])
         raise LookupError(f"optuna-dashboard does not list study {study_name!r}; it lists: {names}")
     detail = _get_json(f"{base_url}/api/studies/{ids[0]}?after=0")
     titles = []
@@ -152,6 +152,7 @@ def check_browser(base_url: str, study_id: int, titles: Sequence[str], axis_name
             )
             shot = str(screenshot) if screenshot.is_file() else None
     text = re.sub(r"\s+", " ", _unescape(dom))
+    titles = [first_line(t) for t in titles]
     found = [t for t in titles if t and t in text]
     return BrowserCheck(
         url=url,
@@ -161,6 +162,11 @@ def check_browser(base_url: str, study_id: int, titles: Sequence[str], axis_name
         axis_names_found=[a for a in axis_names if a in text],
         screenshot=shot,
     )
+
+
+def first_line(title: str) -> str:
+    """A plotly title's first line without markup (what the page shows as one run of text)."""
+    return re.sub(r"<[^>]+>", "", title.split("<br>")[0]).strip()
 
 
 def _unescape(html: str) -> str:

@@ -291,6 +291,11 @@ def run_job(job: Job, config: CompareConfig) -> dict[str, Any]:
         precision = Precision.for_device(resolve_device(settings.device), settings.recipe.amp, settings.recipe.channels_last)
         val = splits.val.to(precision.device)
         sampler = make_sampler(settings)
+        if config.isnas_options and job.method in ("isnas", "separate"):
+            from optuna_isnas import ISNASSampler
+
+            sampler = ISNASSampler(epsilons=list(settings.epsilons), samples_per_distribution=settings.samples_per_distribution,
+                                   seed=job.seed, **config.isnas_options)
         generation = getattr(sampler, "generation_size", None) or settings.samples_per_distribution * len(config.epsilons)
         steps_per_epoch = len(splits.train) // min(settings.batch_size, len(splits.train))
         steps_per_epoch = min(steps_per_epoch, settings.max_steps_per_epoch or steps_per_epoch)
