@@ -298,3 +298,59 @@ def test_untagged_running_trial_does_not_pin_the_generation_window() -> None:
     assert state["core"]["generation"] >= 20  # generations kept closing
     # The window of the current generation starts at one of its own trials, not at 20.
     assert state["start"] > stuck.number + 100, state["start"]
+
+
+# ----------------------------------------------------------------- a half-tagged trial
+def test_trial_with_only_its_generation_tag_blocks_like_an_untagged_one() -> None:
+    """A worker tags its trial in two writes (generation, then distribution). In between,
+    the trial must count as not tagged yet (it may still join any distribution), not as
+    distribution 0: else another worker closes the generation without it, and a worker
+    that closes the same generation after it completed uses other trials. (Seen with three
+    journal workers: generation 122 closed both from trials (1413, 1418) and (1413, 1419).)
+    Simulated here in one process by writing the other worker's tags and result by hand."""
+    sampler = make_sampler(0, epsilons=(0.0, 10.0))  # K = 2, lambda = 2
+    study = optuna.create_study(sampler=sampler, directions=DIRECTIONS)
+    space = {name: CategoricalDistribution(list(CHOICES)) for name in NAMES}
+    storage = study._storage
+
+    def run(n: int) -> list[int]:
+        ks = []
+        for _ in range(n):
+            t = study.ask(space)
+            study.tell(t, values(t.params))
+            ks.append(storage.get_trial_system_attrs(t._trial_id).get(DISTRIBUTION_KEY))
+        return ks
+
+    warm = [study.ask(space), study.ask(space)]  # trials 0, 1: no search space yet
+    for t in warm:
+        study.tell(t, values(t.params))
+    # Trials 2-4, generation 0: distribution 0 gets two of them (the lowest index, or
+    # trial number 2 and 4 if ties rotate with the number), distribution 1 one.
+    assert run(3) == [0, 1, 0]
+    other = study.ask()  # trial 5: another worker is sampling it ...
+    storage.set_trial_system_attr(other._trial_id, GENERATION_KEY, 0)  # ... 1st write done
+    run(4)  # trials 6-9: distribution 1 gets its second complete trial
+
+    # The other worker's second write: trial 5 is distribution 1's; then it completes.
+    storage.set_trial_system_attr(other._trial_id, DISTRIBUTION_KEY, 1)
+    for name, dist in space.items():
+        storage.set_trial_param(other._trial_id, name, dist.to_internal_repr("d"), dist)
+    study.tell(other, values({name: "d" for name in NAMES}))
+    run(6)
+
+    trials = study.get_trials(deepcopy=False)
+    closed = closed_records(trials)
+    assert len(closed[0]) == 1
+    recorded: dict[int, list[int]] = {}
+    for n in closed[0][0][1]:
+        recorded.setdefault(trials[n].system_attrs[DISTRIBUTION_KEY], []).append(n)
+    # What any worker closing generation 0 now would use: the first 2 complete trials of
+    # each distribution, by number; trial 5 is one of distribution 1's.
+    final: dict[int, list[int]] = {}
+    for t in trials:
+        a = t.system_attrs
+        if t.state == TrialState.COMPLETE and a.get(GENERATION_KEY) == 0:
+            final.setdefault(a[DISTRIBUTION_KEY], []).append(t.number)
+    expected = {k: sorted(ns)[:2] for k, ns in final.items()}
+    assert expected[1][1] == 5
+    assert {k: sorted(v) for k, v in recorded.items()} == expected

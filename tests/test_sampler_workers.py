@@ -158,23 +158,27 @@ def _check_workers_never_write_two_different_states_for_one_generation(
     complete and both write its update, and a worker stalled between its check and its
     write can even write an older generation over a newer one (seen here under load:
     generation 8 -> 4). That is harmless only if every writer of a generation writes the
-    same state: then the search re-closes the same generations to the same states.
+    same state, window start included: then the search re-closes the same generations to
+    the same states.
     """
     writes = [json.loads(raw) for raw in run["writes"]]
     generations = [w["core"]["generation"] for w in writes]
     assert generations[-1] == run["state"]["core"]["generation"]
     by_generation: dict[int, set[str]] = {}
+    cores: dict[int, set[str]] = {}
     for w in writes:
-        by_generation.setdefault(w["core"]["generation"], set()).add(
-            json.dumps(w["core"], sort_keys=True)
-        )
+        g = w["core"]["generation"]
+        by_generation.setdefault(g, set()).add(json.dumps(w, sort_keys=True))
+        cores.setdefault(g, set()).add(json.dumps(w["core"], sort_keys=True))
     assert sorted(by_generation) == list(range(generations[-1] + 1))
-    different = sorted(g for g, cores in by_generation.items() if len(cores) > 1)
+    different = sorted(g for g, states in by_generation.items() if len(states) > 1)
+    core_differs = sum(1 for g in different if len(cores[g]) > 1)
     rollbacks = [(a, b) for a, b in zip(generations, generations[1:]) if b < a]
     assert not different, (
         f"{len(different)} of {len(by_generation)} generations were written with different "
-        f"core states ({len(writes)} state writes in all, {len(rollbacks)} of them back to "
-        f"an older generation): {different[:10]}"
+        f"states ({core_differs} of them with different core states, the others with "
+        f"different window starts; {len(writes)} state writes in all, {len(rollbacks)} of "
+        f"them back to an older generation): {different[:10]}"
     )
 
 
