@@ -19,8 +19,9 @@ demo: $(STAMP)
 	$(BIN)/optuna-isnas search --dataset digits --space chain --out runs/demo
 
 ## Create the environment, install the project with its test extras and run the whole suite.
+# Two pytest workers, one torch/BLAS thread each: on 2 cores more threads only contend.
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -n 2 tests
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python -m pytest -q -n 2 tests
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_ask_tell.py
