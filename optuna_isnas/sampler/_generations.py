@@ -147,7 +147,7 @@ def tally(records: list[TrialRecord], generation: int, n_distributions: int) -> 
         running=[[] for _ in range(n_distributions)],
     )
     for rec in records:
-        if rec.generation is None:
+        if rec.generation is None or rec.distribution is None:
             if rec.state in _RUNNING:
                 result.untagged_running.append(rec.number)
             continue

@@ -269,8 +269,9 @@ class ISNASSampler(BaseSampler):
             state, t = self._advance(study, state, trial)
             k = next_distribution(t, trial.number)
             storage = study._storage
-            storage.set_trial_system_attr(trial._trial_id, GENERATION_KEY, state.core.generation)
+            # Distribution first: a trial counts as tagged once its generation is set.
             storage.set_trial_system_attr(trial._trial_id, DISTRIBUTION_KEY, k)
+            storage.set_trial_system_attr(trial._trial_id, GENERATION_KEY, state.core.generation)
             x = self._draw(state, k, trial.number)
             params = {
                 name: state.choice(name, int(i))
@@ -407,11 +408,11 @@ class ISNASSampler(BaseSampler):
                 [r.solution for r in used if r.solution is not None],
                 complexity_of=self._complexity_of(state),
             )
-            # A trial created before this update but not yet sampled will be tagged with
-            # the next generation: keep it inside the next window. Only for one
-            # generation, though: a trial that stays untagged longer (a worker died
-            # between ask and suggest) must not pin the window for ever.
-            state.start = min([stop, *(n for n in t.untagged_running if n > state.start)])
+            # The next window starts right after the trials used: the same for every
+            # worker that closes this generation. Trials that can still be tagged with the
+            # next generation are numbered above them (running or untagged trials below
+            # them blocked this closing, unless stale).
+            state.start = max(r.number for r in used) + 1
             # Write only if no other worker advanced the search meanwhile (checked right
             # before the write; workers closing the same generation use the same trials,
             # so a lost race writes an identical state).
