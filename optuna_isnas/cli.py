@@ -45,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="optuna-isnas",
         description="Several neural architectures of different complexity from one one-shot search.",
     )
-    sub = parser.add_subparsers(dest="command", metavar="{search,retrain}")
+    sub = parser.add_subparsers(dest="command", metavar="{search,retrain,compare}")
 
     s = sub.add_parser("search", help="run a one-shot architecture search", description=_SEARCH_HELP)
     s.add_argument("--dataset", help="digits (default), fashion-mnist, cifar10 or imagefolder")
@@ -91,6 +91,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
     r.add_argument("--max-steps-per-epoch", type=int, help="cap on steps per epoch (quick runs)")
     r.set_defaults(func=_retrain)
+
+    from optuna_isnas.compare.cli import add_compare_parser
+
+    add_compare_parser(sub)
     return parser
 
 

@@ -84,3 +84,9 @@ def test_budgets_accept_k_and_m_suffixes():
 
     assert parse_budgets("0.2M,500k,1e6,2G") == (200_000.0, 500_000.0, 1_000_000.0, 2e9)
     assert parse_budgets(" 20K , 50K ") == (20_000.0, 50_000.0)
+
+
+def test_compare_is_a_subcommand(capsys):
+    assert main(["compare", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "optuna-isnas compare" in out and "--epsilons" in out
