@@ -114,11 +114,15 @@ def one_hot(x: IntArray, n_choices: IntArray) -> FloatArray:
 
 
 def log_prob(theta: FloatArray, x: IntArray) -> FloatArray:
-    """Log-likelihood ``sum_i log theta_{i, x_i}`` of each row of ``x`` (shape ``(n,)``)."""
+    """Log-likelihood ``sum_i log theta_{i, x_i}`` of each row of ``x``.
+
+    ``theta`` may carry leading batch dimensions (e.g. ``(K, D, C_max)`` for K
+    distributions); the result then has shape ``(K, n)``, else ``(n,)``.
+    """
     x = np.atleast_2d(x)
-    picked = theta[np.arange(theta.shape[0])[None, :], x]
+    picked = theta[..., np.arange(theta.shape[-2])[None, :], x]
     with np.errstate(divide="ignore"):
-        return np.log(picked).sum(axis=1)
+        return np.log(picked).sum(axis=-1)
 
 
 def mode(theta: FloatArray) -> IntArray:

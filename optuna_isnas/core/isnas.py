@@ -223,7 +223,7 @@ class ISNAS:
         self._check_update_inputs(x, origins, losses, complexities)
         self.scales.observe(losses, complexities)
         s_loss, s_cost = self.scales.loss, self.scales.complexity
-        log_p = np.stack([cat.log_prob(t, x) for t in self.thetas])
+        log_p = cat.log_prob(self.thetas, x)  # (K, M)
         if self.weighting == "mixture":
             log_w = mixture_log_weights(log_p, origins)
         else:
@@ -233,10 +233,11 @@ class ISNAS:
         weights: dict[int, FloatArray] = {}
         grads = np.zeros_like(self.thetas)
         active: list[int] = []
-        for k in range(self.n_distributions):
-            if not np.isfinite(log_w[k]).any():
-                continue  # no sample carries weight for k (own-only mode, none drawn)
-            w = normalise_log_weights(log_w[k : k + 1])[0]
+        has_weight = np.isfinite(log_w).any(axis=1)  # own-only mode: k may have drawn none
+        with np.errstate(invalid="ignore"):
+            all_w = normalise_log_weights(log_w)
+        for k in np.flatnonzero(has_weight).tolist():
+            w = all_w[k]
             weights[k] = w
             expected[k] = float(w @ complexities)
             if self.budgets is None:

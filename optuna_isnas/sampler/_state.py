@@ -39,9 +39,12 @@ class SamplerState:
     start: int
     raw: str = ""
     cdf: NDArray[np.float64] = field(default_factory=lambda: np.zeros(0))
+    params_json: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.refresh_cdf()
+        # The modelled space never changes: serialise it once.
+        self.params_json = {n: distribution_to_json(d) for n, d in self.distributions.items()}
 
     @property
     def names(self) -> list[str]:
@@ -62,7 +65,7 @@ class SamplerState:
         """JSON string stored under ``STATE_KEY``."""
         payload: dict[str, Any] = {
             "core": self.core.to_dict(),
-            "params": {n: distribution_to_json(d) for n, d in self.distributions.items()},
+            "params": self.params_json,
             "start": self.start,
         }
         return json.dumps(payload, separators=(",", ":"))
