@@ -71,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--overwrite", action="store_true", help="start afresh, deleting an unfinished search or existing study")
     s.add_argument("--no-progress", action="store_true", help="no progress bar")
     s.add_argument("--max-steps-per-epoch", type=int, help="cap on steps per epoch (quick runs)")
+    s.add_argument("--downsample", type=int, help="average-pool images to this side, e.g. 14 for Fashion-MNIST 14x14")
     s.add_argument("--train-subset", type=int, help="use at most N training examples (quick runs)")
     s.add_argument("--val-subset", type=int, help="use at most N validation examples (quick runs)")
     s.set_defaults(func=_search)
@@ -158,7 +159,7 @@ def _search(args: argparse.Namespace) -> int:
         for key in (
             "dataset", "data_root", "space", "num_distributions", "samples_per_distribution", "epochs",
             "batch_size", "device", "threads", "storage", "study_name", "seed", "out", "objective", "sampler",
-            "max_steps_per_epoch", "train_subset", "val_subset",
+            "max_steps_per_epoch", "downsample", "train_subset", "val_subset",
         )
         if getattr(args, key) is not None
     }

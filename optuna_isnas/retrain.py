@@ -128,6 +128,7 @@ def retrain(
         dataset,
         root=data_root if data_root is not None else document.get("data_root"),
         seed=document.get("seed", 0),
+        downsample=document.get("downsample"),
         max_train_samples=train_subset,
         max_eval_samples=eval_subset,
     )

@@ -111,6 +111,8 @@ class SearchConfig:
         sampler: ``"isnas"``, ``"random"``, ``"nsgaii"`` or ``"tpe"`` when no sampler object is given.
         progress: Show a progress bar.
         max_steps_per_epoch: Cap on steps per epoch (quick runs, tests).
+        downsample: Average-pool images to this side length (e.g. 14 for Fashion-MNIST 14x14);
+            it must divide the dataset's native size (docs/datasets.md).
         train_subset: Use a seeded stratified subset of at most N training examples.
         val_subset: The same for the validation split.
         recipe: The training recipe; None means ``TrainingRecipe.for_dataset(dataset)``.
@@ -137,6 +139,7 @@ class SearchConfig:
     sampler: str = "isnas"
     progress: bool = True
     max_steps_per_epoch: int | None = None
+    downsample: int | None = None
     train_subset: int | None = None
     val_subset: int | None = None
     recipe: TrainingRecipe | None = None

@@ -156,6 +156,7 @@ def run_search(
         config.dataset,
         root=config.data_root,
         seed=config.seed,
+        downsample=config.downsample,
         max_train_samples=config.train_subset,
         max_eval_samples=config.val_subset,
     )

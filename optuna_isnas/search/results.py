@@ -139,6 +139,7 @@ def write_architectures_json(
         "dataset": config.dataset,
         "data_root": config.data_root,
         "seed": config.seed,
+        "downsample": config.downsample,
         "sampler": config.sampler,
         "objective": config.objective,
         "space": space.config(),
