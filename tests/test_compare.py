@@ -178,3 +178,29 @@ def test_first_line_of_a_title():
 
     assert first_line("Hypervolume (digits)<br><sup>mean ± sd</sup>") == "Hypervolume (digits)"
     assert first_line("<b>Bold</b> title") == "Bold title"
+
+
+def test_resume_reuses_finished_searches_and_retrainings(tmp_path):
+    config = tiny(tmp_path, methods=("isnas", "random"), dashboard=False, resume=True)
+    first = compare(config)
+    runs = sorted((Path(config.out) / "runs").glob("*.json"))
+    assert {p.name for p in runs} >= {"isnas@1x-seed0.json", "random@1x-seed0.json", "retrain-isnas@1x-seed0.json"}
+    stamps = {p: p.stat().st_mtime_ns for p in runs}
+    second = compare(config)
+    assert {p: p.stat().st_mtime_ns for p in runs} == stamps  # nothing was run again
+    assert second.table == first.table
+    changed = compare(tiny(tmp_path, methods=("isnas", "random"), dashboard=False, resume=True, batch_size=8))
+    assert changed.records[0]["fingerprint"]["batch_size"] == 8  # other settings: searched afresh
+
+
+@pytest.mark.skipif(not Path("/usr/share/datasets/fashion-mnist").is_dir(),
+                    reason="Debian's dataset-fashion-mnist is not installed (apt-get install dataset-fashion-mnist)")
+def test_fashion_mnist_downsampled_to_14x14(tmp_path):
+    config = tiny(tmp_path, dataset="fashion-mnist", downsample=14, methods=("isnas",), retrain_epochs=1, dashboard=False)
+    result = compare(config)
+    from optuna_isnas.compare.runner import build_space, load_splits
+
+    splits = load_splits(config, 0)
+    assert splits.image_size == 14 and build_space(config, splits).config()["image_size"] == 14
+    s = result.scores["isnas@1x"][0]
+    assert len(s.returned) == len(EPSILONS) and s.test_hv is not None

@@ -24,7 +24,6 @@ from optuna_isnas.compare.runner import (
     Job,
     build_space,
     dashboard_job,
-    dataset_options,
     largest_params,
     load_record,
     load_splits,
@@ -104,9 +103,7 @@ def _run_jobs(config: CompareConfig, jobs: list[Any], worker: Any, payloads: lis
 
 def reference_point(config: CompareConfig) -> Reference:
     """The fixed reference point: ``(reference_error, reference_params or 1.1 x the largest child)``."""
-    with dataset_options(config.downsample):
-        splits = load_splits(config, config.seeds[0])
-    space = build_space(config, splits)
+    space = build_space(config, load_splits(config, config.seeds[0]))
     params = config.reference_params if config.reference_params is not None else 1.1 * largest_params(space)
     return Reference(error=float(config.reference_error), params=float(params))
 
@@ -201,19 +198,36 @@ def _retrain_job(payload: tuple[dict[str, Any], dict[str, Any], int, str]) -> di
     document, config_dict, seed, variant = payload
     config = CompareConfig.from_dict(config_dict)
     torch.set_num_threads(config.threads)
-    with dataset_options(config.downsample):
-        results = retrain(
-            document, None, epochs=config.retrain_epochs, batch_size=config.batch_size, device=config.device, seed=seed,
-            out=None, progress=False, max_steps_per_epoch=config.max_steps_per_epoch, train_subset=config.train_subset,
-        )
+    results = retrain(
+        document, None, epochs=config.retrain_epochs, batch_size=config.batch_size, device=config.device, seed=seed,
+        out=None, progress=False, max_steps_per_epoch=config.max_steps_per_epoch, train_subset=config.train_subset,
+    )
     return {"label": f"retrain {variant}-seed{seed}", "variant": variant, "seed": seed,
             "results": [asdict(r) for r in results]}
 
 
+def _retrain_key(config: CompareConfig, payload: tuple[dict[str, Any], dict[str, Any], int, str]) -> dict[str, Any]:
+    document, _, seed, variant = payload
+    return {"search": config.search_fingerprint(), "epochs": config.retrain_epochs, "seed": seed, "variant": variant,
+            "architectures": document["architectures"]}
+
+
+def _load_retrained(config: CompareConfig, payload: tuple[dict[str, Any], dict[str, Any], int, str]) -> dict[str, Any] | None:
+    """A retraining finished by an earlier run of the same comparison (same architectures and epochs)."""
+    _, _, seed, variant = payload
+    path = Path(config.out) / "runs" / f"retrain-{variant}-seed{seed}.json"
+    if not path.is_file():
+        return None
+    try:
+        found = json.loads(path.read_text())
+    except json.JSONDecodeError:
+        return None
+    return found if found.get("key") == json.loads(json.dumps(_retrain_key(config, payload))) else None
+
+
 def _retrain(config: CompareConfig, scores: dict[str, list[SeedScore]], reference: Reference) -> list[str]:
     """Retrain each variant's best K returned architectures of the chosen seeds; score them on the test split."""
-    with dataset_options(config.downsample):
-        space_config = build_space(config, load_splits(config, config.seeds[0])).config()
+    space_config = build_space(config, load_splits(config, config.seeds[0])).config()
     payloads, jobs = [], []
     for variant, seeds in scores.items():
         for s in seeds:
@@ -226,12 +240,27 @@ def _retrain(config: CompareConfig, scores: dict[str, list[SeedScore]], referenc
                     seen.add(key)
                     chosen.append(e)
             document = {
-                "dataset": config.dataset, "data_root": config.data_root, "seed": s.seed, "space": space_config,
+                "dataset": config.dataset, "data_root": config.data_root, "downsample": config.downsample, "seed": s.seed,
+                "space": space_config,
                 "architectures": [{"index": i, "architecture": e["architecture"]} for i, e in enumerate(chosen)],
             }
             payloads.append((document, config.to_dict(), s.seed, variant))
             jobs.append(_RetrainLabel(f"{variant}-seed{s.seed}"))
-    done = _run_jobs(config, jobs, _retrain_job, payloads, "retrain")
+    done, todo = [], []
+    for job, payload in zip(jobs, payloads):
+        found = _load_retrained(config, payload) if config.resume else None
+        if found is not None:
+            done.append(found)
+        else:
+            todo.append((job, payload))
+    fresh = _run_jobs(config, [j for j, _ in todo], _retrain_job, [p for _, p in todo], "retrain")
+    by_job = {(r["variant"], r["seed"]): r for r in fresh}
+    for _, payload in todo:
+        result = by_job[(payload[3], payload[2])]
+        result["key"] = _retrain_key(config, payload)
+        path = Path(config.out) / "runs" / f"retrain-{result['variant']}-seed{result['seed']}.json"
+        path.write_text(json.dumps(result) + "\n")
+    done += fresh
     by_key = {(d["variant"], d["seed"]): d["results"] for d in done}
     for variant, seeds in scores.items():
         for s in seeds:

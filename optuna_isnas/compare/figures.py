@@ -30,6 +30,10 @@ COLORS = {
     "tpe": "#9467bd",
     "random": "#7f7f7f",
 }
+SHADES = {  # further budgets of the same method: lighter shades
+    "isnas": ("#d62728", "#ff9896", "#8c1a1b"),
+    "separate": ("#1f77b4", "#aec7e8", "#0d3d61"),
+}
 SYMBOLS = ("circle", "square", "diamond", "triangle-up", "cross", "x", "star", "pentagon", "hexagon", "triangle-down")
 DASHES = ("solid", "dash", "dot", "dashdot", "longdash")
 CHOICE_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
@@ -37,6 +41,13 @@ CHOICE_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b
 
 def _method(variant: str) -> str:
     return variant.partition("@")[0]
+
+
+def _color(variant: str, variants: Sequence[str]) -> str:
+    method = _method(variant)
+    same = [v for v in variants if _method(v) == method]
+    shades = SHADES.get(method, (COLORS.get(method, "black"),))
+    return shades[same.index(variant) % len(shades)] if variant in same else shades[0]
 
 
 def _dash(variant: str, variants: Sequence[str]) -> str:
@@ -48,7 +59,7 @@ def pareto_fronts_figure(scores: dict[str, list[SeedScore]], order: Sequence[str
     """All methods' returned sets (whole-validation error against parameters), seeds as markers."""
     figure = go.Figure()
     for variant in order:
-        color = COLORS.get(_method(variant), "black")
+        color = _color(variant, order)
         for i, seed in enumerate(scores.get(variant, [])):
             points = [(e["params"], e["error"]) for e in seed.returned]
             if not points:
@@ -155,7 +166,7 @@ def hypervolume_figure(scores: dict[str, list[SeedScore]], order: Sequence[str],
         if not seeds:
             continue
         n = min(len(s.trace) for s in seeds)
-        color = COLORS.get(_method(variant), "black")
+        color = _color(variant, order)
         xs = [mean_sd([s.trace[i][0] for s in seeds])[0] for i in range(n)]
         stats = [mean_sd([s.trace[i][1] for s in seeds]) for i in range(n)]
         means = [m for m, _ in stats]
@@ -224,7 +235,14 @@ def write_png(html: Path, png: Path, width: int, height: int, timeout: float = 9
 def save_figure(figure: go.Figure, stem: Path, png: bool) -> dict[str, str | None]:
     """HTML always, PNG when asked and possible; returns their paths."""
     html = write_html(figure, stem.with_suffix(".html"))
-    width = int(figure.layout.width or 1000)
-    height = int(figure.layout.height or 600)
-    image = write_png(html, stem.with_suffix(".png"), width, height) if png else None
+    image = None
+    if png:
+        width = int(figure.layout.width or 1000)
+        height = int(figure.layout.height or 600)
+        still = stem.parent / f".{stem.name}-still.html"  # the same page without plotly's toolbar
+        figure.write_html(still, include_plotlyjs="directory", full_html=True, config={"displayModeBar": False})
+        try:
+            image = write_png(still, stem.with_suffix(".png"), width, height)
+        finally:
+            still.unlink(missing_ok=True)
     return {"html": str(html), "png": None if image is None else str(image)}

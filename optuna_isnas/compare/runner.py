@@ -15,11 +15,8 @@ validation split with the current shared weights (the hypervolume-against-comput
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import json
 import math
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -81,28 +78,8 @@ def study_name(config: CompareConfig, job: Job) -> str:
 
 
 # ---------------------------------------------------------------------------------------- data
-@contextlib.contextmanager
-def dataset_options(downsample: int | None) -> Iterator[None]:
-    """Make ``optuna_isnas.data.load_dataset`` average-pool images to ``downsample`` pixels.
-
-    The search loop and retraining load their data themselves and have no such setting yet, so
-    the comparison sets it for the duration (in its own process only).
-    """
-    if downsample is None:
-        yield
-        return
-    import optuna_isnas.data as data
-
-    original = data.load_dataset
-    data.load_dataset = functools.partial(original, downsample=downsample)
-    try:
-        yield
-    finally:
-        data.load_dataset = original
-
-
 def load_splits(config: CompareConfig, seed: int) -> Any:
-    """The splits a search with ``seed`` sees (the same seeded split and subsets as the loop)."""
+    """The splits a search with ``seed`` sees (the same seeded split, subsets and downsampling as the loop)."""
     from optuna_isnas.data import load_dataset
 
     return load_dataset(
@@ -256,6 +233,7 @@ def search_config(config: CompareConfig, job: Job, out: Path) -> Any:
     return SearchConfig(
         dataset=config.dataset,
         data_root=config.data_root,
+        downsample=config.downsample,
         space=config.space,
         space_options=dict(config.space_options),
         epsilons=eps if job.method in ("isnas", "separate") else config.epsilons,
@@ -285,34 +263,33 @@ def run_job(job: Job, config: CompareConfig) -> dict[str, Any]:
     out = Path(config.out) / "runs" / job.label
     settings = search_config(config, job, out)
     torch.set_num_threads(config.threads)
-    with dataset_options(config.downsample):
-        splits = load_splits(config, job.seed)
-        space = build_space(config, splits)
-        precision = Precision.for_device(resolve_device(settings.device), settings.recipe.amp, settings.recipe.channels_last)
-        val = splits.val.to(precision.device)
-        sampler = make_sampler(settings)
-        if config.isnas_options and job.method in ("isnas", "separate"):
-            from optuna_isnas import ISNASSampler
+    splits = load_splits(config, job.seed)
+    space = build_space(config, splits)
+    precision = Precision.for_device(resolve_device(settings.device), settings.recipe.amp, settings.recipe.channels_last)
+    val = splits.val.to(precision.device)
+    sampler = make_sampler(settings)
+    if config.isnas_options and job.method in ("isnas", "separate"):
+        from optuna_isnas import ISNASSampler
 
-            sampler = ISNASSampler(epsilons=list(settings.epsilons), samples_per_distribution=settings.samples_per_distribution,
-                                   seed=job.seed, **config.isnas_options)
-        generation = getattr(sampler, "generation_size", None) or settings.samples_per_distribution * len(config.epsilons)
-        steps_per_epoch = len(splits.train) // min(settings.batch_size, len(splits.train))
-        steps_per_epoch = min(steps_per_epoch, settings.max_steps_per_epoch or steps_per_epoch)
-        total = steps_per_epoch * settings.epochs
-        counter = PassCounter()
-        watch = Stopwatch()
-        recorder = _Recorder(job, sampler, space, counter, val, settings, precision,
-                             spread_steps(total, config.trace_points), spread_steps(total, config.prob_points), watch)
-        dashboard = job == dashboard_job(config)
-        storage: Any = str(Path(config.out) / "dashboard.journal") if dashboard else optuna.storages.InMemoryStorage()
-        settings.study_name = study_name(config, job)
-        try:
-            with watch:
-                result = run_search(settings, sampler=sampler, storage=storage, overwrite=True,
-                                    loss_hook=counter, step_callback=recorder)
-        finally:
-            recorder.release()
+        sampler = ISNASSampler(epsilons=list(settings.epsilons), samples_per_distribution=settings.samples_per_distribution,
+                               seed=job.seed, **config.isnas_options)
+    generation = getattr(sampler, "generation_size", None) or settings.samples_per_distribution * len(config.epsilons)
+    steps_per_epoch = len(splits.train) // min(settings.batch_size, len(splits.train))
+    steps_per_epoch = min(steps_per_epoch, settings.max_steps_per_epoch or steps_per_epoch)
+    total = steps_per_epoch * settings.epochs
+    counter = PassCounter()
+    watch = Stopwatch()
+    recorder = _Recorder(job, sampler, space, counter, val, settings, precision,
+                         spread_steps(total, config.trace_points), spread_steps(total, config.prob_points), watch)
+    dashboard = job == dashboard_job(config)
+    storage: Any = str(Path(config.out) / "dashboard.journal") if dashboard else optuna.storages.InMemoryStorage()
+    settings.study_name = study_name(config, job)
+    try:
+        with watch:
+            result = run_search(settings, sampler=sampler, storage=storage, overwrite=True,
+                                loss_hook=counter, step_callback=recorder)
+    finally:
+        recorder.release()
     final = [
         {"architecture": a.architecture, "params": a.params, "error": 1.0 - a.accuracy, "loss": a.loss,
          "eps": a.eps, "trial": a.trial}

@@ -171,7 +171,12 @@ def format_summary(rows: list[dict[str, Any]], reference: Reference, comparisons
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in rows:
-        test = "-" if r["test_hv"] is None else f"{_pm(r['test_hv'], 4)} (seeds {','.join(map(str, r['test_seeds']))})"
+        if r["test_hv"] is None:
+            test = "-"
+        elif len(r["test_seeds"]) == 1:
+            test = f"{r['test_hv'][0]:.4f} (seed {r['test_seeds'][0]})"
+        else:
+            test = f"{_pm(r['test_hv'], 4)} (seeds {','.join(map(str, r['test_seeds']))})"
         lines.append(
             f"| {r['title']} | {len(r['seeds'])} | {_pm(r['hv'], 4)} | {_pm(r['hv_best_k'], 4)} | {test} | "
             f"{_pm(r['n_returned'], 1)} | {_pm(r['min_error'], 4)} | {_pm(r['min_params'], 0)} | "
