@@ -199,6 +199,14 @@ def validate_architecture(
     return out
 
 
+def positive_ints(**values: Any) -> dict[str, int]:
+    """Validate constructor sizes: each must be an integer >= 1 (bools are rejected)."""
+    for key, value in values.items():
+        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"{key} must be a positive integer, got {value!r}.")
+    return {key: int(value) for key, value in values.items()}
+
+
 class SearchSpace(abc.ABC):
     """Base class of the search spaces: declare variables once, derive everything from them.
 
@@ -212,21 +220,11 @@ class SearchSpace(abc.ABC):
     _kwargs: dict[str, Any]
 
     def __init__(self, *, in_channels: int, num_classes: int, image_size: int) -> None:
-        for key, value in (
-            ("in_channels", in_channels),
-            ("num_classes", num_classes),
-            ("image_size", image_size),
-        ):
-            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{key} must be a positive integer, got {value!r}.")
-        self.in_channels = int(in_channels)
-        self.num_classes = int(num_classes)
-        self.image_size = int(image_size)
-        self._kwargs = {
-            "in_channels": self.in_channels,
-            "num_classes": self.num_classes,
-            "image_size": self.image_size,
-        }
+        sizes = positive_ints(in_channels=in_channels, num_classes=num_classes, image_size=image_size)
+        self.in_channels = sizes["in_channels"]
+        self.num_classes = sizes["num_classes"]
+        self.image_size = sizes["image_size"]
+        self._kwargs = dict(sizes)
         self._table: dict[str, dict[str, int]] | None = None
         self._fixed_params = 0
 

@@ -21,6 +21,7 @@ from torch import nn
 from optuna_isnas.spaces.base import (
     SearchSpace,
     Supernet,
+    positive_ints,
     register_space,
     validate_architecture,
 )
@@ -112,13 +113,7 @@ class ChainSpace(SearchSpace):
         expansions: Sequence[int] = (1, 3, 6),
     ) -> None:
         super().__init__(in_channels=in_channels, num_classes=num_classes, image_size=image_size)
-        for key, value in (
-            ("width", width),
-            ("num_stages", num_stages),
-            ("blocks_per_stage", blocks_per_stage),
-        ):
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{key} must be a positive integer, got {value!r}.")
+        positive_ints(width=width, num_stages=num_stages, blocks_per_stage=blocks_per_stage)
         kernel_sizes = tuple(int(k) for k in kernel_sizes)
         expansions = tuple(int(e) for e in expansions)
         if not kernel_sizes or any(k < 1 or k % 2 == 0 for k in kernel_sizes):

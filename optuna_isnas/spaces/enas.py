@@ -44,6 +44,7 @@ from optuna_isnas.spaces.base import (
     SearchSpace,
     Supernet,
     batchnorm,
+    positive_ints,
     register_space,
     validate_architecture,
 )
@@ -325,12 +326,10 @@ class EnasSpace(SearchSpace):
         cells_per_stage: int = 1,
     ) -> None:
         super().__init__(in_channels=in_channels, num_classes=num_classes, image_size=image_size)
-        for key, value in (("width", width), ("cells_per_stage", cells_per_stage)):
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{key} must be a positive integer, got {value!r}.")
-        self.width = width
-        self.cells_per_stage = cells_per_stage
-        self._kwargs.update(width=width, cells_per_stage=cells_per_stage)
+        sizes = positive_ints(width=width, cells_per_stage=cells_per_stage)
+        self.width = sizes["width"]
+        self.cells_per_stage = sizes["cells_per_stage"]
+        self._kwargs.update(sizes)
         self._variables = {}
         for cell in CELL_TYPES:
             for i in range(NUM_NODES):
