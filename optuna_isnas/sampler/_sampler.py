@@ -263,7 +263,7 @@ class ISNASSampler(BaseSampler):
             self._bind(study)
             state = self._store.load(study)
             if state is None:
-                state = self._initialise(study, search_space, trial.number)
+                state = self._initialise(study, search_space)
                 if state is None:
                     return self._sample_others(study, trial, search_space, set())
             state, t = self._advance(study, state, trial)
@@ -361,7 +361,7 @@ class ISNASSampler(BaseSampler):
         return first, 1.0
 
     def _initialise(
-        self, study: Study, search_space: dict[str, BaseDistribution], number: int
+        self, study: Study, search_space: dict[str, BaseDistribution]
     ) -> SamplerState | None:
         dists = {
             name: d for name, d in search_space.items() if isinstance(d, CategoricalDistribution)
@@ -381,7 +381,10 @@ class ISNASSampler(BaseSampler):
             weighting=self._weighting,  # type: ignore[arg-type]
             seed=self._seed,
         )
-        state = SamplerState(core=core, distributions=dists, start=number)
+        # The first window starts at trial 0, not at this trial: workers that initialise
+        # at the same time then write identical states (the earlier, untagged trials are
+        # read once, cached, and never counted).
+        state = SamplerState(core=core, distributions=dists, start=0)
         if self._store.raw(study) is None:  # another worker may have just written one
             self._store.save(study, state)
         return self._store.load(study)
