@@ -204,3 +204,17 @@ def test_fashion_mnist_downsampled_to_14x14(tmp_path):
     assert splits.image_size == 14 and build_space(config, splits).config()["image_size"] == 14
     s = result.scores["isnas@1x"][0]
     assert len(s.returned) == len(EPSILONS) and s.test_hv is not None
+
+
+def test_records_from_before_a_new_setting_are_reused_with_its_default(tmp_path):
+    from optuna_isnas.compare.runner import load_record, record_path
+
+    config = tiny(tmp_path)
+    job = Job("isnas", 1.0, 0)
+    old = config.search_fingerprint()
+    del old["isnas_options"]  # a record written before the setting existed
+    record_path(config, job).parent.mkdir(parents=True)
+    record_path(config, job).write_text(json.dumps({"label": job.label, "fingerprint": old}))
+    assert load_record(config, job) is not None
+    assert load_record(tiny(tmp_path, isnas_options={"weighting": "own"}), job) is None
+    assert load_record(tiny(tmp_path, epochs=2), job) is None

@@ -318,7 +318,10 @@ def _dashboard(config: CompareConfig, records: list[dict[str, Any]], figures: di
     if record is None:
         return None
     storage = open_storage(record["storage"])
-    study = optuna.load_study(study_name=record["study_name"], storage=storage)
+    try:
+        study = optuna.load_study(study_name=record["study_name"], storage=storage)
+    except KeyError:  # the journal lost the study (deleted by hand, or an interrupted rerun)
+        return None
     objects = figures["_objects"]
     ids = attach_figures(study, {f"isnas-{key}": _fit_card(figure) for key, figure in objects.items()}, note=table)
     return {"storage": record["storage"], "study_name": record["study_name"], "figure_ids": ids,

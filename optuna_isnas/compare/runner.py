@@ -349,4 +349,10 @@ def load_record(config: CompareConfig, job: Job) -> dict[str, Any] | None:
         record = json.loads(path.read_text())
     except json.JSONDecodeError:
         return None
-    return record if record.get("fingerprint") == config.search_fingerprint() else None
+    stored = record.get("fingerprint")
+    if stored is None:
+        return None
+    # Settings added after a record was written take their default values.
+    defaults = CompareConfig().search_fingerprint()
+    stored = {**{k: v for k, v in defaults.items() if k not in stored}, **stored}
+    return record if stored == json.loads(json.dumps(config.search_fingerprint())) else None
