@@ -1,4 +1,4 @@
-"""Full comparison runs for docs/benchmarks_compare.md (digits and Fashion-MNIST 14x14, 5 seeds).
+"""Full comparison runs for docs/benchmarks.md (section "Comparison on the supernet") (digits and Fashion-MNIST 14x14, 5 seeds).
 
 Usage (from the repository root; each run prints its table and writes OUT/summary.md):
 

@@ -1,4 +1,4 @@
-"""Markdown tables for docs/benchmarks_compare.md from the summary.json files of comparison runs.
+"""Markdown tables for docs/benchmarks.md (section "Comparison on the supernet") from the summary.json files of comparison runs.
 
     .venv/bin/python benchmarks/compare_tables.py runs/compare-digits [runs/compare-digits-own ...] \
         [--baseline separate@1x --baseline-run runs/compare-digits]
