@@ -116,12 +116,6 @@ def main(argv: list[str] | None = None) -> int:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     checkpoints = sorted(args.checkpoints)
     methods = list(args.methods)
-    if "isnas" in methods:
-        try:
-            from optuna_isnas import ISNASSampler  # noqa: F401
-        except ImportError as exc:
-            print(f"skipping ISNAS: {exc}", file=sys.stderr)
-            methods.remove("isnas")
 
     fingerprint = source_fingerprint()
     t_start = time.perf_counter()

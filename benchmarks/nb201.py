@@ -322,13 +322,6 @@ def main(argv: list[str] | None = None) -> int:
         args.seeds, args.queries = 2, [40, 80]
 
     methods = list(args.methods)
-    if "isnas" in methods:
-        try:
-            import optuna_isnas  # noqa: F401
-            from optuna_isnas import ISNASSampler  # noqa: F401
-        except ImportError as exc:
-            print(f"skipping ISNAS: {exc}", file=sys.stderr)
-            methods.remove("isnas")
     jobs: list[dict[str, Any]] = []
     for method in methods:
         variants = [parse_isnas_variant(v) for v in (args.isnas or [""])] if method == "isnas" else [None]
