@@ -26,6 +26,8 @@ def hypervolume_2d(points: np.ndarray, reference: tuple[float, float] | np.ndarr
     return hypervolume(points, reference)
 
 
-def best_subset_2d(points: np.ndarray, k: int, reference: tuple[float, float] | np.ndarray) -> list[int]:
+def best_subset_2d(
+    points: np.ndarray, k: int, reference: tuple[float, float] | np.ndarray
+) -> list[int]:
     """Indices of at most ``k`` points with the largest hypervolume (exact)."""
     return best_subset(points, k, reference)

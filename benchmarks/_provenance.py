@@ -17,7 +17,10 @@ def source_fingerprint() -> str:
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     try:
         commit = subprocess.run(
-            ["git", "-C", root, "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
+            ["git", "-C", root, "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         commit = "unknown"
@@ -27,7 +30,9 @@ def source_fingerprint() -> str:
     for sub in ("core", "sampler"):
         folder = os.path.join(pkg, sub)
         if os.path.isdir(folder):
-            paths += [os.path.join(folder, n) for n in sorted(os.listdir(folder)) if n.endswith(".py")]
+            paths += [
+                os.path.join(folder, n) for n in sorted(os.listdir(folder)) if n.endswith(".py")
+            ]
     for path in paths:
         if os.path.exists(path):
             with open(path, "rb") as f:

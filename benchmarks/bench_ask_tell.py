@@ -57,7 +57,9 @@ def make_sampler(method: str, seed: int):
     raise ValueError(method)
 
 
-def run(method: str, n_trials: int, checkpoints: list[int], window: int, seed: int) -> dict[str, Any]:
+def run(
+    method: str, n_trials: int, checkpoints: list[int], window: int, seed: int
+) -> dict[str, Any]:
     """ms per trial (wall and process CPU) over the last ``window`` trials before each checkpoint."""
     sampler = make_sampler(method, seed)
     study = optuna.create_study(directions=["minimize", "minimize"], sampler=sampler)
@@ -67,12 +69,16 @@ def run(method: str, n_trials: int, checkpoints: list[int], window: int, seed: i
     for n in range(n_trials):
         t0, c0 = clock(), cpu_clock()
         trial = study.ask()
-        arch = {name: trial.suggest_categorical(name, list(choices)) for name, choices in PARAMS.items()}
+        arch = {
+            name: trial.suggest_categorical(name, list(choices)) for name, choices in PARAMS.items()
+        }
         study.tell(trial, objective_values(arch))
         wall[n], cpu[n] = clock() - t0, cpu_clock() - c0
 
     def windows(per_trial: np.ndarray) -> dict[int, float]:
-        return {c: float(per_trial[c - window : c].mean() * 1e3) for c in checkpoints if c <= n_trials}
+        return {
+            c: float(per_trial[c - window : c].mean() * 1e3) for c in checkpoints if c <= n_trials
+        }
 
     def blocks(per_trial: np.ndarray) -> list[float]:
         m = n_trials // 1000 * 1000
@@ -101,18 +107,30 @@ def fmt(values: list[float]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--checkpoints", type=int, nargs="+", default=[1_000, 10_000, 100_000])
-    parser.add_argument("--window", type=int, default=1000, help="trials averaged before each checkpoint")
+    parser.add_argument(
+        "--window", type=int, default=1000, help="trials averaged before each checkpoint"
+    )
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--nsga-repeats", type=int, default=1, help="repeats for NSGA-II (slow)")
-    parser.add_argument("--nsga-max", type=int, default=10_000, help="stop NSGA-II after this many trials")
+    parser.add_argument(
+        "--nsga-max", type=int, default=10_000, help="stop NSGA-II after this many trials"
+    )
     parser.add_argument("--methods", nargs="+", default=["isnas", "random", "nsgaii"])
     parser.add_argument("--out", default=None, help="markdown output path (JSON beside it)")
     parser.add_argument("--quick", action="store_true", help="checkpoints 1000 and 3000, 2 repeats")
     args = parser.parse_args(argv)
     if args.quick:
-        args.checkpoints, args.window, args.repeats, args.nsga_repeats, args.nsga_max = [1000, 3000], 500, 2, 1, 3000
+        args.checkpoints, args.window, args.repeats, args.nsga_repeats, args.nsga_max = (
+            [1000, 3000],
+            500,
+            2,
+            1,
+            3000,
+        )
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     checkpoints = sorted(args.checkpoints)
     methods = list(args.methods)
@@ -141,7 +159,13 @@ def main(argv: list[str] | None = None) -> int:
     total = time.perf_counter() - t_start
 
     names = {"isnas": "ISNASSampler", "random": "RandomSampler", "nsgaii": "NSGAIISampler"}
-    cmd = " ".join([".venv/bin/python", "benchmarks/bench_ask_tell.py", *(argv if argv is not None else sys.argv[1:])])
+    cmd = " ".join(
+        [
+            ".venv/bin/python",
+            "benchmarks/bench_ask_tell.py",
+            *(argv if argv is not None else sys.argv[1:]),
+        ]
+    )
     lines = [
         "# ask+tell cost per trial, in-memory storage",
         "",
@@ -156,7 +180,10 @@ def main(argv: list[str] | None = None) -> int:
         f"{args.nsga_max} trials: '—' = not run)",
         "",
     ]
-    for kind, title in (("cpu_ms_window", "process CPU time"), ("wall_ms_window", "wall-clock time")):
+    for kind, title in (
+        ("cpu_ms_window", "process CPU time"),
+        ("wall_ms_window", "wall-clock time"),
+    ):
         lines += [
             f"## ms per trial, {title}",
             "",

@@ -1,6 +1,6 @@
 """Copy a comparison's PNG figures into docs/img, shrunk to a 96-colour palette (small enough to commit).
 
-    .venv/bin/python benchmarks/compare_images.py runs/compare-digits digits [--extra /tmp/dashboard.png]
+.venv/bin/python benchmarks/compare_images.py runs/compare-digits digits [--extra /tmp/dashboard.png]
 """
 
 from __future__ import annotations
@@ -17,13 +17,17 @@ FIGURES = ("pareto", "hypervolume", "probabilities", "expected_params")
 def shrink(source: Path, target: Path, max_width: int) -> int:
     image = Image.open(source).convert("RGB")
     if image.width > max_width:
-        image = image.resize((max_width, round(image.height * max_width / image.width)), Image.LANCZOS)
+        image = image.resize(
+            (max_width, round(image.height * max_width / image.width)), Image.LANCZOS
+        )
     image.quantize(colors=96, method=Image.Quantize.MEDIANCUT).save(target, optimize=True)
     return target.stat().st_size
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("run")
     parser.add_argument("name")
     parser.add_argument("--out", default="docs/img")

@@ -29,22 +29,30 @@ def ms(values: list[float], digits: int = 4) -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("runs", nargs="+")
     parser.add_argument("--baseline", default="separate@1x")
     parser.add_argument("--baseline-run")
     args = parser.parse_args()
     base_run = load(args.baseline_run or args.runs[0])
     base = {s["seed"]: s for s in base_run["per_seed"].get(args.baseline, [])}
-    print(f"| run | variant | seeds | HV | HV best K | min val error | smallest params | passes | "
-          f"HV - {args.baseline} (paired) | better in | compute ratio |")
+    print(
+        f"| run | variant | seeds | HV | HV best K | min val error | smallest params | passes | "
+        f"HV - {args.baseline} (paired) | better in | compute ratio |"
+    )
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for run in args.runs:
         doc = load(run)
         for variant, seeds in doc["per_seed"].items():
             common = [s for s in seeds if s["seed"] in base]
             diffs = [s["hv"] - base[s["seed"]]["hv"] for s in common]
-            ratio = statistics.fmean(s["passes"] / base[s["seed"]]["passes"] for s in common) if common else float("nan")
+            ratio = (
+                statistics.fmean(s["passes"] / base[s["seed"]]["passes"] for s in common)
+                if common
+                else float("nan")
+            )
             print(
                 f"| {Path(run).name} | {variant} | {len(seeds)} | {ms([s['hv'] for s in seeds])} | "
                 f"{ms([s['hv_best_k'] for s in seeds])} | {ms([min(e['error'] for e in s['returned']) for s in seeds], 3)} | "

@@ -141,9 +141,13 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
         pareto_k = {}
         for name, ref in REFERENCES.items():
             chosen = best_subset_2d(obs, job["subset_k"], ref)
-            pareto_k[name] = tab.hypervolume_ratio(tab.points([key_to_arch(keys[i]) for i in chosen]), ref)
+            pareto_k[name] = tab.hypervolume_ratio(
+                tab.points([key_to_arch(keys[i]) for i in chosen]), ref
+            )
         pareto_score = score(tab.points([key_to_arch(k) for k in pareto]))
-        if method == "isnas":  # what the method returns: its K distributions' most likely architectures
+        if (
+            method == "isnas"
+        ):  # what the method returns: its K distributions' most likely architectures
             w0, c0 = time.perf_counter(), time.process_time()
             returned_archs = [dict(a) for a in sampler.architectures(study)]
             wall += time.perf_counter() - w0
@@ -183,7 +187,9 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
         if not job.get("isnas_kwargs"):
             lam = sampler.generation_size // len(sampler.epsilons)
             result["label"] = (
-                "ISNAS (defaults: eps=" + ",".join(f"{e:g}" for e in sampler.epsilons) + f", lambda={lam})"
+                "ISNAS (defaults: eps="
+                + ",".join(f"{e:g}" for e in sampler.epsilons)
+                + f", lambda={lam})"
             )
     return result
 
@@ -216,10 +222,14 @@ def render(results: list[dict[str, Any]], args: argparse.Namespace, header: dict
         "- scoring: noise-free values (validation error % = 100 − mean val_acc over the table's "
         "2–3 training seeds at 200 epochs; parameters M = exact count, see benchmarks/nb201_table.py)",
         f"- true Pareto front over all 15625 cells: {len(front)} cells, "
-        + ", ".join(f"{k} ({tab.error[tab.index[k]]:.2f} %, {tab.params[tab.index[k]]:.3f} M)" for k in front),
+        + ", ".join(
+            f"{k} ({tab.error[tab.index[k]]:.2f} %, {tab.params[tab.index[k]]:.3f} M)"
+            for k in front
+        ),
         "- reference points (error %, params M): "
         + "; ".join(
-            f"{name} = {ref} (HV of true front {tab.true_hypervolume(ref):.4f})" for name, ref in REFERENCES.items()
+            f"{name} = {ref} (HV of true front {tab.true_hypervolume(ref):.4f})"
+            for name, ref in REFERENCES.items()
         ),
         "- scores: HV(set) / HV(true front), mean ± sd over seeds. (a) evaluated = every architecture "
         "evaluated so far; (b) returned = ISNAS: the K architectures of `sampler.architectures(study)`; "
@@ -246,25 +256,41 @@ def render(results: list[dict[str, Any]], args: argparse.Namespace, header: dict
             rows = [(lab, lab, kind) for lab in labels]
             if kind in ("returned", "returned_k"):  # ISNAS's trials judged like the others'
                 alt = "pareto" if kind == "returned" else "pareto_k"
-                rows += [(lab, lab + ": Pareto set of its trials", alt) for lab in labels if lab.startswith("ISNAS")]
+                rows += [
+                    (lab, lab + ": Pareto set of its trials", alt)
+                    for lab in labels
+                    if lab.startswith("ISNAS")
+                ]
             for lab, row_label, key in rows:
                 cells = []
                 for q in queries:
-                    vals = [cp[key][ref_name] for r in by_label[lab] for cp in r["checkpoints"] if cp["queries"] == q]
+                    vals = [
+                        cp[key][ref_name]
+                        for r in by_label[lab]
+                        for cp in r["checkpoints"]
+                        if cp["queries"] == q
+                    ]
                     cells.append(mean_sd(vals))
                 lines.append(f"| {row_label} | " + " | ".join(cells) + " |")
             lines.append("")
     lines.append("## Size of the returned set (unique architectures) and time per study")
     lines.append("")
     lines.append(
-        "| method | returned at " + " / ".join(str(q) for q in queries) + f" | wall s per study ({queries[-1]} trials, "
+        "| method | returned at "
+        + " / ".join(str(q) for q in queries)
+        + f" | wall s per study ({queries[-1]} trials, "
         "ask+tell+lookup) | CPU s per study |"
     )
     lines.append("|---|---|---|---|")
     for lab in labels:
         sizes = []
         for q in queries:
-            vals = [cp["n_returned_unique"] for r in by_label[lab] for cp in r["checkpoints"] if cp["queries"] == q]
+            vals = [
+                cp["n_returned_unique"]
+                for r in by_label[lab]
+                for cp in r["checkpoints"]
+                if cp["queries"] == q
+            ]
             sizes.append(f"{np.mean(vals):.1f}")
         walls = [r["checkpoints"][-1]["wall_s"] for r in by_label[lab]]
         cpus = [r["checkpoints"][-1]["cpu_s"] for r in by_label[lab]]
@@ -292,13 +318,17 @@ def render(results: list[dict[str, Any]], args: argparse.Namespace, header: dict
             pars = [cp["returned_points"][k][1] for cp in last]
             gaps = [e - tab.error[tab.params <= p + 1e-9].min() for e, p in zip(errs, pars)]
             distinct = len({cp["returned_keys"][k] for cp in last})
-            lines.append(f"| {k} | {mean_sd(errs, 2)} | {mean_sd(pars, 3)} | {mean_sd(gaps, 2)} | {distinct} |")
+            lines.append(
+                f"| {k} | {mean_sd(errs, 2)} | {mean_sd(pars, 3)} | {mean_sd(gaps, 2)} | {distinct} |"
+            )
         lines.append("")
     return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--seeds", type=int, default=10, help="number of seeds (0..N-1)")
     parser.add_argument("--queries", type=int, nargs="+", default=[100, 200, 400])
     parser.add_argument("--methods", nargs="+", default=list(BASE_METHODS), choices=BASE_METHODS)
@@ -312,7 +342,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--observe", choices=("seed", "mean"), default="seed")
     parser.add_argument(
-        "--subset-k", type=int, default=4, help="K for score (c): models the other methods keep (default 4 = ISNAS's K)"
+        "--subset-k",
+        type=int,
+        default=4,
+        help="K for score (c): models the other methods keep (default 4 = ISNAS's K)",
     )
     parser.add_argument("--jobs", type=int, default=1, help="worker processes over (method, seed)")
     parser.add_argument("--out", default=None, help="markdown output path (JSON beside it, .json)")
@@ -324,7 +357,9 @@ def main(argv: list[str] | None = None) -> int:
     methods = list(args.methods)
     jobs: list[dict[str, Any]] = []
     for method in methods:
-        variants = [parse_isnas_variant(v) for v in (args.isnas or [""])] if method == "isnas" else [None]
+        variants = (
+            [parse_isnas_variant(v) for v in (args.isnas or [""])] if method == "isnas" else [None]
+        )
         for variant in variants:
             for seed in range(args.seeds):
                 jobs.append(
@@ -346,7 +381,13 @@ def main(argv: list[str] | None = None) -> int:
         results = [run_one(job) for job in jobs]
     total = time.perf_counter() - t0
     header = {
-        "command": " ".join([".venv/bin/python", "benchmarks/nb201.py", *(argv if argv is not None else sys.argv[1:])]),
+        "command": " ".join(
+            [
+                ".venv/bin/python",
+                "benchmarks/nb201.py",
+                *(argv if argv is not None else sys.argv[1:]),
+            ]
+        ),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores (nproc), {platform.platform()}; "
         f"--jobs {args.jobs}; total {total:.0f} s",
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),

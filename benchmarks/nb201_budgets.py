@@ -47,9 +47,13 @@ def main() -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     table = NB201Table.load()
     best = [float(table.error[table.params <= b].min()) for b in args.budgets]
-    print(f"# NAS-Bench-201 budgets, {args.seeds} seeds x {args.queries} queries, "
-          f"{platform.node()}, optuna {optuna.__version__}")
-    print("| variant | budget (M) | best in table (err %) | fits | gap (pp), mean +- sd | params (M), mean |")
+    print(
+        f"# NAS-Bench-201 budgets, {args.seeds} seeds x {args.queries} queries, "
+        f"{platform.node()}, optuna {optuna.__version__}"
+    )
+    print(
+        "| variant | budget (M) | best in table (err %) | fits | gap (pp), mean +- sd | params (M), mean |"
+    )
     print("|---|---|---|---|---|---|")
     for exact in (False, True):
         start = time.perf_counter()
@@ -60,8 +64,10 @@ def main() -> None:
             params = np.array([r[j][1] for r in results])
             fits = int((params <= b).sum())
             gap = errs - best[j]
-            print(f"| {name} | {b} | {best[j]:.2f} | {fits}/{args.seeds} | "
-                  f"{gap.mean():.2f} +- {gap.std(ddof=1):.2f} | {params.mean():.3f} |")
+            print(
+                f"| {name} | {b} | {best[j]:.2f} | {fits}/{args.seeds} | "
+                f"{gap.mean():.2f} +- {gap.std(ddof=1):.2f} | {params.mean():.3f} |"
+            )
         print(f"<!-- {name}: {time.perf_counter() - start:.1f} s -->")
 
 

@@ -74,7 +74,9 @@ class NB201Table:
     def __post_init__(self) -> None:
         self.keys = sorted(self.raw)
         self.index = {k: i for i, k in enumerate(self.keys)}
-        self.seed_errors = [100.0 - np.asarray(self.raw[k]["val_acc"], dtype=float) for k in self.keys]
+        self.seed_errors = [
+            100.0 - np.asarray(self.raw[k]["val_acc"], dtype=float) for k in self.keys
+        ]
         self.error = np.array([e.mean() for e in self.seed_errors])
         self.params = np.array([exact_params_m(k) for k in self.keys])
 

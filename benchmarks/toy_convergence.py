@@ -26,8 +26,15 @@ D = 6
 
 def wrong_variables(weighting: str, lam: int, generations: int, seed: int, every: int) -> list[int]:
     best = np.array([int(np.argmin(LOSS + e * COST)) for e in EPSILONS])
-    opt = ISNAS([4] * D, EPSILONS, samples_per_distribution=lam, loss_scale=1.0,
-                complexity_scale=1.0, weighting=weighting, seed=seed)  # type: ignore[arg-type]
+    opt = ISNAS(
+        [4] * D,
+        EPSILONS,
+        samples_per_distribution=lam,
+        loss_scale=1.0,
+        complexity_scale=1.0,
+        weighting=weighting,
+        seed=seed,
+    )  # type: ignore[arg-type]
     counts = []
     for g in range(1, generations + 1):
         sols = []
@@ -47,16 +54,22 @@ def main() -> None:
     parser.add_argument("--every", type=int, default=50)
     args = parser.parse_args()
     total = args.seeds * len(EPSILONS) * D
-    print(f"# toy convergence: wrong variables out of {total} ({args.seeds} seeds x "
-          f"{len(EPSILONS)} distributions x {D} variables), {platform.node()}, numpy {np.__version__}")
+    print(
+        f"# toy convergence: wrong variables out of {total} ({args.seeds} seeds x "
+        f"{len(EPSILONS)} distributions x {D} variables), {platform.node()}, numpy {np.__version__}"
+    )
     header = " | ".join(f"gen {g}" for g in range(args.every, args.generations + 1, args.every))
     print(f"| update | lambda | {header} |")
     print("|---|---|" + "---|" * (args.generations // args.every))
     for lam in (1, 2):
         for weighting in ("mixture", "own"):
             start = time.perf_counter()
-            rows = np.array([wrong_variables(weighting, lam, args.generations, s, args.every)
-                             for s in range(args.seeds)])
+            rows = np.array(
+                [
+                    wrong_variables(weighting, lam, args.generations, s, args.every)
+                    for s in range(args.seeds)
+                ]
+            )
             cells = " | ".join(str(int(v)) for v in rows.sum(axis=0))
             print(f"| {weighting} | {lam} | {cells} |  ({time.perf_counter() - start:.1f} s)")
 

@@ -43,7 +43,9 @@ def main() -> None:
     print(f"{len(study.trials)} trials, {sampler.generation(study)} generations")
     for eps, arch in zip(sampler.epsilons, sampler.architectures(study)):
         widths = np.array(list(arch.values()))
-        print(f"eps={eps:4.1f}  params={int(np.sum(9 * widths * widths) + 650):7d}  widths={list(widths)}")
+        print(
+            f"eps={eps:4.1f}  params={int(np.sum(9 * widths * widths) + 650):7d}  widths={list(widths)}"
+        )
 
 
 if __name__ == "__main__":

@@ -76,7 +76,9 @@ def main() -> None:
     )
     study.set_metric_names(["accuracy", "params"])
     study.optimize(objective, n_trials=800)
-    print("budgets:", budgets, "adapted trade-offs:", [round(e, 3) for e in sampler.tradeoffs(study)])
+    print(
+        "budgets:", budgets, "adapted trade-offs:", [round(e, 3) for e in sampler.tradeoffs(study)]
+    )
     for budget, arch in zip(budgets, sampler.architectures(study)):
         accuracy, params = objective(optuna.trial.FixedTrial(arch))
         print(f"   budget {budget:>9,.0f}: params {params:>9,.0f}  accuracy {accuracy:.1f}")

@@ -26,12 +26,18 @@ def main(out: str = "runs/example") -> None:
     config = SearchConfig(
         dataset="digits",
         space="chain",
-        epsilons=(0.0, 2.0, 8.0),  # K = 3 distributions, from "accuracy only" to "size matters most"
+        epsilons=(
+            0.0,
+            2.0,
+            8.0,
+        ),  # K = 3 distributions, from "accuracy only" to "size matters most"
         epochs=8,
         batch_size=64,
         seed=0,
         out=out,
-        recipe=TrainingRecipe(lr=0.1, weight_decay=5e-4),  # ASNG-NAS's recipe, faster for a tiny set
+        recipe=TrainingRecipe(
+            lr=0.1, weight_decay=5e-4
+        ),  # ASNG-NAS's recipe, faster for a tiny set
     )
     # Any Optuna sampler works here (RandomSampler, NSGAIISampler, ...); ISNASSampler returns K architectures.
     sampler = ISNASSampler(epsilons=config.epsilons, samples_per_distribution=2, seed=config.seed)
@@ -44,7 +50,9 @@ def main(out: str = "runs/example") -> None:
     smallest = min(result.architectures, key=lambda a: a.params)
     child = result.supernet.extract_child(smallest.architecture)
     splits = load_dataset("digits", seed=config.seed)
-    recalibrate_batchnorm(child, [splits.train.x[i : i + 256] for i in range(0, len(splits.train), 256)])
+    recalibrate_batchnorm(
+        child, [splits.train.x[i : i + 256] for i in range(0, len(splits.train), 256)]
+    )
     with torch.no_grad():
         accuracy = (child(splits.val.x).argmax(1) == splits.val.y).float().mean().item()
     path = Path(out) / "smallest-child.pt"

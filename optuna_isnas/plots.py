@@ -20,7 +20,9 @@ from optuna.trial import TrialState
 MAX_POINTS = 20_000
 
 
-def pareto_figure(study: optuna.Study, architectures: Sequence[Any] = (), title: str | None = None) -> go.Figure:
+def pareto_figure(
+    study: optuna.Study, architectures: Sequence[Any] = (), title: str | None = None
+) -> go.Figure:
     """Accuracy against parameters of a search study's trials and of its returned architectures.
 
     Args:
@@ -30,7 +32,11 @@ def pareto_figure(study: optuna.Study, architectures: Sequence[Any] = (), title:
             ``eps`` and ``budget`` attributes (``ArchitectureResult``).
         title: Figure title; defaults to the study name.
     """
-    trials = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if "accuracy" in t.user_attrs]
+    trials = [
+        t
+        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        if "accuracy" in t.user_attrs
+    ]
     stride = max(1, len(trials) // MAX_POINTS)
     shown = trials[::stride]
     front = _front([(t.values[1], t.user_attrs["accuracy"]) for t in trials])
@@ -79,7 +85,11 @@ def pareto_figure(study: optuna.Study, architectures: Sequence[Any] = (), title:
 
 
 def write_pareto_html(
-    study: optuna.Study, architectures: Sequence[Any], path: str | Path, *, to_dashboard: bool = True
+    study: optuna.Study,
+    architectures: Sequence[Any],
+    path: str | Path,
+    *,
+    to_dashboard: bool = True,
 ) -> Path:
     """Write :func:`pareto_figure` as a self-contained HTML file and return its path.
 

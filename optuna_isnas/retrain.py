@@ -60,14 +60,18 @@ def load_architectures(path: str | Path) -> dict[str, Any]:
     """
     path = Path(path)
     if not path.is_file():
-        raise SearchError(f"no architectures file at {path}; run `optuna-isnas search` first (it writes architectures.json)")
+        raise SearchError(
+            f"no architectures file at {path}; run `optuna-isnas search` first (it writes architectures.json)"
+        )
     try:
         document = json.loads(path.read_text())
     except json.JSONDecodeError as exc:
         raise SearchError(f"{path} is not valid JSON: {exc}") from exc
     missing = [key for key in ("dataset", "space", "architectures") if key not in document]
     if missing:
-        raise SearchError(f"{path} is not an optuna-isnas architectures file (missing {', '.join(missing)})")
+        raise SearchError(
+            f"{path} is not an optuna-isnas architectures file (missing {', '.join(missing)})"
+        )
     return document
 
 
@@ -78,7 +82,9 @@ def select(document: dict[str, Any], indices: list[int] | None) -> list[dict[str
         return list(entries)
     for i in indices:
         if not 0 <= i < len(entries):
-            raise SearchError(f"no architecture with index {i}; the file has {len(entries)} (0..{len(entries) - 1})")
+            raise SearchError(
+                f"no architecture with index {i}; the file has {len(entries)} (0..{len(entries) - 1})"
+            )
     return [entries[i] for i in indices]
 
 
@@ -118,7 +124,9 @@ def retrain(
     from optuna_isnas.data import load_dataset
     from optuna_isnas.spaces import get_space
 
-    document = architectures if isinstance(architectures, dict) else load_architectures(architectures)
+    document = (
+        architectures if isinstance(architectures, dict) else load_architectures(architectures)
+    )
     chosen = select(document, indices)
     dataset = document["dataset"]
     recipe = recipe or TrainingRecipe.for_dataset(dataset)
@@ -135,11 +143,25 @@ def retrain(
     space = get_space(**document["space"])
     with torch_threads(threads, precision.device, splits.image_size):
         results = [
-            _retrain_one(entry, space, splits, recipe, precision, epochs, batch_size, seed, progress, max_steps_per_epoch, out)
+            _retrain_one(
+                entry,
+                space,
+                splits,
+                recipe,
+                precision,
+                epochs,
+                batch_size,
+                seed,
+                progress,
+                max_steps_per_epoch,
+                out,
+            )
             for entry in chosen
         ]
     if out is not None:
-        (Path(out) / "retrain.json").write_text(json.dumps([asdict(r) for r in results], indent=2) + "\n")
+        (Path(out) / "retrain.json").write_text(
+            json.dumps([asdict(r) for r in results], indent=2) + "\n"
+        )
     return results
 
 
@@ -168,7 +190,9 @@ def _retrain_one(
     scaler = precision.grad_scaler()
     augment = resolve_augment(recipe, splits.name)
     model.train()
-    with tqdm(total=total, desc=f"retrain #{entry['index']}", disable=not progress, file=sys.stderr) as bar:
+    with tqdm(
+        total=total, desc=f"retrain #{entry['index']}", disable=not progress, file=sys.stderr
+    ) as bar:
         for _ in range(total):
             idx = stream.next().to(precision.device)
             x = precision.prepare_input(augment_batch(train.x[idx], augment, stream.generator))
@@ -201,7 +225,9 @@ def _retrain_one(
     return result
 
 
-def _save(model: torch.nn.Module, result: RetrainResult, space_config: dict[str, Any], out: Path) -> None:
+def _save(
+    model: torch.nn.Module, result: RetrainResult, space_config: dict[str, Any], out: Path
+) -> None:
     out.mkdir(parents=True, exist_ok=True)
     stem = out / f"child-{result.index}"
     result.model_path = str(stem.with_suffix(".pt"))
@@ -209,12 +235,23 @@ def _save(model: torch.nn.Module, result: RetrainResult, space_config: dict[str,
     result.json_path = str(stem.with_suffix(".json"))
     torch.save(model, result.model_path)
     torch.save(model.state_dict(), result.state_dict_path)
-    info = {"space": space_config, **{k: v for k, v in asdict(result).items() if not k.endswith("_path")}}
+    info = {
+        "space": space_config,
+        **{k: v for k, v in asdict(result).items() if not k.endswith("_path")},
+    }
     Path(result.json_path).write_text(json.dumps(info, indent=2) + "\n")
 
 
 def format_table(results: list[RetrainResult]) -> str:
     """A plain-text table: index, parameters, validation and test accuracy."""
     rows = [("#", "params", "val acc", "test acc")]
-    rows += [(str(r.index), f"{r.params:,}", f"{100 * r.val_accuracy:.2f}%", f"{100 * r.test_accuracy:.2f}%") for r in results]
+    rows += [
+        (
+            str(r.index),
+            f"{r.params:,}",
+            f"{100 * r.val_accuracy:.2f}%",
+            f"{100 * r.test_accuracy:.2f}%",
+        )
+        for r in results
+    ]
     return render_table(rows)

@@ -8,7 +8,9 @@ import sys
 import numpy as np
 import pytest
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks"))
+sys.path.insert(
+    0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks")
+)
 
 from _hv import hypervolume_2d, pareto_mask  # noqa: E402
 
@@ -56,8 +58,14 @@ def test_nb201_table_lookup_and_front() -> None:
     # The best cell of the true front: key '333132' = conv3x3 on Op0-Op2 and Op4, skip on Op3,
     # conv1x1 on Op5. Table val_acc per seed [91.684, 91.720, 91.416] %, model_size 1.073466 M.
     arch = key_to_arch("333132")
-    assert arch == {"Op0": "nor_conv_3x3", "Op1": "nor_conv_3x3", "Op2": "nor_conv_3x3",
-                    "Op3": "skip_connect", "Op4": "nor_conv_3x3", "Op5": "nor_conv_1x1"}
+    assert arch == {
+        "Op0": "nor_conv_3x3",
+        "Op1": "nor_conv_3x3",
+        "Op2": "nor_conv_3x3",
+        "Op3": "skip_connect",
+        "Op4": "nor_conv_3x3",
+        "Op5": "nor_conv_1x1",
+    }
     assert arch_to_key(arch) == "333132"
     err, params = table.objectives(arch)
     assert err == pytest.approx(100 - np.mean([91.684, 91.72, 91.416]), abs=1e-3)
@@ -67,12 +75,15 @@ def test_nb201_table_lookup_and_front() -> None:
     assert obs_params == params
     # The exact parameter count agrees with every seed's model_size for all but 204 cells.
     agree = sum(
-        all(abs(m - table.params[i]) < 1e-6 for m in table.raw[k]["model_size"]) for i, k in enumerate(table.keys)
+        all(abs(m - table.params[i]) < 1e-6 for m in table.raw[k]["model_size"])
+        for i, k in enumerate(table.keys)
     )
     assert agree == 15625 - 204
     front = table.true_front()
     assert len(front) == 13 and front[0] == "010011" and front[-1] == "333132"
-    assert table.hypervolume_ratio(table.points([key_to_arch(k) for k in front]), (17.0, 1.7)) == pytest.approx(1.0)
+    assert table.hypervolume_ratio(
+        table.points([key_to_arch(k) for k in front]), (17.0, 1.7)
+    ) == pytest.approx(1.0)
     assert set(OPS) == {"none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3"}
     assert PARAM_NAMES == ("Op0", "Op1", "Op2", "Op3", "Op4", "Op5")
 

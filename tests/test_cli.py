@@ -9,8 +9,23 @@ import torch
 
 from optuna_isnas.cli import main
 
-TINY = ["--epochs", "1", "--max-steps-per-epoch", "2", "--batch-size", "16", "--train-subset", "200",
-        "--val-subset", "100", "--device", "cpu", "--threads", "1", "--no-progress"]
+TINY = [
+    "--epochs",
+    "1",
+    "--max-steps-per-epoch",
+    "2",
+    "--batch-size",
+    "16",
+    "--train-subset",
+    "200",
+    "--val-subset",
+    "100",
+    "--device",
+    "cpu",
+    "--threads",
+    "1",
+    "--no-progress",
+]
 
 
 def run(capsys, *argv):
@@ -22,31 +37,60 @@ def run(capsys, *argv):
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["search", "--dataset", "mnist"], "error: unknown dataset 'mnist'; valid names are: digits, fashion-mnist, cifar10, imagefolder"),
-        (["search", "--space", "resnet"], "error: unknown search space 'resnet'; valid spaces: chain, enas, nb201"),
-        (["search", "--epsilons", "0,x,1"], "error: --epsilons '0,x,1' does not parse: give comma-separated numbers"),
-        (["search", "--epsilons", "0,-1"], "error: epsilons must be one or more finite numbers >= 0"),
+        (
+            ["search", "--dataset", "mnist"],
+            "error: unknown dataset 'mnist'; valid names are: digits, fashion-mnist, cifar10, imagefolder",
+        ),
+        (
+            ["search", "--space", "resnet"],
+            "error: unknown search space 'resnet'; valid spaces: chain, enas, nb201",
+        ),
+        (
+            ["search", "--epsilons", "0,x,1"],
+            "error: --epsilons '0,x,1' does not parse: give comma-separated numbers",
+        ),
+        (
+            ["search", "--epsilons", "0,-1"],
+            "error: epsilons must be one or more finite numbers >= 0",
+        ),
         (["search", "--budgets", "1e4;2e4"], "error: --budgets '1e4;2e4' does not parse"),
-        (["search", "--budgets", "0.2M,lots"], "error: --budgets '0.2M,lots' does not parse at 'lots'"),
+        (
+            ["search", "--budgets", "0.2M,lots"],
+            "error: --budgets '0.2M,lots' does not parse at 'lots'",
+        ),
         (["search", "--budgets", "20K,-5K"], "every budget must be a positive size"),
-        (["search", "--dataset", "fashion-mnist", "--data-root", "/nonexistent/fm"], "apt-get install -y dataset-fashion-mnist"),
+        (
+            ["search", "--dataset", "fashion-mnist", "--data-root", "/nonexistent/fm"],
+            "apt-get install -y dataset-fashion-mnist",
+        ),
         (["search", "--storage", "nosuchdb://x/y"], "error: cannot open storage 'nosuchdb://x/y'"),
         (["search", "--resume"], "error: no checkpoint to resume from"),
-        (["retrain", "/nonexistent/architectures.json"], "error: no architectures file at /nonexistent/architectures.json"),
+        (
+            ["retrain", "/nonexistent/architectures.json"],
+            "error: no architectures file at /nonexistent/architectures.json",
+        ),
     ],
 )
 def test_bad_input_is_one_error_line_and_exit_2(capsys, tmp_path, argv, message):
-    code, out, err = run(capsys, *argv, "--out", str(tmp_path / "out")) if argv[0] == "search" else run(capsys, *argv)
+    code, out, err = (
+        run(capsys, *argv, "--out", str(tmp_path / "out"))
+        if argv[0] == "search"
+        else run(capsys, *argv)
+    )
     assert code == 2
     assert message in err
     assert err.count("\n") == 1 and err.startswith("error: ")
     assert "Traceback" not in err + out
 
 
-@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on machines without a GPU")
+@pytest.mark.skipif(
+    torch.cuda.is_available(), reason="checks the message on machines without a GPU"
+)
 def test_cuda_without_gpu_is_a_clear_error(capsys, tmp_path):
     code, _, err = run(capsys, "search", "--device", "cuda", "--out", str(tmp_path))
-    assert code == 2 and err.startswith("error: device 'cuda' was requested but no CUDA GPU is available")
+    assert code == 2 and err.startswith(
+        "error: device 'cuda' was requested but no CUDA GPU is available"
+    )
 
 
 def test_usage_errors_and_help(capsys):
@@ -67,10 +111,26 @@ def test_search_then_mismatched_resume_then_retrain(capsys, tmp_path):
     assert [a["eps"] for a in document["architectures"]] == [0.0, 2.0]
 
     code, _, err = run(capsys, "search", *TINY, "--epsilons", "0,3", "--out", str(out), "--resume")
-    assert code == 2 and err.startswith("error: checkpoint ") and "epsilons: checkpoint [0.0, 2.0], now [0.0, 3.0]" in err
+    assert (
+        code == 2
+        and err.startswith("error: checkpoint ")
+        and "epsilons: checkpoint [0.0, 2.0], now [0.0, 3.0]" in err
+    )
 
-    code, stdout, _ = run(capsys, "retrain", str(out / "architectures.json"), "--index", "1", "--epochs", "1",
-                          "--max-steps-per-epoch", "2", "--device", "cpu", "--no-progress")
+    code, stdout, _ = run(
+        capsys,
+        "retrain",
+        str(out / "architectures.json"),
+        "--index",
+        "1",
+        "--epochs",
+        "1",
+        "--max-steps-per-epoch",
+        "2",
+        "--device",
+        "cpu",
+        "--no-progress",
+    )
     assert code == 0 and "test acc" in stdout
     model = torch.load(out / "retrained" / "child-1.pt", weights_only=False)
     assert model(torch.zeros(2, 1, 8, 8)).shape == (2, 10)

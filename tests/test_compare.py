@@ -18,9 +18,22 @@ STEPS = 3
 
 def tiny(tmp_path: Path, **overrides) -> CompareConfig:
     settings = dict(
-        dataset="digits", space_options={"width": 4}, epsilons=EPSILONS, epochs=1, max_steps_per_epoch=STEPS,
-        batch_size=16, train_subset=200, val_subset=80, seeds=(0,), separate_multipliers=(1.0,),
-        trace_points=2, prob_points=STEPS, retrain_epochs=1, png=False, progress=False, out=str(tmp_path / "cmp"),
+        dataset="digits",
+        space_options={"width": 4},
+        epsilons=EPSILONS,
+        epochs=1,
+        max_steps_per_epoch=STEPS,
+        batch_size=16,
+        train_subset=200,
+        val_subset=80,
+        seeds=(0,),
+        separate_multipliers=(1.0,),
+        trace_points=2,
+        prob_points=STEPS,
+        retrain_epochs=1,
+        png=False,
+        progress=False,
+        out=str(tmp_path / "cmp"),
     )
     settings.update(overrides)
     return CompareConfig(**settings)
@@ -34,7 +47,9 @@ def result(tmp_path_factory):
 def test_every_method_gets_the_same_counted_compute(result):
     generation = len(EPSILONS) * 2
     per_search = {r["label"]: r["passes"]["total"] for r in result.records}
-    assert per_search["isnas@1x-seed0"] == STEPS * generation * 3  # train forward + backward + val forward
+    assert (
+        per_search["isnas@1x-seed0"] == STEPS * generation * 3
+    )  # train forward + backward + val forward
     for method in ("nsgaii", "tpe", "random"):
         assert per_search[f"{method}@1x-seed0"] == STEPS * generation * 3
     # each separate search draws lambda = 2 per step: the K of them together cost one IS-NAS search
@@ -60,7 +75,9 @@ def test_returned_sets_are_scored_on_the_whole_validation_split(result):
         assert s.trace[-1] == (s.passes, pytest.approx(s.hv))
         for e in s.returned:
             assert 0.0 <= e["error"] <= 1.0 and e["params"] < result.reference.params
-            assert (e["error"] * 80) == pytest.approx(round(e["error"] * 80))  # a whole number of the 80 images
+            assert (e["error"] * 80) == pytest.approx(
+                round(e["error"] * 80)
+            )  # a whole number of the 80 images
 
 
 def test_reference_point_is_fixed_and_stated(result):
@@ -86,7 +103,13 @@ def test_table_figures_and_files(result):
     out = Path(result.config.out)
     assert (out / "summary.md").read_text().startswith("# Comparison")
     summary = json.loads((out / "summary.json").read_text())
-    assert {row["variant"] for row in summary["rows"]} == {"isnas@1x", "separate@1x", "nsgaii@1x", "tpe@1x", "random@1x"}
+    assert {row["variant"] for row in summary["rows"]} == {
+        "isnas@1x",
+        "separate@1x",
+        "nsgaii@1x",
+        "tpe@1x",
+        "random@1x",
+    }
     for key in ("pareto", "hypervolume", "probabilities", "expected_params"):
         html = Path(result.figures[key]["html"])
         assert html.is_file() and html.stat().st_size > 1000
@@ -101,7 +124,9 @@ def test_table_figures_and_files(result):
 
 
 def test_dashboard_study_has_the_figures_and_named_objectives(result):
-    pytest.importorskip("optuna_dashboard", reason="optuna-dashboard is not installed (the dashboard extra)")
+    pytest.importorskip(
+        "optuna_dashboard", reason="optuna-dashboard is not installed (the dashboard extra)"
+    )
     from optuna_dashboard._custom_plot_data import get_plotly_graph_objects
 
     from optuna_isnas.compare.dashboard import open_storage
@@ -110,25 +135,48 @@ def test_dashboard_study_has_the_figures_and_named_objectives(result):
     study = optuna.load_study(study_name=result.dashboard["study_name"], storage=storage)
     assert study.metric_names == ["loss", "params"]
     graphs = get_plotly_graph_objects(storage.get_study_system_attrs(study._study_id))
-    assert set(graphs) >= {"isnas-pareto", "isnas-hypervolume", "isnas-probabilities", "isnas-expected_params"}
+    assert set(graphs) >= {
+        "isnas-pareto",
+        "isnas-hypervolume",
+        "isnas-probabilities",
+        "isnas-expected_params",
+    }
     assert len(study.trials) == STEPS * len(EPSILONS) * 2
 
 
 def test_trace_scoring_does_not_change_the_search(tmp_path):
     """Scoring at every step (eval mode, no gradients) leaves the search's trials and result unchanged."""
     job = Job("isnas", 1.0, 0)
-    quiet = run_job(job, tiny(tmp_path, trace_points=1, prob_points=1, dashboard=False, out=str(tmp_path / "a")))
-    traced = run_job(job, tiny(tmp_path, trace_points=STEPS, dashboard=False, out=str(tmp_path / "b")))
+    quiet = run_job(
+        job, tiny(tmp_path, trace_points=1, prob_points=1, dashboard=False, out=str(tmp_path / "a"))
+    )
+    traced = run_job(
+        job, tiny(tmp_path, trace_points=STEPS, dashboard=False, out=str(tmp_path / "b"))
+    )
     assert len(traced["trace"]) == STEPS and len(quiet["trace"]) == 1
     assert quiet["returned"] == traced["returned"]
     assert quiet["passes"]["total"] == traced["passes"]["total"]
 
 
 def test_plan_and_budgets(tmp_path):
-    config = tiny(tmp_path, epochs=2, isnas_multipliers=(1.0, 0.5), separate_multipliers=(1.0, 2.0), seeds=(0, 1))
+    config = tiny(
+        tmp_path,
+        epochs=2,
+        isnas_multipliers=(1.0, 0.5),
+        separate_multipliers=(1.0, 2.0),
+        seeds=(0, 1),
+    )
     jobs = plan_jobs(config)
     assert sum(j.method == "separate" for j in jobs) == 2 * 2 * len(EPSILONS)
-    assert {j.variant for j in jobs} == {"isnas@1x", "isnas@0.5x", "separate@1x", "separate@2x", "nsgaii@1x", "tpe@1x", "random@1x"}
+    assert {j.variant for j in jobs} == {
+        "isnas@1x",
+        "isnas@0.5x",
+        "separate@1x",
+        "separate@2x",
+        "nsgaii@1x",
+        "tpe@1x",
+        "random@1x",
+    }
     assert config.epochs_for(0.5) == 1 and config.epochs_for(2.0) == 4
     with pytest.raises(CompareError, match="whole number of epochs"):
         tiny(tmp_path, epochs=1, isnas_multipliers=(0.5,)).validate()
@@ -146,11 +194,38 @@ def test_cli_reports_bad_input_in_one_line(tmp_path, capsys):
 
 def test_cli_runs_a_tiny_comparison(tmp_path, capsys):
     out = tmp_path / "cli"
-    code = cli_main([
-        "--dataset", "digits", "--width", "4", "--epsilons", "0,9", "--epochs", "1", "--max-steps-per-epoch", "2",
-        "--batch-size", "16", "--train-subset", "120", "--val-subset", "60", "--seeds", "1", "--methods", "isnas,separate,random",
-        "--separate-budgets", "1", "--trace-points", "1", "--no-png", "--quiet", "--out", str(out),
-    ])
+    code = cli_main(
+        [
+            "--dataset",
+            "digits",
+            "--width",
+            "4",
+            "--epsilons",
+            "0,9",
+            "--epochs",
+            "1",
+            "--max-steps-per-epoch",
+            "2",
+            "--batch-size",
+            "16",
+            "--train-subset",
+            "120",
+            "--val-subset",
+            "60",
+            "--seeds",
+            "1",
+            "--methods",
+            "isnas,separate,random",
+            "--separate-budgets",
+            "1",
+            "--trace-points",
+            "1",
+            "--no-png",
+            "--quiet",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0
     printed = capsys.readouterr().out
     assert "IS-NAS" in printed and "K separate" in printed and "Random" in printed
@@ -166,7 +241,9 @@ def test_isnas_options_are_checked_and_parsed(tmp_path):
         tiny(tmp_path, isnas_options={"epsilons": [1.0]}).validate()
     parser = argparse.ArgumentParser()
     add_arguments(parser)
-    args = parser.parse_args(["--isnas-option", "weighting=own", "--isnas-option", "loss_scale=1.5", "--seeds", "3"])
+    args = parser.parse_args(
+        ["--isnas-option", "weighting=own", "--isnas-option", "loss_scale=1.5", "--seeds", "3"]
+    )
     config = config_from_args(args)
     assert config.isnas_options == {"weighting": "own", "loss_scale": 1.5}
     assert config.seeds == (0, 1, 2)
@@ -184,19 +261,34 @@ def test_resume_reuses_finished_searches_and_retrainings(tmp_path):
     config = tiny(tmp_path, methods=("isnas", "random"), dashboard=False, resume=True)
     first = compare(config)
     runs = sorted((Path(config.out) / "runs").glob("*.json"))
-    assert {p.name for p in runs} >= {"isnas@1x-seed0.json", "random@1x-seed0.json", "retrain-isnas@1x-seed0.json"}
+    assert {p.name for p in runs} >= {
+        "isnas@1x-seed0.json",
+        "random@1x-seed0.json",
+        "retrain-isnas@1x-seed0.json",
+    }
     stamps = {p: p.stat().st_mtime_ns for p in runs}
     second = compare(config)
     assert {p: p.stat().st_mtime_ns for p in runs} == stamps  # nothing was run again
     assert second.table == first.table
-    changed = compare(tiny(tmp_path, methods=("isnas", "random"), dashboard=False, resume=True, batch_size=8))
+    changed = compare(
+        tiny(tmp_path, methods=("isnas", "random"), dashboard=False, resume=True, batch_size=8)
+    )
     assert changed.records[0]["fingerprint"]["batch_size"] == 8  # other settings: searched afresh
 
 
-@pytest.mark.skipif(not Path("/usr/share/datasets/fashion-mnist").is_dir(),
-                    reason="Debian's dataset-fashion-mnist is not installed (apt-get install dataset-fashion-mnist)")
+@pytest.mark.skipif(
+    not Path("/usr/share/datasets/fashion-mnist").is_dir(),
+    reason="Debian's dataset-fashion-mnist is not installed (apt-get install dataset-fashion-mnist)",
+)
 def test_fashion_mnist_downsampled_to_14x14(tmp_path):
-    config = tiny(tmp_path, dataset="fashion-mnist", downsample=14, methods=("isnas",), retrain_epochs=1, dashboard=False)
+    config = tiny(
+        tmp_path,
+        dataset="fashion-mnist",
+        downsample=14,
+        methods=("isnas",),
+        retrain_epochs=1,
+        dashboard=False,
+    )
     result = compare(config)
     from optuna_isnas.compare.runner import build_space, load_splits
 

@@ -42,13 +42,17 @@ def test_known_values():
     assert hypervolume([(0.5, 0.5)], (1, 1)) == pytest.approx(0.25)
     assert hypervolume([(0.2, 0.6), (0.6, 0.2)], (1, 1)) == pytest.approx(0.8 * 0.4 + 0.4 * 0.4)
     # dominated and outside points change nothing
-    assert hypervolume([(0.2, 0.6), (0.6, 0.2), (0.7, 0.7), (1.5, 0.1), (0.1, 1.0)], (1, 1)) == pytest.approx(0.48)
+    assert hypervolume(
+        [(0.2, 0.6), (0.6, 0.2), (0.7, 0.7), (1.5, 0.1), (0.1, 1.0)], (1, 1)
+    ) == pytest.approx(0.48)
 
 
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.tuples(st.floats(0, 1.2), st.floats(0, 1.2)), min_size=0, max_size=7))
 def test_hypervolume_equals_inclusion_exclusion(points):
-    assert hypervolume(points, (1.0, 1.1)) == pytest.approx(exact_union_area(points, (1.0, 1.1)), abs=1e-12)
+    assert hypervolume(points, (1.0, 1.1)) == pytest.approx(
+        exact_union_area(points, (1.0, 1.1)), abs=1e-12
+    )
 
 
 def test_hypervolume_agrees_with_a_grid():
@@ -73,14 +77,19 @@ def test_bad_shapes_and_values_are_clear_errors():
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.lists(st.tuples(st.floats(0, 1), st.floats(0, 1)), min_size=1, max_size=8), st.integers(1, 4))
+@given(
+    st.lists(st.tuples(st.floats(0, 1), st.floats(0, 1)), min_size=1, max_size=8), st.integers(1, 4)
+)
 def test_best_subset_is_optimal(points, k):
     reference = (1.0, 1.0)
     chosen = best_subset(points, k, reference)
     assert len(chosen) <= k and len(set(chosen)) == len(chosen)
     best = max(
-        (hypervolume([points[i] for i in combo], reference)
-         for r in range(1, min(k, len(points)) + 1) for combo in itertools.combinations(range(len(points)), r)),
+        (
+            hypervolume([points[i] for i in combo], reference)
+            for r in range(1, min(k, len(points)) + 1)
+            for combo in itertools.combinations(range(len(points)), r)
+        ),
         default=0.0,
     )
     assert hypervolume([points[i] for i in chosen], reference) == pytest.approx(best, abs=1e-12)

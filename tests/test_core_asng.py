@@ -76,7 +76,9 @@ class ReferenceASNG:
             last = self.theta[i, c - 1]
             for j in range(c - 1):
                 t = self.theta[i, j]
-                coords.append(grad[i, j] / math.sqrt(t) + math.sqrt(t) * head_sum / (last + math.sqrt(last)))
+                coords.append(
+                    grad[i, j] / math.sqrt(t) + math.sqrt(t) * head_sum / (last + math.sqrt(last))
+                )
         svec = np.array(coords)
         norm = math.sqrt(sum(v * v for v in coords))
         if norm < 1e-12:
@@ -94,7 +96,10 @@ class ReferenceASNG:
 def draw(theta: np.ndarray, n: np.ndarray, rng: np.random.Generator, lam: int) -> np.ndarray:
     """Independent sampler (rng.choice per variable) used to feed both implementations."""
     return np.array(
-        [[rng.choice(int(c), p=theta[i, :c] / theta[i, :c].sum()) for i, c in enumerate(n)] for _ in range(lam)],
+        [
+            [rng.choice(int(c), p=theta[i, :c] / theta[i, :c].sum()) for i, c in enumerate(n)]
+            for _ in range(lam)
+        ],
         dtype=np.int64,
     )
 
@@ -272,16 +277,22 @@ def test_asng_step_has_fisher_length_delta_inside_the_range() -> None:
     state = StepSizeState(0.05, 1.5, Delta=2.0)
     new, moved = asng_step(theta, grad, n, cat.theta_min(n), state)
     assert moved
-    assert np.all(new[cat.padding_mask(n)] > cat.theta_min(n)[:, None].repeat(4, 1)[cat.padding_mask(n)])
+    assert np.all(
+        new[cat.padding_mask(n)] > cat.theta_min(n)[:, None].repeat(4, 1)[cat.padding_mask(n)]
+    )
     length = np.linalg.norm(fisher_coordinates(new - theta, theta, n))
     assert length == pytest.approx(0.05 / 2.0, rel=1e-12)
     # The direction is the gradient's.
-    np.testing.assert_allclose((new - theta) / np.linalg.norm(new - theta), grad / np.linalg.norm(grad), atol=1e-12)
+    np.testing.assert_allclose(
+        (new - theta) / np.linalg.norm(new - theta), grad / np.linalg.norm(grad), atol=1e-12
+    )
     # First step from gamma = 0, s = 0: gamma = beta (2 - beta), s = sqrt(gamma) * unit vector.
     beta = (0.05 / 2.0) / math.sqrt(6)
     assert state.gamma == pytest.approx(beta * (2 - beta), rel=1e-12)
     assert float(state.s @ state.s) == pytest.approx(beta * (2 - beta), rel=1e-12)
-    assert state.Delta == pytest.approx(2.0 * math.exp(beta * (state.gamma - state.gamma / 1.5)), rel=1e-12)
+    assert state.Delta == pytest.approx(
+        2.0 * math.exp(beta * (state.gamma - state.gamma / 1.5)), rel=1e-12
+    )
 
 
 def consistent_run(alpha: float, init_delta: float, steps: int = 80) -> list[float]:

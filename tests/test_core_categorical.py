@@ -68,9 +68,7 @@ def test_uniform_theta_and_mask() -> None:
     mask = cat.padding_mask(n)
     assert mask.tolist() == [[True, True, True], [True, False, False], [True, True, False]]
     theta = cat.uniform_theta(n)
-    np.testing.assert_array_equal(
-        theta, [[1 / 3, 1 / 3, 1 / 3], [1.0, 0.0, 0.0], [0.5, 0.5, 0.0]]
-    )
+    np.testing.assert_array_equal(theta, [[1 / 3, 1 / 3, 1 / 3], [1.0, 0.0, 0.0], [0.5, 0.5, 0.0]])
 
 
 def test_theta_min_asng_value() -> None:
@@ -116,9 +114,7 @@ def test_theta_min_leaves_room_on_the_simplex(n: np.ndarray) -> None:
 def test_restrict_range_keeps_feasible_theta_unchanged() -> None:
     n = np.array([3, 2, 1, 4])
     lower = cat.theta_min(n)  # D' = 3: [1/6, 0.25, 1, 1/9]
-    theta = np.array(
-        [[0.5, 0.3, 0.2, 0.0], [0.6, 0.4, 0.0, 0.0], [1.0, 0.0, 0.0, 0.0], [0.25] * 4]
-    )
+    theta = np.array([[0.5, 0.3, 0.2, 0.0], [0.6, 0.4, 0.0, 0.0], [1.0, 0.0, 0.0, 0.0], [0.25] * 4])
     out = cat.restrict_range(theta, n, lower)
     np.testing.assert_array_equal(out, theta)
     assert out is not theta  # a copy, input not modified
@@ -178,9 +174,7 @@ def test_restrict_range_projects_onto_the_feasible_set(
 def test_sample_frequencies_match_theta() -> None:
     """Chi-square goodness of fit per variable, fixed seed (mixed C, one single-choice)."""
     n = np.array([4, 1, 3, 2])
-    theta = np.array(
-        [[0.1, 0.2, 0.3, 0.4], [1.0, 0, 0, 0], [0.05, 0.9, 0.05, 0], [0.7, 0.3, 0, 0]]
-    )
+    theta = np.array([[0.1, 0.2, 0.3, 0.4], [1.0, 0, 0, 0], [0.05, 0.9, 0.05, 0], [0.7, 0.3, 0, 0]])
     m = 20_000
     x = cat.sample(theta, n, np.random.default_rng(123), m)
     assert x.shape == (m, 4) and x.dtype == np.int64
@@ -216,9 +210,7 @@ def test_sample_never_returns_a_padding_index_even_with_rounding() -> None:
 @given(n_choices_strategy(), st.integers(0, 2**32 - 1))
 @settings(max_examples=40, deadline=None)
 def test_sample_is_in_range_and_reproducible(n: np.ndarray, seed: int) -> None:
-    theta = cat.restrict_range(
-        random_theta(n, np.random.default_rng(seed)), n, cat.theta_min(n)
-    )
+    theta = cat.restrict_range(random_theta(n, np.random.default_rng(seed)), n, cat.theta_min(n))
     a = cat.sample(theta, n, np.random.default_rng(seed), 64)
     b = cat.sample(theta, n, np.random.default_rng(seed), 64)
     np.testing.assert_array_equal(a, b)

@@ -32,7 +32,9 @@ def tables(n_choices: list[int], seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Integer per-choice loss and cost tables: sums tie often."""
     rng = np.random.default_rng(seed)
     shape = (len(n_choices), max(n_choices))
-    return rng.integers(0, 4, size=shape).astype(float), rng.integers(0, 3, size=shape).astype(float)
+    return rng.integers(0, 4, size=shape).astype(float), rng.integers(0, 3, size=shape).astype(
+        float
+    )
 
 
 def evaluate(x: np.ndarray, loss_table: np.ndarray, cost_table: np.ndarray) -> tuple[float, float]:
@@ -193,8 +195,13 @@ def test_own_weighting_equals_k_independent_runs(lam: int) -> None:
     s_loss, s_cost = 2.0, 4.0
     loss_table, cost_table = tables(n_choices, 7)
     joint = ISNAS(
-        n_choices, eps, samples_per_distribution=lam, loss_scale=s_loss,
-        complexity_scale=s_cost, weighting="own", seed=3,
+        n_choices,
+        eps,
+        samples_per_distribution=lam,
+        loss_scale=s_loss,
+        complexity_scale=s_cost,
+        weighting="own",
+        seed=3,
     )
     singles = [
         ISNAS(n_choices, [0.0], samples_per_distribution=lam, loss_scale=1.0, complexity_scale=1.0)
@@ -273,6 +280,7 @@ def test_expected_complexity_is_the_importance_weighted_mean() -> None:
 
 # ---------------------------------------------------------------- ask
 
+
 def test_ask_round_robin_in_blocks_of_lambda() -> None:
     opt = ISNAS([2, 3], [0.0, 1.0, 2.0], samples_per_distribution=2, seed=0)
     assert opt.n_distributions == 3 and opt.generation_size == 6
@@ -285,7 +293,9 @@ def test_ask_round_robin_in_blocks_of_lambda() -> None:
 # ---------------------------------------------------------------- reproducibility
 
 
-def trajectory(seed: int | None, generations: int = 15, **kwargs: object) -> tuple[list, np.ndarray]:
+def trajectory(
+    seed: int | None, generations: int = 15, **kwargs: object
+) -> tuple[list, np.ndarray]:
     n_choices = [4, 3, 1, 2, 4, 3]
     opt = ISNAS(n_choices, [0.0, 1.0, 3.0], samples_per_distribution=2, seed=seed, **kwargs)
     loss_table, cost_table = tables(n_choices, 1)
@@ -337,7 +347,9 @@ def test_json_round_trip_is_exact_and_continues_bitwise(
             sols = sols[:2]  # distributions 1, 2 get no sample: NaN expected complexity
         opt.tell(sols)
     if "budgets" in kwargs and generations:
-        assert not np.array_equal(opt.epsilons, ISNAS(n_choices, budgets=kwargs["budgets"]).epsilons)
+        assert not np.array_equal(
+            opt.epsilons, ISNAS(n_choices, budgets=kwargs["budgets"]).epsilons
+        )
     pending = []
     if mid_generation:
         pending = [opt.ask() for _ in range(3)]
@@ -470,7 +482,11 @@ def test_tell_errors(bad: dict, match: str) -> None:
 
 def test_numpy_scalars_accepted_and_bools_rejected() -> None:
     opt = ISNAS(
-        [2, 3], [0.0], alpha=np.float32(1.5), init_delta=np.int64(1), loss_scale=np.float32(2.0),
+        [2, 3],
+        [0.0],
+        alpha=np.float32(1.5),
+        init_delta=np.int64(1),
+        loss_scale=np.float32(2.0),
         samples_per_distribution=np.int64(3),
     )
     assert (opt.alpha, opt.init_delta, opt.scales.loss, opt.lam) == (1.5, 1.0, 2.0, 3)

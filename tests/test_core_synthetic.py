@@ -33,7 +33,11 @@ LAYOUT = [1, 2, 2, 3, 3, 3, 4, 4, 4, 2, 3, 4]
 EPSILONS = [0.5, 1.5, 4.0]
 # Optimal unshuffled choice per C for each eps: the most expensive for eps = 0.5, the
 # cheapest for eps = 4.
-UNSHUFFLED_OPTIMUM = {0.5: {1: 0, 2: 1, 3: 2, 4: 3}, 1.5: {1: 0, 2: 0, 3: 1, 4: 2}, 4.0: {1: 0, 2: 0, 3: 0, 4: 0}}
+UNSHUFFLED_OPTIMUM = {
+    0.5: {1: 0, 2: 1, 3: 2, 4: 3},
+    1.5: {1: 0, 2: 0, 3: 1, 4: 2},
+    4.0: {1: 0, 2: 0, 3: 0, 4: 0},
+}
 GENERATIONS = 250
 WINDOW = 50
 

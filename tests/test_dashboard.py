@@ -7,9 +7,17 @@ import plotly.graph_objects as go
 import pytest
 from optuna.distributions import CategoricalDistribution
 
-pytest.importorskip("optuna_dashboard", reason="optuna-dashboard is not installed (the dashboard extra)")
+pytest.importorskip(
+    "optuna_dashboard", reason="optuna-dashboard is not installed (the dashboard extra)"
+)
 
-from optuna_isnas.compare.dashboard import attach_figures, check_api, check_browser, open_storage, serve
+from optuna_isnas.compare.dashboard import (
+    attach_figures,
+    check_api,
+    check_browser,
+    open_storage,
+    serve,
+)
 from optuna_isnas.compare.figures import find_chromium
 
 TITLES = ("IS-NAS probabilities over the search", "Hypervolume against search compute")
@@ -18,16 +26,28 @@ TITLES = ("IS-NAS probabilities over the search", "Hypervolume against search co
 @pytest.fixture()
 def journal(tmp_path):
     location = str(tmp_path / "dashboard.journal")
-    study = optuna.create_study(study_name="digits-chain-isnas", storage=open_storage(location),
-                                directions=["minimize", "minimize"])
+    study = optuna.create_study(
+        study_name="digits-chain-isnas",
+        storage=open_storage(location),
+        directions=["minimize", "minimize"],
+    )
     study.set_metric_names(["loss", "params"])
     dist = {"block": CategoricalDistribution(["skip", "k3_e1", "k5_e6"])}
     for i, (loss, params) in enumerate([(0.9, 3000), (0.5, 9000), (0.4, 20000), (0.6, 25000)]):
-        study.add_trial(optuna.trial.create_trial(params={"block": dist["block"].choices[i % 3]}, distributions=dist,
-                                                  values=[loss, params]))
+        study.add_trial(
+            optuna.trial.create_trial(
+                params={"block": dist["block"].choices[i % 3]},
+                distributions=dist,
+                values=[loss, params],
+            )
+        )
     figures = {
-        "isnas-probabilities": go.Figure(go.Scatter(x=[1, 2, 3], y=[0.2, 0.5, 0.9]), layout={"title": {"text": TITLES[0]}}),
-        "isnas-hypervolume": go.Figure(go.Scatter(x=[10, 20], y=[0.1, 0.3]), layout={"title": {"text": TITLES[1]}}),
+        "isnas-probabilities": go.Figure(
+            go.Scatter(x=[1, 2, 3], y=[0.2, 0.5, 0.9]), layout={"title": {"text": TITLES[0]}}
+        ),
+        "isnas-hypervolume": go.Figure(
+            go.Scatter(x=[10, 20], y=[0.1, 0.3]), layout={"title": {"text": TITLES[1]}}
+        ),
     }
     attach_figures(study, figures, note="| method | HV |\n| --- | --- |\n| IS-NAS | 0.5 |")
     return location
@@ -39,14 +59,18 @@ def test_dashboard_api_serves_the_study_its_figures_and_named_pareto_axes(journa
         with pytest.raises(LookupError, match="does not list study 'nope'"):
             check_api(url, "nope")
     assert api.n_trials == 4
-    assert api.n_best_trials == 3  # (0.9, 3000), (0.5, 9000), (0.4, 20000); (0.6, 25000) is dominated
+    assert (
+        api.n_best_trials == 3
+    )  # (0.9, 3000), (0.5, 9000), (0.4, 20000); (0.6, 25000) is dominated
     assert api.objective_names == ["loss", "params"]
     assert sorted(api.figure_ids) == ["isnas-hypervolume", "isnas-probabilities"]
     assert sorted(api.figure_titles) == sorted(TITLES)
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(find_chromium() is None, reason="no headless Chromium (Debian: apt-get install -y chromium)")
+@pytest.mark.skipif(
+    find_chromium() is None, reason="no headless Chromium (Debian: apt-get install -y chromium)"
+)
 def test_dashboard_page_renders_the_figures_in_a_real_browser(journal):
     with serve(journal) as url:
         api = check_api(url, "digits-chain-isnas")

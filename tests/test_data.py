@@ -40,8 +40,9 @@ def write_idx(path: Path, array: np.ndarray, *, compress: bool = True) -> Path:
     return path
 
 
-def make_fashion_mnist(directory: Path, n_train: int = 60, n_test: int = 20, *,
-                       compress: bool = True, seed: int = 0) -> dict[str, np.ndarray]:
+def make_fashion_mnist(
+    directory: Path, n_train: int = 60, n_test: int = 20, *, compress: bool = True, seed: int = 0
+) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
     directory.mkdir(parents=True, exist_ok=True)
     arrays = {
@@ -55,8 +56,18 @@ def make_fashion_mnist(directory: Path, n_train: int = 60, n_test: int = 20, *,
     return arrays
 
 
-CIFAR_CLASSES = ["airplane", "automobile", "bird", "cat", "deer",
-                 "dog", "frog", "horse", "ship", "truck"]
+CIFAR_CLASSES = [
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
+]
 
 
 def make_cifar(root: Path, per_batch: int = 20, n_test: int = 30) -> Path:
@@ -76,8 +87,9 @@ def make_cifar(root: Path, per_batch: int = 20, n_test: int = 30) -> Path:
     for i in range(1, 6):
         b = batch(f"training batch {i} of 5", per_batch, (i - 1) * per_batch)
         (folder / f"data_batch_{i}").write_bytes(pickle.dumps(b, protocol=2))
-    (folder / "test_batch").write_bytes(pickle.dumps(batch("testing batch 1 of 1", n_test, 0),
-                                                     protocol=2))
+    (folder / "test_batch").write_bytes(
+        pickle.dumps(batch("testing batch 1 of 1", n_test, 0), protocol=2)
+    )
     meta = {"num_cases_per_batch": per_batch, "label_names": CIFAR_CLASSES, "num_vis": 3072}
     (folder / "batches.meta").write_bytes(pickle.dumps(meta, protocol=2))
     return folder
@@ -119,7 +131,9 @@ def check_splits(splits: DatasetSplits, channels: int, size: int) -> None:
     assert torch.allclose(std, torch.ones(channels), atol=1e-3)
 
 
-def assert_stratified(splits: DatasetSplits, total_per_class: np.ndarray, parts=("train", "val", "test")) -> None:
+def assert_stratified(
+    splits: DatasetSplits, total_per_class: np.ndarray, parts=("train", "val", "test")
+) -> None:
     """Each split holds every class within one sample of its proportional share."""
     share = total_per_class / total_per_class.sum()
     for name in parts:
@@ -259,8 +273,11 @@ def test_to_device_and_describe():
 
 def test_tensor_split_validates():
     with pytest.raises(DatasetError, match="float32"):
-        TensorSplit(torch.zeros(2, 1, 4, 4, dtype=torch.float64), torch.zeros(2, dtype=torch.int64),
-                    torch.arange(2))
+        TensorSplit(
+            torch.zeros(2, 1, 4, 4, dtype=torch.float64),
+            torch.zeros(2, dtype=torch.int64),
+            torch.arange(2),
+        )
     with pytest.raises(DatasetError, match="int64"):
         TensorSplit(torch.zeros(2, 1, 4, 4), torch.zeros(2, dtype=torch.int32), torch.arange(2))
     with pytest.raises(DatasetError, match="3 images but 2 labels"):
@@ -425,7 +442,8 @@ def test_cifar10_pixels_are_read_in_channel_order(tmp_path):
         batch = pickle.load(f)
     splits = load_dataset("cifar10", root=tmp_path)
     raw = splits.test.x * torch.tensor(splits.std).view(1, 3, 1, 1) + torch.tensor(
-        splits.mean).view(1, 3, 1, 1)
+        splits.mean
+    ).view(1, 3, 1, 1)
     expected = torch.from_numpy(batch["data"].reshape(-1, 3, 32, 32)).float() / 255
     assert torch.allclose(raw, expected, atol=1e-5)
 
@@ -478,7 +496,9 @@ def test_cifar10_refuses_foreign_pickles(tmp_path):
             return (print, ("pwned",))
 
     (folder / "data_batch_2").write_bytes(pickle.dumps(Evil(), protocol=2))
-    with pytest.raises(DatasetError, match="refusing to load global (__builtin__|builtins).print") as info:
+    with pytest.raises(
+        DatasetError, match="refusing to load global (__builtin__|builtins).print"
+    ) as info:
         load_dataset("cifar10", root=tmp_path)
     assert "data_batch_2" in str(info.value)
 
@@ -526,8 +546,7 @@ def test_imagefolder_rgb_resized_and_cropped(tmp_path):
 
 def test_imagefolder_grayscale_and_downsample(tmp_path):
     make_image_folder(tmp_path)
-    splits = load_dataset("imagefolder", root=tmp_path, image_size=12, grayscale=True,
-                          downsample=6)
+    splits = load_dataset("imagefolder", root=tmp_path, image_size=12, grayscale=True, downsample=6)
     check_splits(splits, channels=1, size=6)
     with pytest.raises(DatasetError, match="native 12x12; valid values: 1, 2, 3, 4, 6, 12"):
         load_dataset("imagefolder", root=tmp_path, image_size=12, downsample=5)

@@ -23,15 +23,27 @@ def document():
         "data_root": None,
         "seed": 0,
         "space": space.config(),
-        "architectures": [{"index": i, "architecture": a, "params": space.n_params(a)} for i, a in enumerate(archs)],
+        "architectures": [
+            {"index": i, "architecture": a, "params": space.n_params(a)}
+            for i, a in enumerate(archs)
+        ],
     }
 
 
 def test_retrain_reports_and_saves_children(tmp_path, document):
     path = tmp_path / "architectures.json"
     path.write_text(json.dumps(document))
-    results = retrain(path, [0, 2], epochs=1, batch_size=32, device="cpu", out=tmp_path / "children",
-                      progress=False, max_steps_per_epoch=5, eval_subset=100)
+    results = retrain(
+        path,
+        [0, 2],
+        epochs=1,
+        batch_size=32,
+        device="cpu",
+        out=tmp_path / "children",
+        progress=False,
+        max_steps_per_epoch=5,
+        eval_subset=100,
+    )
     assert [r.index for r in results] == [0, 2]
     space = get_space(**document["space"])
     for result in results:
@@ -49,7 +61,9 @@ def test_retrain_reports_and_saves_children(tmp_path, document):
 
 
 def test_retrain_is_seeded(document):
-    kwargs = dict(epochs=1, batch_size=32, device="cpu", progress=False, max_steps_per_epoch=3, eval_subset=60)
+    kwargs = dict(
+        epochs=1, batch_size=32, device="cpu", progress=False, max_steps_per_epoch=3, eval_subset=60
+    )
     assert retrain(document, [1], **kwargs) == retrain(document, [1], **kwargs)
 
 

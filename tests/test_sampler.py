@@ -61,8 +61,11 @@ def test_trials_are_tagged_in_balanced_generations() -> None:
     tagged = [t for t in study.trials if "isnas:generation" in t.system_attrs]
     assert len(tagged) == 6 * 20  # only the very first trial is sampled independently
     for g in range(20):
-        ks = sorted(t.system_attrs["isnas:distribution"] for t in tagged
-                    if t.system_attrs["isnas:generation"] == g)
+        ks = sorted(
+            t.system_attrs["isnas:distribution"]
+            for t in tagged
+            if t.system_attrs["isnas:generation"] == g
+        )
         assert ks == [0, 0, 1, 1, 2, 2]
     assert sampler.generation(study) == 20
 
@@ -297,8 +300,10 @@ def test_defaults_spread_model_sizes_with_cross_entropy_and_parameter_counts() -
             return loss, params
 
         study.optimize(objective, n_trials=800)
-        sizes = [float(np.sum(9 * np.array(list(a.values())) ** 2) + 650)
-                 for a in sampler.architectures(study)]
+        sizes = [
+            float(np.sum(9 * np.array(list(a.values())) ** 2) + 650)
+            for a in sampler.architectures(study)
+        ]
         assert len(set(sizes)) >= 3, sizes
         assert max(sizes) / min(sizes) >= 3.0, sizes
         assert sizes[-1] == min(sizes), sizes

@@ -140,7 +140,9 @@ def test_fresh_sampler_on_the_same_journal_continues_the_same_search(fast_tmp: s
 
     path = os.path.join(fast_tmp, "restart.log")
     first = optuna.create_study(
-        storage=journal_storage(path), sampler=make_sampler(0), directions=DIRECTIONS,
+        storage=journal_storage(path),
+        sampler=make_sampler(0),
+        directions=DIRECTIONS,
         study_name="toy",
     )
     first.optimize(objective, n_trials=N_FIRST)
@@ -167,7 +169,9 @@ def test_restart_in_real_subprocesses_continues_the_same_search(fast_tmp: str) -
     for n in (N_FIRST, N_SECOND):
         proc = subprocess.run(
             [sys.executable, WORKER, path, "--n-trials", str(n)],
-            capture_output=True, text=True, timeout=120,
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
         assert proc.returncode == 0, proc.stderr[-3000:]
 

@@ -53,8 +53,11 @@ def fast_tmp(tmp_path: Any) -> Iterator[str]:
 
 def _worker(path: str, *args: str, **popen: Any) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, WORKER, path, *args], text=True,
-        stdout=popen.pop("stdout", subprocess.PIPE), stderr=subprocess.PIPE, **popen,
+        [sys.executable, WORKER, path, *args],
+        text=True,
+        stdout=popen.pop("stdout", subprocess.PIPE),
+        stderr=subprocess.PIPE,
+        **popen,
     )
 
 
@@ -266,7 +269,8 @@ def test_killed_worker_is_replaced_and_the_search_goes_on(fast_tmp: str) -> None
     trials = study.get_trials(deepcopy=False)
     assert len(trials) == HANG_AT + 1 + 120
     assert Counter(t.state for t in trials) == {
-        TrialState.COMPLETE: HANG_AT + 120, TrialState.RUNNING: 1,
+        TrialState.COMPLETE: HANG_AT + 120,
+        TrialState.RUNNING: 1,
     }
     after = stored_state(study)["core"]["generation"]
     # The counter goes on from where it was and the stuck trial does not block for ever:

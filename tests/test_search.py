@@ -47,11 +47,16 @@ def tiny(tmp_path, name="run", **overrides) -> SearchConfig:
 
 
 def journal(out) -> optuna.storages.JournalStorage:
-    return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(out / "search.journal")))
+    return optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(str(out / "search.journal"))
+    )
 
 
 def trial_record(study: optuna.Study) -> list[tuple]:
-    return [(t.number, t.state, t.params, t.values, t.user_attrs) for t in study.get_trials(deepcopy=False)]
+    return [
+        (t.number, t.state, t.params, t.values, t.user_attrs)
+        for t in study.get_trials(deepcopy=False)
+    ]
 
 
 def test_end_to_end_isnas_writes_architectures_and_summary(tmp_path):
@@ -65,7 +70,9 @@ def test_end_to_end_isnas_writes_architectures_and_summary(tmp_path):
     for trial in result.study.trials:
         assert trial.values[0] == trial.user_attrs["accuracy"]
         assert trial.values[1] == space.n_params(trial.params)
-        assert math.isfinite(trial.user_attrs["loss"]) and math.isfinite(trial.user_attrs["train_loss"])
+        assert math.isfinite(trial.user_attrs["loss"]) and math.isfinite(
+            trial.user_attrs["train_loss"]
+        )
 
     document = json.loads(result.architectures_path.read_text())
     assert document["study_name"] == "digits-chain" and document["space"] == space.config()
@@ -76,7 +83,9 @@ def test_end_to_end_isnas_writes_architectures_and_summary(tmp_path):
         assert entry["params"] == space.n_params(entry["architecture"]) == returned.params
         assert 0.0 <= entry["accuracy"] <= 1.0
 
-    summary = optuna.load_study(study_name=summary_name("digits-chain"), storage=journal(tmp_path / "run"))
+    summary = optuna.load_study(
+        study_name=summary_name("digits-chain"), storage=journal(tmp_path / "run")
+    )
     assert summary.metric_names == ["accuracy", "params"]
     assert [d.name for d in summary.directions] == ["MAXIMIZE", "MINIMIZE"]
     assert [t.values for t in summary.trials] == [[e["accuracy"], e["params"]] for e in entries]
@@ -136,7 +145,9 @@ def _interrupt_at(step: int):
     return callback
 
 
-@pytest.mark.skipif(threading.current_thread() is not threading.main_thread(), reason="signals need the main thread")
+@pytest.mark.skipif(
+    threading.current_thread() is not threading.main_thread(), reason="signals need the main thread"
+)
 @pytest.mark.parametrize(("sampler", "stop"), [("isnas", 4), ("random", STEPS)])
 def test_resume_after_ctrl_c_equals_uninterrupted_run(tmp_path, sampler, stop):
     straight = run_search(tiny(tmp_path, "straight", sampler=sampler))
@@ -145,8 +156,12 @@ def test_resume_after_ctrl_c_equals_uninterrupted_run(tmp_path, sampler, stop):
     with pytest.raises(SearchInterrupted, match="--resume") as info:
         run_search(config, step_callback=_interrupt_at(stop))
     assert info.value.checkpoint == str(tmp_path / "resumed" / "checkpoint.pt")
-    interrupted = optuna.load_study(study_name="digits-chain", storage=journal(tmp_path / "resumed"))
-    assert len(interrupted.trials) == stop * 8  # the step in progress was finished, no further one begun
+    interrupted = optuna.load_study(
+        study_name="digits-chain", storage=journal(tmp_path / "resumed")
+    )
+    assert (
+        len(interrupted.trials) == stop * 8
+    )  # the step in progress was finished, no further one begun
     with pytest.raises(SearchError, match="unfinished search"):
         run_search(config)  # a fresh start would throw the interrupted search away
     resumed = run_search(config, resume=True)
@@ -159,7 +174,10 @@ def test_resume_after_ctrl_c_equals_uninterrupted_run(tmp_path, sampler, stop):
 
 def test_resume_with_other_settings_names_them(tmp_path):
     run_search(tiny(tmp_path, epochs=1, sampler="random"))
-    with pytest.raises(CheckpointMismatchError, match=r"batch_size: checkpoint 16, now 8.*recipe\.lr: checkpoint 0\.1, now 0\.05"):
+    with pytest.raises(
+        CheckpointMismatchError,
+        match=r"batch_size: checkpoint 16, now 8.*recipe\.lr: checkpoint 0\.1, now 0\.05",
+    ):
         changed = tiny(tmp_path, epochs=1, sampler="random", batch_size=8)
         changed.recipe.lr = 0.05
         run_search(changed, resume=True)

@@ -14,9 +14,18 @@ def test_budget_search_returns_architectures_within_their_budgets(tmp_path) -> N
     sizes = sorted(space.n_params(space.random_architecture(rng)) for _ in range(200))
     budgets = (float(sizes[20]), float(sizes[100]), float(sizes[180]))  # low, mid, high
     config = SearchConfig(
-        dataset="digits", space="chain", budgets=budgets, epochs=2, batch_size=16,
-        max_steps_per_epoch=4, train_subset=300, val_subset=120, device="cpu", threads=1,
-        progress=False, out=str(tmp_path / "run"),
+        dataset="digits",
+        space="chain",
+        budgets=budgets,
+        epochs=2,
+        batch_size=16,
+        max_steps_per_epoch=4,
+        train_subset=300,
+        val_subset=120,
+        device="cpu",
+        threads=1,
+        progress=False,
+        out=str(tmp_path / "run"),
     )
     result = run_search(config)
     assert [a.budget for a in result.architectures] == list(budgets)

@@ -9,7 +9,14 @@ import torch
 from torch import nn
 
 from optuna_isnas import DEFAULT_EPSILONS
-from optuna_isnas.search import Precision, SearchConfig, SearchError, TrainingRecipe, autocast_dtype, resolve_device
+from optuna_isnas.search import (
+    Precision,
+    SearchConfig,
+    SearchError,
+    TrainingRecipe,
+    autocast_dtype,
+    resolve_device,
+)
 from optuna_isnas.search.recipe import MinibatchStream, augment_batch, sgd_step
 from optuna_isnas.search.study import default_epsilons, num_distributions
 
@@ -71,7 +78,11 @@ def test_sgd_step_averages_finite_losses_and_skips_the_others():
     torch.manual_seed(0)
     model = nn.Linear(3, 1, bias=False)
     x = torch.randn(4, 3)
-    losses = [lambda: model(x).pow(2).mean(), lambda: model(x).sum() * float("nan"), lambda: model(x).abs().mean()]
+    losses = [
+        lambda: model(x).pow(2).mean(),
+        lambda: model(x).sum() * float("nan"),
+        lambda: model(x).abs().mean(),
+    ]
     expected = model.weight.detach().clone()
     model.zero_grad()
     ((losses[0]() + losses[2]()) / 2).backward()
@@ -87,8 +98,13 @@ def test_sgd_step_with_only_nonfinite_losses_leaves_weights_alone():
     model = nn.Linear(2, 1)
     before = [p.detach().clone() for p in model.parameters()]
     optimizer = torch.optim.SGD(model.parameters(), lr=1.0)
-    sgd_step(model, [lambda: model(torch.ones(1, 2)).sum() * float("inf")], optimizer,
-             torch.amp.GradScaler("cpu", enabled=False), TrainingRecipe())
+    sgd_step(
+        model,
+        [lambda: model(torch.ones(1, 2)).sum() * float("inf")],
+        optimizer,
+        torch.amp.GradScaler("cpu", enabled=False),
+        TrainingRecipe(),
+    )
     assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
 
 
@@ -118,8 +134,17 @@ def test_settings_differences_and_round_trip():
     assert SearchConfig(dataset="cifar10").recipe.lr == 0.025
     again = SearchConfig.from_dict(config.to_dict())
     assert again == config and config.differences(again) == {}
-    other = SearchConfig(epsilons=[0, 2], batch_size=32, device="cuda", out="elsewhere", recipe=TrainingRecipe(lr=0.2))
-    assert config.differences(other) == {"epsilons": ([0.0, 1.0], [0.0, 2.0]), "recipe.lr": (0.1, 0.2)}
+    other = SearchConfig(
+        epsilons=[0, 2],
+        batch_size=32,
+        device="cuda",
+        out="elsewhere",
+        recipe=TrainingRecipe(lr=0.2),
+    )
+    assert config.differences(other) == {
+        "epsilons": ([0.0, 1.0], [0.0, 2.0]),
+        "recipe.lr": (0.1, 0.2),
+    }
     assert SearchConfig(study_name="digits-chain").differences(SearchConfig()) == {}
 
 
@@ -147,6 +172,9 @@ def test_default_epsilon_families():
     assert default_epsilons(len(DEFAULT_EPSILONS)) == tuple(DEFAULT_EPSILONS)
     assert default_epsilons(1) == (0.0,)
     three = default_epsilons(3)
-    assert three[0] == 0.0 and three[1:] == (min(e for e in DEFAULT_EPSILONS if e > 0), max(DEFAULT_EPSILONS))
+    assert three[0] == 0.0 and three[1:] == (
+        min(e for e in DEFAULT_EPSILONS if e > 0),
+        max(DEFAULT_EPSILONS),
+    )
     assert num_distributions(SearchConfig(num_distributions=6)) == 6
     assert num_distributions(SearchConfig(budgets=[1e4, 2e4])) == 2

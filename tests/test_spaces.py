@@ -80,7 +80,13 @@ def test_chain_choice_names_are_readable() -> None:
     space = get_space("chain", **SMALL)
     variables = space.variables
     assert variables["stage0_block0"] == (
-        "skip", "k3_e1", "k3_e3", "k3_e6", "k5_e1", "k5_e3", "k5_e6",
+        "skip",
+        "k3_e1",
+        "k3_e3",
+        "k3_e6",
+        "k5_e1",
+        "k5_e3",
+        "k5_e6",
     )
     # first block of a later stage changes resolution and width: it cannot be skipped
     assert "skip" not in variables["stage1_block0"]
@@ -97,14 +103,27 @@ def test_config_round_trip(space: SearchSpace) -> None:
 
 def test_config_round_trip_non_default_chain() -> None:
     space = get_space(
-        "chain", in_channels=3, num_classes=7, image_size=32, width=8, kernel_sizes=(3, 5, 7),
-        expansions=(2, 4), blocks_per_stage=3, num_stages=2,
+        "chain",
+        in_channels=3,
+        num_classes=7,
+        image_size=32,
+        width=8,
+        kernel_sizes=(3, 5, 7),
+        expansions=(2, 4),
+        blocks_per_stage=3,
+        num_stages=2,
     )
     rebuilt = get_space(**json.loads(json.dumps(space.config())))
     assert rebuilt.variables == space.variables
     assert len(rebuilt.variables) == 6
     assert rebuilt.variables["stage0_block1"] == (
-        "skip", "k3_e2", "k3_e4", "k5_e2", "k5_e4", "k7_e2", "k7_e4",
+        "skip",
+        "k3_e2",
+        "k3_e4",
+        "k5_e2",
+        "k5_e4",
+        "k7_e2",
+        "k7_e4",
     )
 
 
@@ -457,8 +476,9 @@ def test_nb201_param_counts_match_the_table() -> None:
     from optuna_isnas.spaces.nb201 import OPS
 
     _, table = _nb201_table()
-    space = get_space("nb201", in_channels=3, num_classes=10, image_size=32, width=16,
-                      cells_per_stage=5)
+    space = get_space(
+        "nb201", in_channels=3, num_classes=10, image_size=32, width=16, cells_per_stage=5
+    )
     assert space.n_params({f"Op{i}": "nor_conv_3x3" for i in range(6)}) == 1_531_546
     groups: dict[tuple[str, ...], collections.Counter] = collections.defaultdict(
         collections.Counter
@@ -476,11 +496,23 @@ def test_nb201_param_counts_match_the_table() -> None:
 
 def test_nb201_arch_str_round_trip() -> None:
     space = get_space("nb201")
-    arch = dict(zip(space.variables, ["nor_conv_3x3", "none", "skip_connect",
-                                      "avg_pool_3x3", "nor_conv_1x1", "nor_conv_3x3"]))
+    arch = dict(
+        zip(
+            space.variables,
+            [
+                "nor_conv_3x3",
+                "none",
+                "skip_connect",
+                "avg_pool_3x3",
+                "nor_conv_1x1",
+                "nor_conv_3x3",
+            ],
+        )
+    )
     s = space.arch_str(arch)
-    assert s == ("|nor_conv_3x3~0|+|none~0|skip_connect~1|+|avg_pool_3x3~0|nor_conv_1x1~1|"
-                 "nor_conv_3x3~2|")
+    assert s == (
+        "|nor_conv_3x3~0|+|none~0|skip_connect~1|+|avg_pool_3x3~0|nor_conv_1x1~1|nor_conv_3x3~2|"
+    )
     assert space.parse_arch_str(s) == arch
     with pytest.raises(ValueError):
         space.parse_arch_str("|nor_conv_3x3~0|")

@@ -66,7 +66,9 @@ def variant_order(config: CompareConfig) -> list[str]:
     order = []
     for method in config.methods:
         if method == "isnas":
-            order += [Job("isnas", m, 0).variant for m in sorted(config.isnas_multipliers, reverse=True)]
+            order += [
+                Job("isnas", m, 0).variant for m in sorted(config.isnas_multipliers, reverse=True)
+            ]
         elif method == "separate":
             order += [Job("separate", m, 0).variant for m in sorted(config.separate_multipliers)]
         else:
@@ -79,7 +81,9 @@ def _say(config: CompareConfig, message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
 
-def _run_jobs(config: CompareConfig, jobs: list[Any], worker: Any, payloads: list[Any], what: str) -> list[Any]:
+def _run_jobs(
+    config: CompareConfig, jobs: list[Any], worker: Any, payloads: list[Any], what: str
+) -> list[Any]:
     """Run ``worker(payload)`` for each job, in ``config.workers`` processes (in this one for 1)."""
     results: list[Any] = []
     start = time.perf_counter()
@@ -88,7 +92,10 @@ def _run_jobs(config: CompareConfig, jobs: list[Any], worker: Any, payloads: lis
         try:
             for i, payload in enumerate(payloads):
                 results.append(worker(payload))
-                _say(config, f"[{time.perf_counter() - start:7.1f}s] {what} {i + 1}/{len(jobs)}: {jobs[i].label}")
+                _say(
+                    config,
+                    f"[{time.perf_counter() - start:7.1f}s] {what} {i + 1}/{len(jobs)}: {jobs[i].label}",
+                )
         finally:
             torch.set_num_threads(threads)
         return results
@@ -97,14 +104,20 @@ def _run_jobs(config: CompareConfig, jobs: list[Any], worker: Any, payloads: lis
         for i, result in enumerate(pool.imap_unordered(worker, payloads)):
             results.append(result)
             label = result.get("label", "") if isinstance(result, dict) else ""
-            _say(config, f"[{time.perf_counter() - start:7.1f}s] {what} {i + 1}/{len(jobs)} {label}")
+            _say(
+                config, f"[{time.perf_counter() - start:7.1f}s] {what} {i + 1}/{len(jobs)} {label}"
+            )
     return results
 
 
 def reference_point(config: CompareConfig) -> Reference:
     """The fixed reference point: ``(reference_error, reference_params or 1.1 x the largest child)``."""
     space = build_space(config, load_splits(config, config.seeds[0]))
-    params = config.reference_params if config.reference_params is not None else 1.1 * largest_params(space)
+    params = (
+        config.reference_params
+        if config.reference_params is not None
+        else 1.1 * largest_params(space)
+    )
     return Reference(error=float(config.reference_error), params=float(params))
 
 
@@ -132,8 +145,13 @@ def compare(config: CompareConfig) -> CompareResult:
             todo.append(job)
     if records:
         _say(config, f"reusing {len(records)} finished searches from {out / 'runs'}")
-    _say(config, f"running {len(todo)} searches with {config.workers} worker(s), {config.threads} thread(s) each")
-    records += _run_jobs(config, todo, run_job_to_file, [(job, config.to_dict()) for job in todo], "search")
+    _say(
+        config,
+        f"running {len(todo)} searches with {config.workers} worker(s), {config.threads} thread(s) each",
+    )
+    records += _run_jobs(
+        config, todo, run_job_to_file, [(job, config.to_dict()) for job in todo], "search"
+    )
     records.sort(key=lambda r: r["label"])
     _check_compute(records)
 
@@ -151,14 +169,30 @@ def compare(config: CompareConfig) -> CompareResult:
         try:
             import optuna_dashboard  # noqa: F401
         except ImportError:
-            notes.append("the figures were not attached to a study: optuna-dashboard is not installed "
-                         "(pip install 'optuna-isnas[dashboard]')")
+            notes.append(
+                "the figures were not attached to a study: optuna-dashboard is not installed "
+                "(pip install 'optuna-isnas[dashboard]')"
+            )
         else:
             dashboard = _dashboard(config, records, figures, table)
     if figures.pop("_skipped_png", None):
-        notes.append("PNG figures were skipped: no headless Chromium found (Debian: apt-get install -y chromium)")
+        notes.append(
+            "PNG figures were skipped: no headless Chromium found (Debian: apt-get install -y chromium)"
+        )
     wall = time.perf_counter() - start
-    result = CompareResult(config, reference, scores, rows, comparisons, table, figures, records, wall, dashboard, notes)
+    result = CompareResult(
+        config,
+        reference,
+        scores,
+        rows,
+        comparisons,
+        table,
+        figures,
+        records,
+        wall,
+        dashboard,
+        notes,
+    )
     _write_outputs(result)
     return result
 
@@ -199,20 +233,41 @@ def _retrain_job(payload: tuple[dict[str, Any], dict[str, Any], int, str]) -> di
     config = CompareConfig.from_dict(config_dict)
     torch.set_num_threads(config.threads)
     results = retrain(
-        document, None, epochs=config.retrain_epochs, batch_size=config.batch_size, device=config.device, seed=seed,
-        out=None, progress=False, max_steps_per_epoch=config.max_steps_per_epoch, train_subset=config.train_subset,
+        document,
+        None,
+        epochs=config.retrain_epochs,
+        batch_size=config.batch_size,
+        device=config.device,
+        seed=seed,
+        out=None,
+        progress=False,
+        max_steps_per_epoch=config.max_steps_per_epoch,
+        train_subset=config.train_subset,
     )
-    return {"label": f"retrain {variant}-seed{seed}", "variant": variant, "seed": seed,
-            "results": [asdict(r) for r in results]}
+    return {
+        "label": f"retrain {variant}-seed{seed}",
+        "variant": variant,
+        "seed": seed,
+        "results": [asdict(r) for r in results],
+    }
 
 
-def _retrain_key(config: CompareConfig, payload: tuple[dict[str, Any], dict[str, Any], int, str]) -> dict[str, Any]:
+def _retrain_key(
+    config: CompareConfig, payload: tuple[dict[str, Any], dict[str, Any], int, str]
+) -> dict[str, Any]:
     document, _, seed, variant = payload
-    return {"search": config.search_fingerprint(), "epochs": config.retrain_epochs, "seed": seed, "variant": variant,
-            "architectures": document["architectures"]}
+    return {
+        "search": config.search_fingerprint(),
+        "epochs": config.retrain_epochs,
+        "seed": seed,
+        "variant": variant,
+        "architectures": document["architectures"],
+    }
 
 
-def _load_retrained(config: CompareConfig, payload: tuple[dict[str, Any], dict[str, Any], int, str]) -> dict[str, Any] | None:
+def _load_retrained(
+    config: CompareConfig, payload: tuple[dict[str, Any], dict[str, Any], int, str]
+) -> dict[str, Any] | None:
     """A retraining finished by an earlier run of the same comparison (same architectures and epochs)."""
     _, _, seed, variant = payload
     path = Path(config.out) / "runs" / f"retrain-{variant}-seed{seed}.json"
@@ -222,10 +277,14 @@ def _load_retrained(config: CompareConfig, payload: tuple[dict[str, Any], dict[s
         found = json.loads(path.read_text())
     except json.JSONDecodeError:
         return None
-    return found if found.get("key") == json.loads(json.dumps(_retrain_key(config, payload))) else None
+    return (
+        found if found.get("key") == json.loads(json.dumps(_retrain_key(config, payload))) else None
+    )
 
 
-def _retrain(config: CompareConfig, scores: dict[str, list[SeedScore]], reference: Reference) -> list[str]:
+def _retrain(
+    config: CompareConfig, scores: dict[str, list[SeedScore]], reference: Reference
+) -> list[str]:
     """Retrain each variant's best K returned architectures of the chosen seeds; score them on the test split."""
     space_config = build_space(config, load_splits(config, config.seeds[0])).config()
     payloads, jobs = [], []
@@ -240,9 +299,14 @@ def _retrain(config: CompareConfig, scores: dict[str, list[SeedScore]], referenc
                     seen.add(key)
                     chosen.append(e)
             document = {
-                "dataset": config.dataset, "data_root": config.data_root, "downsample": config.downsample, "seed": s.seed,
+                "dataset": config.dataset,
+                "data_root": config.data_root,
+                "downsample": config.downsample,
+                "seed": s.seed,
                 "space": space_config,
-                "architectures": [{"index": i, "architecture": e["architecture"]} for i, e in enumerate(chosen)],
+                "architectures": [
+                    {"index": i, "architecture": e["architecture"]} for i, e in enumerate(chosen)
+                ],
             }
             payloads.append((document, config.to_dict(), s.seed, variant))
             jobs.append(_RetrainLabel(f"{variant}-seed{s.seed}"))
@@ -267,37 +331,69 @@ def _retrain(config: CompareConfig, scores: dict[str, list[SeedScore]], referenc
             results = by_key.get((variant, s.seed))
             if results is None:
                 continue
-            s.retrained = [{"architecture": r["architecture"], "params": r["params"], "error": 1.0 - r["test_accuracy"],
-                            "val_error": 1.0 - r["val_accuracy"]} for r in results]
+            s.retrained = [
+                {
+                    "architecture": r["architecture"],
+                    "params": r["params"],
+                    "error": 1.0 - r["test_accuracy"],
+                    "val_error": 1.0 - r["val_accuracy"],
+                }
+                for r in results
+            ]
             s.test_hv = reference.hypervolume(s.retrained)
-    return [f"retrained from scratch for {config.retrain_epochs} epochs: seeds {list(config.chosen_retrain_seeds)}, "
-            f"each method's best {config.k} returned architectures (by validation hypervolume); test split"]
+    return [
+        f"retrained from scratch for {config.retrain_epochs} epochs: seeds {list(config.chosen_retrain_seeds)}, "
+        f"each method's best {config.k} returned architectures (by validation hypervolume); test split"
+    ]
 
 
-def _figures(config: CompareConfig, scores: dict[str, list[SeedScore]], order: list[str], records: list[dict[str, Any]],
-             reference: Reference) -> dict[str, Any]:
+def _figures(
+    config: CompareConfig,
+    scores: dict[str, list[SeedScore]],
+    order: list[str],
+    records: list[dict[str, Any]],
+    reference: Reference,
+) -> dict[str, Any]:
     where = Path(config.out) / "figures"
-    name = f"{config.dataset}" + (f" {config.downsample}x{config.downsample}" if config.downsample else "") + f", {config.space}"
+    name = (
+        f"{config.dataset}"
+        + (f" {config.downsample}x{config.downsample}" if config.downsample else "")
+        + f", {config.space}"
+    )
     seeds = f"seeds {','.join(map(str, config.seeds))}"
     made: dict[str, Any] = {}
-    made["pareto"] = fig.pareto_fronts_figure(scores, order, reference, f"Returned architectures of every method ({name}; {seeds})")
-    made["hypervolume"] = fig.hypervolume_figure(scores, order, f"Hypervolume against search compute ({name}; mean ± sd over {seeds})")
-    isnas_variant = max((v for v in order if v.startswith("isnas@")), default=None, key=lambda v: float(v[6:-1]))
+    made["pareto"] = fig.pareto_fronts_figure(
+        scores, order, reference, f"Returned architectures of every method ({name}; {seeds})"
+    )
+    made["hypervolume"] = fig.hypervolume_figure(
+        scores, order, f"Hypervolume against search compute ({name}; mean ± sd over {seeds})"
+    )
+    isnas_variant = max(
+        (v for v in order if v.startswith("isnas@")), default=None, key=lambda v: float(v[6:-1])
+    )
     isnas = [r for r in records if r["variant"] == isnas_variant and r["probs"]]
-    separate_variant = min((v for v in order if v.startswith("separate@")), default=None, key=lambda v: float(v[9:-1]))
+    separate_variant = min(
+        (v for v in order if v.startswith("separate@")), default=None, key=lambda v: float(v[9:-1])
+    )
     separate = [r for r in records if r["variant"] == separate_variant and r["probs"]]
     isnas.sort(key=lambda r: r["job"]["seed"])
     separate.sort(key=lambda r: (r["job"]["seed"], r["job"]["k"]))
     if isnas:
         first = isnas[0]
         made["probabilities"] = fig.probabilities_figure(
-            first, f"IS-NAS: choice probabilities of each distribution over the search<br><sup>{name}; "
-                   f"{variant_title(isnas_variant)}; seed {first['job']['seed']}</sup>")
+            first,
+            f"IS-NAS: choice probabilities of each distribution over the search<br><sup>{name}; "
+            f"{variant_title(isnas_variant)}; seed {first['job']['seed']}</sup>",
+        )
         separate_title = f"; dashed: {variant_title(separate_variant)}" if separate else ""
         made["expected_params"] = fig.expected_params_figure(
-            isnas, separate, config.epsilons, reference,
+            isnas,
+            separate,
+            config.epsilons,
+            reference,
             f"Expected parameters of each distribution ({name})<br><sup>solid: {variant_title(isnas_variant)}"
-            f"{separate_title}; first seed bold</sup>")
+            f"{separate_title}; first seed bold</sup>",
+        )
     paths: dict[str, Any] = {"_objects": made}
     skipped = False
     for key, figure in made.items():
@@ -307,14 +403,19 @@ def _figures(config: CompareConfig, scores: dict[str, list[SeedScore]], order: l
     return paths
 
 
-def _dashboard(config: CompareConfig, records: list[dict[str, Any]], figures: dict[str, Any], table: str) -> dict[str, Any] | None:
+def _dashboard(
+    config: CompareConfig, records: list[dict[str, Any]], figures: dict[str, Any], table: str
+) -> dict[str, Any] | None:
     """Attach the figures and the table to the first seed's IS-NAS study (journal ``out/dashboard.journal``)."""
     import optuna
 
     from optuna_isnas.compare.dashboard import attach_figures, open_storage
 
     job = dashboard_job(config)
-    record = next((r for r in records if job is not None and r["label"] == job.label and r.get("storage")), None)
+    record = next(
+        (r for r in records if job is not None and r["label"] == job.label and r.get("storage")),
+        None,
+    )
     if record is None:
         return None
     storage = open_storage(record["storage"])
@@ -323,9 +424,15 @@ def _dashboard(config: CompareConfig, records: list[dict[str, Any]], figures: di
     except KeyError:  # the journal lost the study (deleted by hand, or an interrupted rerun)
         return None
     objects = figures["_objects"]
-    ids = attach_figures(study, {f"isnas-{key}": _fit_card(figure) for key, figure in objects.items()}, note=table)
-    return {"storage": record["storage"], "study_name": record["study_name"], "figure_ids": ids,
-            "command": f"optuna-dashboard {record['storage']}"}
+    ids = attach_figures(
+        study, {f"isnas-{key}": _fit_card(figure) for key, figure in objects.items()}, note=table
+    )
+    return {
+        "storage": record["storage"],
+        "study_name": record["study_name"],
+        "figure_ids": ids,
+        "command": f"optuna-dashboard {record['storage']}",
+    }
 
 
 def _fit_card(figure: Any) -> Any:
@@ -343,11 +450,25 @@ def _fit_card(figure: Any) -> Any:
 def _write_outputs(result: CompareResult) -> None:
     out = Path(result.config.out)
     figures = {k: v for k, v in result.figures.items() if not k.startswith("_")}
-    lines = [f"# Comparison: {result.config.dataset}, space {result.config.space}", "", result.table, ""]
+    lines = [
+        f"# Comparison: {result.config.dataset}, space {result.config.space}",
+        "",
+        result.table,
+        "",
+    ]
     lines += [f"- {note}" for note in result.notes]
-    lines += ["", "Figures: " + ", ".join(f"{k}: {v['html']}" + (f" / {v['png']}" if v["png"] else "") for k, v in figures.items())]
+    lines += [
+        "",
+        "Figures: "
+        + ", ".join(
+            f"{k}: {v['html']}" + (f" / {v['png']}" if v["png"] else "") for k, v in figures.items()
+        ),
+    ]
     if result.dashboard:
-        lines += ["", f"Dashboard: `{result.dashboard['command']}` (study {result.dashboard['study_name']!r})"]
+        lines += [
+            "",
+            f"Dashboard: `{result.dashboard['command']}` (study {result.dashboard['study_name']!r})",
+        ]
     lines += ["", f"Total wall time {result.wall_s:.0f} s."]
     (out / "summary.md").write_text("\n".join(lines) + "\n")
     document = {

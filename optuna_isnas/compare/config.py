@@ -116,29 +116,53 @@ class CompareConfig:
         """Raise CompareError naming the first setting that cannot work."""
         unknown = [m for m in self.methods if m not in METHODS]
         if unknown or not self.methods:
-            raise CompareError(f"unknown method(s) {unknown or '(none given)'}; choose from {', '.join(METHODS)}")
+            raise CompareError(
+                f"unknown method(s) {unknown or '(none given)'}; choose from {', '.join(METHODS)}"
+            )
         if len(set(self.methods)) != len(self.methods):
             raise CompareError(f"methods repeat: {list(self.methods)}")
         if self.objective not in OBJECTIVES:
-            raise CompareError(f"unknown objective {self.objective!r}; choose one of {', '.join(OBJECTIVES)}")
+            raise CompareError(
+                f"unknown objective {self.objective!r}; choose one of {', '.join(OBJECTIVES)}"
+            )
         if not self.epsilons or not all(math.isfinite(e) and e >= 0 for e in self.epsilons):
-            raise CompareError(f"epsilons must be one or more finite numbers >= 0, got {list(self.epsilons)}")
+            raise CompareError(
+                f"epsilons must be one or more finite numbers >= 0, got {list(self.epsilons)}"
+            )
         if not self.seeds or len(set(self.seeds)) != len(self.seeds):
-            raise CompareError(f"seeds must be one or more distinct integers, got {list(self.seeds)}")
-        for name in ("samples_per_distribution", "epochs", "batch_size", "trace_points", "prob_points", "workers", "threads"):
+            raise CompareError(
+                f"seeds must be one or more distinct integers, got {list(self.seeds)}"
+            )
+        for name in (
+            "samples_per_distribution",
+            "epochs",
+            "batch_size",
+            "trace_points",
+            "prob_points",
+            "workers",
+            "threads",
+        ):
             if getattr(self, name) < 1:
                 raise CompareError(f"{name} must be at least 1, got {getattr(self, name)}")
-        forbidden = {"epsilons", "complexity_budgets", "samples_per_distribution", "seed"} & set(self.isnas_options)
+        forbidden = {"epsilons", "complexity_budgets", "samples_per_distribution", "seed"} & set(
+            self.isnas_options
+        )
         if forbidden:
-            raise CompareError(f"isnas_options may not set {sorted(forbidden)}: the comparison sets them")
+            raise CompareError(
+                f"isnas_options may not set {sorted(forbidden)}: the comparison sets them"
+            )
         if self.retrain_epochs < 0:
-            raise CompareError(f"retrain_epochs must be 0 (no retraining) or more, got {self.retrain_epochs}")
+            raise CompareError(
+                f"retrain_epochs must be 0 (no retraining) or more, got {self.retrain_epochs}"
+            )
         for name in ("train_subset", "val_subset", "max_steps_per_epoch", "downsample"):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise CompareError(f"{name} must be at least 1, got {value}")
         if not (0 < self.reference_error and math.isfinite(self.reference_error)):
-            raise CompareError(f"reference_error must be a positive number, got {self.reference_error}")
+            raise CompareError(
+                f"reference_error must be a positive number, got {self.reference_error}"
+            )
         if self.reference_params is not None and not self.reference_params > 0:
             raise CompareError(f"reference_params must be positive, got {self.reference_params}")
         for name, values in (
@@ -149,7 +173,9 @@ class CompareConfig:
             for m in values:
                 self.epochs_for(m, name)
         if self.retrain_seeds is not None and not set(self.retrain_seeds) <= set(self.seeds):
-            raise CompareError(f"retrain_seeds {list(self.retrain_seeds)} must be among seeds {list(self.seeds)}")
+            raise CompareError(
+                f"retrain_seeds {list(self.retrain_seeds)} must be among seeds {list(self.seeds)}"
+            )
 
     def epochs_for(self, multiplier: float, name: str = "multiplier") -> int:
         """Epochs of a search that spends ``multiplier`` compute units; CompareError if not whole."""
@@ -177,9 +203,24 @@ class CompareConfig:
     def search_fingerprint(self) -> dict[str, Any]:
         """The settings a finished search depends on (a resumed comparison reuses a search only if they agree)."""
         keep = (
-            "dataset", "data_root", "downsample", "space", "space_options", "epsilons", "samples_per_distribution", "isnas_options",
-            "epochs", "batch_size", "objective", "train_subset", "val_subset", "max_steps_per_epoch", "lr",
-            "trace_points", "prob_points", "device",
+            "dataset",
+            "data_root",
+            "downsample",
+            "space",
+            "space_options",
+            "epsilons",
+            "samples_per_distribution",
+            "isnas_options",
+            "epochs",
+            "batch_size",
+            "objective",
+            "train_subset",
+            "val_subset",
+            "max_steps_per_epoch",
+            "lr",
+            "trace_points",
+            "prob_points",
+            "device",
         )
         data = self.to_dict()
         return {k: data[k] for k in keep}

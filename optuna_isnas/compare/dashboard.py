@@ -36,18 +36,25 @@ def open_storage(location: str) -> optuna.storages.BaseStorage:
     return optuna.storages.JournalStorage(JournalFileBackend(location))
 
 
-def attach_figures(study: optuna.Study, figures: dict[str, go.Figure], note: str | None = None) -> list[str]:
+def attach_figures(
+    study: optuna.Study, figures: dict[str, go.Figure], note: str | None = None
+) -> list[str]:
     """Save ``figures`` (id -> figure) into ``study`` for optuna-dashboard; returns the ids."""
     from optuna_dashboard import save_note, save_plotly_graph_object
 
-    ids = [save_plotly_graph_object(study, figure, graph_object_id=gid) for gid, figure in figures.items()]
+    ids = [
+        save_plotly_graph_object(study, figure, graph_object_id=gid)
+        for gid, figure in figures.items()
+    ]
     if note is not None:
         save_note(study, note)
     return ids
 
 
 @contextlib.contextmanager
-def serve(storage: optuna.storages.BaseStorage | str, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
+def serve(
+    storage: optuna.storages.BaseStorage | str, host: str = "127.0.0.1", port: int = 0
+) -> Iterator[str]:
     """Serve optuna-dashboard on ``host:port`` (0: any free port) while the block runs; yields its URL."""
     from wsgiref.simple_server import WSGIRequestHandler, make_server
 
@@ -125,8 +132,15 @@ class BrowserCheck:
     screenshot: str | None
 
 
-def check_browser(base_url: str, study_id: int, titles: Sequence[str], axis_names: Sequence[str] = (),
-                  screenshot: Path | None = None, budget_ms: int = 20000, timeout: float = 120.0) -> BrowserCheck:
+def check_browser(
+    base_url: str,
+    study_id: int,
+    titles: Sequence[str],
+    axis_names: Sequence[str] = (),
+    screenshot: Path | None = None,
+    budget_ms: int = 20000,
+    timeout: float = 120.0,
+) -> BrowserCheck:
     """Load the study's page in headless Chromium and look for the figures it renders.
 
     Raises:
@@ -134,21 +148,40 @@ def check_browser(base_url: str, study_id: int, titles: Sequence[str], axis_name
     """
     chromium = find_chromium()
     if chromium is None:
-        raise FileNotFoundError("no Chromium found on PATH; install it (Debian: apt-get install -y chromium)")
+        raise FileNotFoundError(
+            "no Chromium found on PATH; install it (Debian: apt-get install -y chromium)"
+        )
     url = f"{base_url}/dashboard/studies/{study_id}"
     with tempfile.TemporaryDirectory() as profile:
         dom = subprocess.run(
-            chromium_command(chromium, f"--user-data-dir={profile}", f"--virtual-time-budget={budget_ms}",
-                             "--window-size=1400,4000", "--dump-dom", url),
-            capture_output=True, timeout=timeout, check=False, text=True,
+            chromium_command(
+                chromium,
+                f"--user-data-dir={profile}",
+                f"--virtual-time-budget={budget_ms}",
+                "--window-size=1400,4000",
+                "--dump-dom",
+                url,
+            ),
+            capture_output=True,
+            timeout=timeout,
+            check=False,
+            text=True,
         ).stdout
         shot = None
         if screenshot is not None:
             screenshot.parent.mkdir(parents=True, exist_ok=True)
             subprocess.run(
-                chromium_command(chromium, f"--user-data-dir={profile}", f"--virtual-time-budget={budget_ms}",
-                                 "--window-size=1400,3000", f"--screenshot={screenshot.resolve()}", url),
-                capture_output=True, timeout=timeout, check=False,
+                chromium_command(
+                    chromium,
+                    f"--user-data-dir={profile}",
+                    f"--virtual-time-budget={budget_ms}",
+                    "--window-size=1400,3000",
+                    f"--screenshot={screenshot.resolve()}",
+                    url,
+                ),
+                capture_output=True,
+                timeout=timeout,
+                check=False,
             )
             shot = str(screenshot) if screenshot.is_file() else None
     text = re.sub(r"\s+", " ", _unescape(dom))

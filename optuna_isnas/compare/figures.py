@@ -34,9 +34,31 @@ SHADES = {  # further budgets of the same method: lighter shades
     "isnas": ("#d62728", "#ff9896", "#8c1a1b"),
     "separate": ("#1f77b4", "#aec7e8", "#0d3d61"),
 }
-SYMBOLS = ("circle", "square", "diamond", "triangle-up", "cross", "x", "star", "pentagon", "hexagon", "triangle-down")
+SYMBOLS = (
+    "circle",
+    "square",
+    "diamond",
+    "triangle-up",
+    "cross",
+    "x",
+    "star",
+    "pentagon",
+    "hexagon",
+    "triangle-down",
+)
 DASHES = ("solid", "dash", "dot", "dashdot", "longdash")
-CHOICE_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
+CHOICE_COLORS = (
+    "#1f77b4",
+    "#ff7f0e",
+    "#2ca02c",
+    "#d62728",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#7f7f7f",
+    "#bcbd22",
+    "#17becf",
+)
 
 
 def _method(variant: str) -> str:
@@ -55,7 +77,9 @@ def _dash(variant: str, variants: Sequence[str]) -> str:
     return DASHES[same.index(variant) % len(DASHES)]
 
 
-def pareto_fronts_figure(scores: dict[str, list[SeedScore]], order: Sequence[str], reference: Reference, title: str) -> go.Figure:
+def pareto_fronts_figure(
+    scores: dict[str, list[SeedScore]], order: Sequence[str], reference: Reference, title: str
+) -> go.Figure:
     """All methods' returned sets (whole-validation error against parameters), seeds as markers."""
     figure = go.Figure()
     for variant in order:
@@ -66,29 +90,68 @@ def pareto_fronts_figure(scores: dict[str, list[SeedScore]], order: Sequence[str
                 continue
             front = [points[j] for j in pareto_front(points)]
             xs, ys = _steps(front, reference)
-            figure.add_trace(go.Scatter(
-                x=xs, y=ys, mode="lines", line={"color": color, "width": 1, "dash": _dash(variant, order), "shape": "hv"},
-                opacity=0.45, legendgroup=variant, showlegend=False, hoverinfo="skip",
-            ))
-            figure.add_trace(go.Scatter(
-                x=[p for p, _ in points], y=[e for _, e in points], mode="markers",
-                marker={"color": color, "symbol": SYMBOLS[i % len(SYMBOLS)], "size": 8, "line": {"width": 0.5, "color": "white"}},
-                name=variant_title(variant), legendgroup=variant, showlegend=i == 0,
-                text=[f"{variant_title(variant)}, seed {seed.seed}" + (f", eps {e['eps']:g}" if e.get("eps") is not None else "")
-                      for e in seed.returned],
-                hovertemplate="%{text}<br>params %{x:,}<br>val error %{y:.4f}<extra></extra>",
-            ))
+            figure.add_trace(
+                go.Scatter(
+                    x=xs,
+                    y=ys,
+                    mode="lines",
+                    line={"color": color, "width": 1, "dash": _dash(variant, order), "shape": "hv"},
+                    opacity=0.45,
+                    legendgroup=variant,
+                    showlegend=False,
+                    hoverinfo="skip",
+                )
+            )
+            figure.add_trace(
+                go.Scatter(
+                    x=[p for p, _ in points],
+                    y=[e for _, e in points],
+                    mode="markers",
+                    marker={
+                        "color": color,
+                        "symbol": SYMBOLS[i % len(SYMBOLS)],
+                        "size": 8,
+                        "line": {"width": 0.5, "color": "white"},
+                    },
+                    name=variant_title(variant),
+                    legendgroup=variant,
+                    showlegend=i == 0,
+                    text=[
+                        f"{variant_title(variant)}, seed {seed.seed}"
+                        + (f", eps {e['eps']:g}" if e.get("eps") is not None else "")
+                        for e in seed.returned
+                    ],
+                    hovertemplate="%{text}<br>params %{x:,}<br>val error %{y:.4f}<extra></extra>",
+                )
+            )
     figure.update_layout(
-        title=title, template="plotly_white", xaxis_title="parameters (log scale)", yaxis_title="validation error (whole split)",
-        legend={"orientation": "h", "y": -0.18}, width=1000, height=650,
-        annotations=[{"text": "markers: seeds (circle = first); lines: each seed's front", "showarrow": False,
-                      "xref": "paper", "yref": "paper", "x": 1, "y": 1.04, "xanchor": "right", "font": {"size": 11}}],
+        title=title,
+        template="plotly_white",
+        xaxis_title="parameters (log scale)",
+        yaxis_title="validation error (whole split)",
+        legend={"orientation": "h", "y": -0.18},
+        width=1000,
+        height=650,
+        annotations=[
+            {
+                "text": "markers: seeds (circle = first); lines: each seed's front",
+                "showarrow": False,
+                "xref": "paper",
+                "yref": "paper",
+                "x": 1,
+                "y": 1.04,
+                "xanchor": "right",
+                "font": {"size": 11},
+            }
+        ],
     )
     figure.update_xaxes(type="log")
     return figure
 
 
-def _steps(front: list[tuple[float, float]], reference: Reference) -> tuple[list[float], list[float]]:
+def _steps(
+    front: list[tuple[float, float]], reference: Reference
+) -> tuple[list[float], list[float]]:
     """A front's attainment line: from each point right until the next, ending at the reference's params."""
     xs = [p for p, _ in front] + [reference.params]
     ys = [e for _, e in front] + [front[-1][1]]
@@ -103,9 +166,14 @@ def probabilities_figure(record: dict[str, Any], title: str) -> go.Figure:
     k = len(probs[0]["theta"]) if probs else 0
     eps = record.get("epsilons") or [None] * k
     figure = make_subplots(
-        rows=max(k, 1), cols=len(names), shared_xaxes=True, shared_yaxes=True,
-        column_titles=names, row_titles=[f"eps {e:g}" if e is not None else f"dist {i}" for i, e in enumerate(eps)],
-        horizontal_spacing=0.015, vertical_spacing=0.03,
+        rows=max(k, 1),
+        cols=len(names),
+        shared_xaxes=True,
+        shared_yaxes=True,
+        column_titles=names,
+        row_titles=[f"eps {e:g}" if e is not None else f"dist {i}" for i, e in enumerate(eps)],
+        horizontal_spacing=0.015,
+        vertical_spacing=0.03,
     )
     choices_all = sorted({c for cs in variables.values() for c in cs})
     color = {c: CHOICE_COLORS[i % len(CHOICE_COLORS)] for i, c in enumerate(choices_all)}
@@ -114,22 +182,43 @@ def probabilities_figure(record: dict[str, Any], title: str) -> go.Figure:
     for row in range(k):
         for col, name in enumerate(names):
             for j, choice in enumerate(variables[name]):
-                figure.add_trace(go.Scatter(
-                    x=steps, y=[round(p["theta"][row][col][j], 4) for p in probs], mode="lines", stackgroup=f"{row}-{col}",
-                    line={"width": 0.5, "color": color[choice]}, name=choice, legendgroup=choice,
-                    showlegend=choice not in shown, hovertemplate=f"{name}={choice}: %{{y:.3f}} at step %{{x}}<extra></extra>",
-                ), row=row + 1, col=col + 1)
+                figure.add_trace(
+                    go.Scatter(
+                        x=steps,
+                        y=[round(p["theta"][row][col][j], 4) for p in probs],
+                        mode="lines",
+                        stackgroup=f"{row}-{col}",
+                        line={"width": 0.5, "color": color[choice]},
+                        name=choice,
+                        legendgroup=choice,
+                        showlegend=choice not in shown,
+                        hovertemplate=f"{name}={choice}: %{{y:.3f}} at step %{{x}}<extra></extra>",
+                    ),
+                    row=row + 1,
+                    col=col + 1,
+                )
                 shown.add(choice)
     figure.update_yaxes(range=[0, 1], showticklabels=False)
     figure.update_yaxes(showticklabels=True, col=1)
     figure.update_xaxes(title_text="step", row=k)
-    figure.update_layout(title=title, template="plotly_white", width=1200, height=220 * max(k, 1) + 160,
-                         legend={"orientation": "h", "y": -0.08}, margin={"l": 60, "r": 60})
+    figure.update_layout(
+        title=title,
+        template="plotly_white",
+        width=1200,
+        height=220 * max(k, 1) + 160,
+        legend={"orientation": "h", "y": -0.08},
+        margin={"l": 60, "r": 60},
+    )
     return figure
 
 
-def expected_params_figure(isnas: Sequence[dict[str, Any]], separate: Sequence[dict[str, Any]], epsilons: Sequence[float],
-                           reference: Reference, title: str) -> go.Figure:
+def expected_params_figure(
+    isnas: Sequence[dict[str, Any]],
+    separate: Sequence[dict[str, Any]],
+    epsilons: Sequence[float],
+    reference: Reference,
+    title: str,
+) -> go.Figure:
     """E[parameters] of every distribution over the steps: IS-NAS solid, separate searches dashed."""
     figure = go.Figure()
     for source, records, dash in (("IS-NAS", isnas, "solid"), ("separate", separate, "dash")):
@@ -141,24 +230,44 @@ def expected_params_figure(isnas: Sequence[dict[str, Any]], separate: Sequence[d
             for k in range(len(probs[0]["expected_params"])):
                 eps_k = record["epsilons"][k]
                 index = list(epsilons).index(eps_k) if eps_k in epsilons else k
-                figure.add_trace(go.Scatter(
-                    x=steps, y=[round(p["expected_params"][k]) for p in probs], mode="lines",
-                    line={"dash": dash, "color": CHOICE_COLORS[index % len(CHOICE_COLORS)], "width": 2 if r_index < len(epsilons) else 1},
-                    opacity=0.9 if record["job"]["seed"] == records[0]["job"]["seed"] else 0.35,
-                    name=f"{source}, eps {eps_k:g}", legendgroup=f"{source}-{eps_k:g}",
-                    showlegend=record["job"]["seed"] == records[0]["job"]["seed"],
-                    hovertemplate=f"{source} eps {eps_k:g} seed {record['job']['seed']}: %{{y:,}} params at step %{{x}}<extra></extra>",
-                ))
+                figure.add_trace(
+                    go.Scatter(
+                        x=steps,
+                        y=[round(p["expected_params"][k]) for p in probs],
+                        mode="lines",
+                        line={
+                            "dash": dash,
+                            "color": CHOICE_COLORS[index % len(CHOICE_COLORS)],
+                            "width": 2 if r_index < len(epsilons) else 1,
+                        },
+                        opacity=0.9 if record["job"]["seed"] == records[0]["job"]["seed"] else 0.35,
+                        name=f"{source}, eps {eps_k:g}",
+                        legendgroup=f"{source}-{eps_k:g}",
+                        showlegend=record["job"]["seed"] == records[0]["job"]["seed"],
+                        hovertemplate=f"{source} eps {eps_k:g} seed {record['job']['seed']}: %{{y:,}} params at step %{{x}}<extra></extra>",
+                    )
+                )
     figure.update_layout(
-        title=title, template="plotly_white", xaxis_title="step", yaxis_title="expected parameters of the distribution",
-        width=1000, height=600, legend={"orientation": "h", "y": -0.18},
+        title=title,
+        template="plotly_white",
+        xaxis_title="step",
+        yaxis_title="expected parameters of the distribution",
+        width=1000,
+        height=600,
+        legend={"orientation": "h", "y": -0.18},
     )
-    figure.add_hline(y=reference.params / 1.1, line={"dash": "dot", "color": "black", "width": 1},
-                     annotation_text="largest child", annotation_position="top left")
+    figure.add_hline(
+        y=reference.params / 1.1,
+        line={"dash": "dot", "color": "black", "width": 1},
+        annotation_text="largest child",
+        annotation_position="top left",
+    )
     return figure
 
 
-def hypervolume_figure(scores: dict[str, list[SeedScore]], order: Sequence[str], title: str) -> go.Figure:
+def hypervolume_figure(
+    scores: dict[str, list[SeedScore]], order: Sequence[str], title: str
+) -> go.Figure:
     """Hypervolume of the returned set against search compute, mean ± sd over seeds per method."""
     figure = go.Figure()
     for variant in order:
@@ -170,24 +279,51 @@ def hypervolume_figure(scores: dict[str, list[SeedScore]], order: Sequence[str],
         xs = [mean_sd([s.trace[i][0] for s in seeds])[0] for i in range(n)]
         stats = [mean_sd([s.trace[i][1] for s in seeds]) for i in range(n)]
         means = [m for m, _ in stats]
-        figure.add_trace(go.Scatter(
-            x=xs + xs[::-1], y=[m + sd for m, sd in stats] + [m - sd for m, sd in stats][::-1], fill="toself",
-            fillcolor=color, opacity=0.12, line={"width": 0}, hoverinfo="skip", showlegend=False, legendgroup=variant,
-        ))
-        figure.add_trace(go.Scatter(
-            x=xs, y=means, mode="lines+markers", line={"color": color, "dash": _dash(variant, order)},
-            name=variant_title(variant), legendgroup=variant,
-            hovertemplate=f"{variant_title(variant)}<br>%{{x:,.0f}} passes<br>HV %{{y:.4f}}<extra></extra>",
-        ))
+        figure.add_trace(
+            go.Scatter(
+                x=xs + xs[::-1],
+                y=[m + sd for m, sd in stats] + [m - sd for m, sd in stats][::-1],
+                fill="toself",
+                fillcolor=color,
+                opacity=0.12,
+                line={"width": 0},
+                hoverinfo="skip",
+                showlegend=False,
+                legendgroup=variant,
+            )
+        )
+        figure.add_trace(
+            go.Scatter(
+                x=xs,
+                y=means,
+                mode="lines+markers",
+                line={"color": color, "dash": _dash(variant, order)},
+                name=variant_title(variant),
+                legendgroup=variant,
+                hovertemplate=f"{variant_title(variant)}<br>%{{x:,.0f}} passes<br>HV %{{y:.4f}}<extra></extra>",
+            )
+        )
         for i, s in enumerate(seeds):
-            figure.add_trace(go.Scatter(
-                x=[p for p, _ in s.trace], y=[h for _, h in s.trace], mode="markers",
-                marker={"color": color, "size": 4, "symbol": SYMBOLS[i % len(SYMBOLS)]}, opacity=0.4,
-                showlegend=False, legendgroup=variant, hovertemplate=f"seed {s.seed}: HV %{{y:.4f}}<extra></extra>",
-            ))
+            figure.add_trace(
+                go.Scatter(
+                    x=[p for p, _ in s.trace],
+                    y=[h for _, h in s.trace],
+                    mode="markers",
+                    marker={"color": color, "size": 4, "symbol": SYMBOLS[i % len(SYMBOLS)]},
+                    opacity=0.4,
+                    showlegend=False,
+                    legendgroup=variant,
+                    hovertemplate=f"seed {s.seed}: HV %{{y:.4f}}<extra></extra>",
+                )
+            )
     figure.update_layout(
-        title=title, template="plotly_white", xaxis_title="search compute: supernet forward + backward passes",
-        yaxis_title="hypervolume of the returned set", width=1000, height=600, legend={"orientation": "h", "y": -0.18},
+        title=title,
+        template="plotly_white",
+        xaxis_title="search compute: supernet forward + backward passes",
+        yaxis_title="hypervolume of the returned set",
+        width=1000,
+        height=600,
+        legend={"orientation": "h", "y": -0.18},
     )
     return figure
 
@@ -210,8 +346,17 @@ def find_chromium() -> str | None:
 
 def chromium_command(chromium: str, *args: str) -> list[str]:
     """A headless Chromium command line that works as root and without a GPU."""
-    return [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-            "--hide-scrollbars", "--no-first-run", "--mute-audio", *args]
+    return [
+        chromium,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--hide-scrollbars",
+        "--no-first-run",
+        "--mute-audio",
+        *args,
+    ]
 
 
 def write_png(html: Path, png: Path, width: int, height: int, timeout: float = 90.0) -> Path | None:
@@ -222,8 +367,12 @@ def write_png(html: Path, png: Path, width: int, height: int, timeout: float = 9
     png.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as profile:
         command = chromium_command(
-            chromium, f"--user-data-dir={profile}", f"--screenshot={png.resolve()}", f"--window-size={width},{height}",
-            "--virtual-time-budget=5000", html.resolve().as_uri(),
+            chromium,
+            f"--user-data-dir={profile}",
+            f"--screenshot={png.resolve()}",
+            f"--window-size={width},{height}",
+            "--virtual-time-budget=5000",
+            html.resolve().as_uri(),
         )
         try:
             subprocess.run(command, capture_output=True, timeout=timeout, check=False)
@@ -240,7 +389,9 @@ def save_figure(figure: go.Figure, stem: Path, png: bool) -> dict[str, str | Non
         width = int(figure.layout.width or 1000)
         height = int(figure.layout.height or 600)
         still = stem.parent / f".{stem.name}-still.html"  # the same page without plotly's toolbar
-        figure.write_html(still, include_plotlyjs="directory", full_html=True, config={"displayModeBar": False})
+        figure.write_html(
+            still, include_plotlyjs="directory", full_html=True, config={"displayModeBar": False}
+        )
         try:
             image = write_png(still, stem.with_suffix(".png"), width, height)
         finally:

@@ -40,7 +40,9 @@ def pareto_front(points: Sequence[Sequence[float]] | np.ndarray) -> np.ndarray:
     return np.asarray(front, dtype=int)
 
 
-def hypervolume(points: Sequence[Sequence[float]] | np.ndarray, reference: Sequence[float]) -> float:
+def hypervolume(
+    points: Sequence[Sequence[float]] | np.ndarray, reference: Sequence[float]
+) -> float:
     """Area dominated by ``points`` inside the box below ``reference`` (exact).
 
     Points that do not strictly dominate the reference in both objectives add nothing.
@@ -57,7 +59,9 @@ def hypervolume(points: Sequence[Sequence[float]] | np.ndarray, reference: Seque
     return float(np.sum((right - front[:, 0]) * (ry - front[:, 1])))
 
 
-def best_subset(points: Sequence[Sequence[float]] | np.ndarray, k: int, reference: Sequence[float]) -> list[int]:
+def best_subset(
+    points: Sequence[Sequence[float]] | np.ndarray, k: int, reference: Sequence[float]
+) -> list[int]:
     """Indices of at most ``k`` points whose hypervolume is the largest possible (exact, 2-D).
 
     Dynamic programming over the front sorted by the first objective: ``value[m][i]`` is the

@@ -56,7 +56,11 @@ def plan_jobs(config: CompareConfig) -> list[Job]:
             if method == "isnas":
                 jobs += [Job("isnas", m, seed) for m in config.isnas_multipliers]
             elif method == "separate":
-                jobs += [Job("separate", m, seed, k) for m in config.separate_multipliers for k in range(config.k)]
+                jobs += [
+                    Job("separate", m, seed, k)
+                    for m in config.separate_multipliers
+                    for k in range(config.k)
+                ]
             else:
                 jobs.append(Job(method, config.baseline_multiplier, seed))
 
@@ -125,14 +129,20 @@ def _has_structural_params(space: Any) -> bool:
     return type(space)._structural_params is not SearchSpace._structural_params
 
 
-def expected_params(space: Any, probabilities: dict[str, dict[str, float]], rng: np.random.Generator) -> float:
+def expected_params(
+    space: Any, probabilities: dict[str, dict[str, float]], rng: np.random.Generator
+) -> float:
     """E[parameters] of the child under one distribution's probabilities.
 
     Exact for the additive part of the count; where parameters depend on how choices combine,
     that part is estimated from 256 architectures drawn from the distribution.
     """
     fixed, table = space.param_table()
-    value = float(fixed) + sum(p * table[name][choice] for name, probs in probabilities.items() for choice, p in probs.items())
+    value = float(fixed) + sum(
+        p * table[name][choice]
+        for name, probs in probabilities.items()
+        for choice, p in probs.items()
+    )
     if _has_structural_params(space):
         names = list(probabilities)
         draws = []
@@ -150,8 +160,19 @@ def expected_params(space: Any, probabilities: dict[str, dict[str, float]], rng:
 class _Recorder:
     """The step callback: probabilities every few steps, returned-set scores at the trace points."""
 
-    def __init__(self, job: Job, sampler: Any, space: Any, counter: PassCounter, val: Any, config: Any, precision: Any,
-                 trace_steps: set[int], prob_steps: set[int], watch: Stopwatch) -> None:
+    def __init__(
+        self,
+        job: Job,
+        sampler: Any,
+        space: Any,
+        counter: PassCounter,
+        val: Any,
+        config: Any,
+        precision: Any,
+        trace_steps: set[int],
+        prob_steps: set[int],
+        watch: Stopwatch,
+    ) -> None:
         self.job, self.sampler, self.space, self.counter = job, sampler, space, counter
         self.val, self.config, self.precision = val, config, precision
         self.trace_steps, self.prob_steps, self.watch = trace_steps, prob_steps, watch
@@ -178,7 +199,9 @@ class _Recorder:
 
     def __call__(self, info: Any) -> None:
         self.steps_seen += 1
-        self.step_passes += 2 * len(info.train_losses) - sum(not math.isfinite(v) for v in info.train_losses)
+        self.step_passes += 2 * len(info.train_losses) - sum(
+            not math.isfinite(v) for v in info.train_losses
+        )
         self.step_passes += len(info.val_losses)
         with self.watch.paused():
             if info.global_step in self.prob_steps and hasattr(self.sampler, "probabilities"):
@@ -192,9 +215,19 @@ class _Recorder:
         except ValueError:  # no state before the first completed trial
             return
         names = list(self.space.variables)
-        theta = [[[float(p[name].get(c, 0.0)) for c in self.space.variables[name]] for name in names] for p in probs]
+        theta = [
+            [[float(p[name].get(c, 0.0)) for c in self.space.variables[name]] for name in names]
+            for p in probs
+        ]
         expected = [expected_params(self.space, p, self.rng) for p in probs]
-        self.probs.append({"step": info.global_step, "passes": self.counter.count.total, "theta": theta, "expected_params": expected})
+        self.probs.append(
+            {
+                "step": info.global_step,
+                "passes": self.counter.count.total,
+                "theta": theta,
+                "expected_params": expected,
+            }
+        )
 
     def _score(self, study: optuna.Study, step: int) -> dict[str, Any]:
         from optuna_isnas.search.recipe import evaluate
@@ -209,10 +242,22 @@ class _Recorder:
         entries = []
         for found in returned:
             arch = found["architecture"]
-            accuracy, loss = evaluate(lambda x, a=arch: self.supernet(x, a), self.val.x, self.val.y,
-                                      self.config.eval_batch_size, self.precision)
+            accuracy, loss = evaluate(
+                lambda x, a=arch: self.supernet(x, a),
+                self.val.x,
+                self.val.y,
+                self.config.eval_batch_size,
+                self.precision,
+            )
             self.counter.count.eval_examples += len(self.val.y)
-            entries.append({"architecture": arch, "params": self.space.n_params(arch), "error": 1.0 - accuracy, "loss": loss})
+            entries.append(
+                {
+                    "architecture": arch,
+                    "params": self.space.n_params(arch),
+                    "error": 1.0 - accuracy,
+                    "loss": loss,
+                }
+            )
         return {"step": step, "passes": self.counter.count.total, "returned": entries}
 
 
@@ -265,34 +310,68 @@ def run_job(job: Job, config: CompareConfig) -> dict[str, Any]:
     torch.set_num_threads(config.threads)
     splits = load_splits(config, job.seed)
     space = build_space(config, splits)
-    precision = Precision.for_device(resolve_device(settings.device), settings.recipe.amp, settings.recipe.channels_last)
+    precision = Precision.for_device(
+        resolve_device(settings.device), settings.recipe.amp, settings.recipe.channels_last
+    )
     val = splits.val.to(precision.device)
     sampler = make_sampler(settings)
     if config.isnas_options and job.method in ("isnas", "separate"):
         from optuna_isnas import ISNASSampler
 
-        sampler = ISNASSampler(epsilons=list(settings.epsilons), samples_per_distribution=settings.samples_per_distribution,
-                               seed=job.seed, **config.isnas_options)
-    generation = getattr(sampler, "generation_size", None) or settings.samples_per_distribution * len(config.epsilons)
+        sampler = ISNASSampler(
+            epsilons=list(settings.epsilons),
+            samples_per_distribution=settings.samples_per_distribution,
+            seed=job.seed,
+            **config.isnas_options,
+        )
+    generation = getattr(
+        sampler, "generation_size", None
+    ) or settings.samples_per_distribution * len(config.epsilons)
     steps_per_epoch = len(splits.train) // min(settings.batch_size, len(splits.train))
     steps_per_epoch = min(steps_per_epoch, settings.max_steps_per_epoch or steps_per_epoch)
     total = steps_per_epoch * settings.epochs
     counter = PassCounter()
     watch = Stopwatch()
-    recorder = _Recorder(job, sampler, space, counter, val, settings, precision,
-                         spread_steps(total, config.trace_points), spread_steps(total, config.prob_points), watch)
+    recorder = _Recorder(
+        job,
+        sampler,
+        space,
+        counter,
+        val,
+        settings,
+        precision,
+        spread_steps(total, config.trace_points),
+        spread_steps(total, config.prob_points),
+        watch,
+    )
     dashboard = job == dashboard_job(config)
-    storage: Any = str(Path(config.out) / "dashboard.journal") if dashboard else optuna.storages.InMemoryStorage()
+    storage: Any = (
+        str(Path(config.out) / "dashboard.journal")
+        if dashboard
+        else optuna.storages.InMemoryStorage()
+    )
     settings.study_name = study_name(config, job)
     try:
         with watch:
-            result = run_search(settings, sampler=sampler, storage=storage, overwrite=True,
-                                loss_hook=counter, step_callback=recorder)
+            result = run_search(
+                settings,
+                sampler=sampler,
+                storage=storage,
+                overwrite=True,
+                loss_hook=counter,
+                step_callback=recorder,
+            )
     finally:
         recorder.release()
     final = [
-        {"architecture": a.architecture, "params": a.params, "error": 1.0 - a.accuracy, "loss": a.loss,
-         "eps": a.eps, "trial": a.trial}
+        {
+            "architecture": a.architecture,
+            "params": a.params,
+            "error": 1.0 - a.accuracy,
+            "loss": a.loss,
+            "eps": a.eps,
+            "trial": a.trial,
+        }
         for a in result.architectures
     ]
     counter.count.eval_examples += len(val.y) * len(final)

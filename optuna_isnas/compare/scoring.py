@@ -47,7 +47,9 @@ class Reference:
         return [(e, p / self.params) for e, p in points]
 
     def hypervolume(self, entries: Sequence[dict[str, Any]]) -> float:
-        points = self.normalise([(e["error"], e["params"]) for e in entries if math.isfinite(e["error"])])
+        points = self.normalise(
+            [(e["error"], e["params"]) for e in entries if math.isfinite(e["error"])]
+        )
         return hypervolume(points, (self.error, 1.0))
 
     def best_k(self, entries: Sequence[dict[str, Any]], k: int) -> list[dict[str, Any]]:
@@ -55,7 +57,9 @@ class Reference:
         usable = [e for e in entries if math.isfinite(e["error"])]
         if not usable:
             return []
-        chosen = best_subset(self.normalise([(e["error"], e["params"]) for e in usable]), k, (self.error, 1.0))
+        chosen = best_subset(
+            self.normalise([(e["error"], e["params"]) for e in usable]), k, (self.error, 1.0)
+        )
         return sorted((usable[i] for i in chosen), key=lambda e: -e["params"])
 
 
@@ -75,7 +79,9 @@ class SeedScore:
     retrained: list[dict[str, Any]] | None = None
 
 
-def merge_seed(variant: str, seed: int, records: list[dict[str, Any]], reference: Reference, k: int) -> SeedScore:
+def merge_seed(
+    variant: str, seed: int, records: list[dict[str, Any]], reference: Reference, k: int
+) -> SeedScore:
     """Score one variant's records of one seed (one record, or K for the separate searches)."""
     records = sorted(records, key=lambda r: r["job"]["k"] or 0)
     returned = [dict(e, search=r["label"]) for r in records for e in r["returned"]]
@@ -99,7 +105,9 @@ def merge_seed(variant: str, seed: int, records: list[dict[str, Any]], reference
     )
 
 
-def score_all(records: list[dict[str, Any]], reference: Reference, k: int) -> dict[str, list[SeedScore]]:
+def score_all(
+    records: list[dict[str, Any]], reference: Reference, k: int
+) -> dict[str, list[SeedScore]]:
     """Variant -> its per-seed scores, seeds ascending."""
     groups: dict[tuple[str, int], list[dict[str, Any]]] = defaultdict(list)
     for r in records:
@@ -125,12 +133,20 @@ def summary_rows(scores: dict[str, list[SeedScore]], order: Sequence[str]) -> li
         seeds = scores.get(variant)
         if not seeds:
             continue
-        row = {"variant": variant, "title": variant_title(variant), "seeds": [s.seed for s in seeds]}
+        row = {
+            "variant": variant,
+            "title": variant_title(variant),
+            "seeds": [s.seed for s in seeds],
+        }
         for key in ("hv", "hv_best_k", "passes", "wall_s"):
             row[key] = mean_sd([getattr(s, key) for s in seeds])
         row["n_returned"] = mean_sd([len(s.returned) for s in seeds])
-        row["min_error"] = mean_sd([min(e["error"] for e in s.returned) if s.returned else math.nan for s in seeds])
-        row["min_params"] = mean_sd([min(e["params"] for e in s.returned) if s.returned else math.nan for s in seeds])
+        row["min_error"] = mean_sd(
+            [min(e["error"] for e in s.returned) if s.returned else math.nan for s in seeds]
+        )
+        row["min_params"] = mean_sd(
+            [min(e["params"] for e in s.returned) if s.returned else math.nan for s in seeds]
+        )
         tests = [s.test_hv for s in seeds if s.test_hv is not None]
         row["test_hv"] = mean_sd(tests) if tests else None
         row["test_seeds"] = [s.seed for s in seeds if s.test_hv is not None]
@@ -138,7 +154,9 @@ def summary_rows(scores: dict[str, list[SeedScore]], order: Sequence[str]) -> li
     return rows
 
 
-def paired_differences(scores: dict[str, list[SeedScore]], first: str, second: str, key: str = "hv") -> dict[str, Any] | None:
+def paired_differences(
+    scores: dict[str, list[SeedScore]], first: str, second: str, key: str = "hv"
+) -> dict[str, Any] | None:
     """``first - second`` per common seed: mean, sd, wins of ``first``, and the compute ratio."""
     a = {s.seed: s for s in scores.get(first, [])}
     b = {s.seed: s for s in scores.get(second, [])}
@@ -160,7 +178,9 @@ def paired_differences(scores: dict[str, list[SeedScore]], first: str, second: s
     }
 
 
-def format_summary(rows: list[dict[str, Any]], reference: Reference, comparisons: list[dict[str, Any]]) -> str:
+def format_summary(
+    rows: list[dict[str, Any]], reference: Reference, comparisons: list[dict[str, Any]]
+) -> str:
     """A markdown table of the rows and a list of paired comparisons."""
     lines = [
         f"Hypervolume of (validation error, params / {reference.params:,.0f}) against the reference point "

@@ -277,7 +277,9 @@ class ISNAS:
         if x.ndim != 2 or x.shape[1] != self.n_choices.size:
             raise ValueError(f"x must have shape (M, {self.n_choices.size}), got {x.shape}.")
         if origins.shape != (m,) or losses.shape != (m,) or complexities.shape != (m,):
-            raise ValueError("origins, losses and complexities must each have one entry per sample.")
+            raise ValueError(
+                "origins, losses and complexities must each have one entry per sample."
+            )
         if np.any(x < 0) or np.any(x >= self.n_choices[None, :]):
             raise ValueError("x holds a choice index outside 0..C_i-1 for some variable.")
         if np.any(origins < 0) or np.any(origins >= self.n_distributions):

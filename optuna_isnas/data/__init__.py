@@ -105,8 +105,10 @@ def load_dataset(
     pool = _pool_factor(key, downsample, native)
     test_fraction = DEFAULT_FRACTION if test_fraction is None else test_fraction
     _check_fractions(key, val_fraction, test_fraction)
-    for option, value in (("max_train_samples", max_train_samples),
-                          ("max_eval_samples", max_eval_samples)):
+    for option, value in (
+        ("max_train_samples", max_train_samples),
+        ("max_eval_samples", max_eval_samples),
+    ):
         if value is not None:
             _check_positive_int(option, value)
 
@@ -146,8 +148,11 @@ def load_dataset(
         t.div_(raw.max_value)
         return F.avg_pool2d(t, pool) if pool > 1 else t
 
-    selection = {"train": (raw.x, raw.y, train_idx), "val": (raw.x, raw.y, val_idx),
-                  "test": (x_test, y_test, test_idx)}
+    selection = {
+        "train": (raw.x, raw.y, train_idx),
+        "val": (raw.x, raw.y, val_idx),
+        "test": (x_test, y_test, test_idx),
+    }
     xs = {split: images(x, idx) for split, (x, _, idx) in selection.items()}
     mean, std = _channel_mean_std(xs["train"])
     parts = {
@@ -176,9 +181,7 @@ def _canonical_name(name: object) -> str:
     if key == "fashionmnist":
         key = "fashion-mnist"
     if key not in DATASET_NAMES:
-        raise DatasetError(
-            f"unknown dataset {name!r}; valid names are: {', '.join(DATASET_NAMES)}"
-        )
+        raise DatasetError(f"unknown dataset {name!r}; valid names are: {', '.join(DATASET_NAMES)}")
     return key
 
 
@@ -207,8 +210,11 @@ def _check_applicable(
             f"(got root={root!r})"
         )
     if download and key != "cifar10":
-        hint = (" Install it with `apt-get install -y dataset-fashion-mnist` or pass root=DIR."
-                if key == "fashion-mnist" else "")
+        hint = (
+            " Install it with `apt-get install -y dataset-fashion-mnist` or pass root=DIR."
+            if key == "fashion-mnist"
+            else ""
+        )
         raise DatasetError(f"download applies only to cifar10, not {key}.{hint}")
     if key != "imagefolder" and (image_size is not None or grayscale):
         raise DatasetError(
@@ -237,8 +243,11 @@ def _pool_factor(key: str, downsample: object, native: int) -> int:
     if downsample is None:
         return 1
     valid = [s for s in range(1, native + 1) if native % s == 0]
-    if (isinstance(downsample, bool) or not isinstance(downsample, (int, np.integer))
-            or downsample not in valid):
+    if (
+        isinstance(downsample, bool)
+        or not isinstance(downsample, (int, np.integer))
+        or downsample not in valid
+    ):
         raise DatasetError(
             f"downsample={downsample!r} is not possible for {key}: it is the target side length "
             f"and must divide the native {native}x{native}; valid values: "

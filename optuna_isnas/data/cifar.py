@@ -71,8 +71,12 @@ def _read_batch(path: Path, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
             f"CIFAR-10 batch {path} lacks 'data' or 'labels' (keys: {sorted(entry)})"
         )
     data, labels = entry["data"], np.asarray(entry["labels"])
-    if not (isinstance(data, np.ndarray) and data.dtype == np.uint8 and data.ndim == 2
-            and data.shape[1] == _PIXELS):
+    if not (
+        isinstance(data, np.ndarray)
+        and data.dtype == np.uint8
+        and data.ndim == 2
+        and data.shape[1] == _PIXELS
+    ):
         raise DatasetError(
             f"CIFAR-10 batch {path}: 'data' must be a uint8 array of shape (N, {_PIXELS}), got "
             f"{getattr(data, 'dtype', type(data).__name__)} {getattr(data, 'shape', '')}"
@@ -123,7 +127,9 @@ def download(root: Path) -> None:
         ) from e
 
 
-def read_cifar10(root: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, tuple[str, ...]]:
+def read_cifar10(
+    root: Path,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, tuple[str, ...]]:
     """Reads an extracted CIFAR-10 python version.
 
     Returns:

@@ -63,7 +63,8 @@ def _fashion_mnist_help() -> str:
     return (
         "Install Debian's package with `apt-get install -y dataset-fashion-mnist` (it puts the "
         f"four IDX files in {FASHION_MNIST_ROOT}), or pass root=DIR (--data-root DIR) for a "
-        "directory holding " + ", ".join(f"{stem}.gz" for stem in FASHION_MNIST_FILES)
+        "directory holding "
+        + ", ".join(f"{stem}.gz" for stem in FASHION_MNIST_FILES)
         + " (un-gzipped copies are accepted too)."
     )
 

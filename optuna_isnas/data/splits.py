@@ -31,9 +31,7 @@ def stratified_take(
         raise ValueError(f"cannot take {k} of {n} samples")
     if k == 0:
         return np.empty(0, dtype=np.int64), np.sort(positions)
-    classes, inverse, counts = np.unique(
-        labels[positions], return_inverse=True, return_counts=True
-    )
+    classes, inverse, counts = np.unique(labels[positions], return_inverse=True, return_counts=True)
     exact = k * counts / n
     quota = np.floor(exact).astype(np.int64)
     leftover = k - int(quota.sum())
@@ -42,9 +40,9 @@ def stratified_take(
         order = np.lexsort((rng.random(len(classes)), -(exact - quota)))
         quota[order[:leftover]] += 1
     by_class = np.split(positions[np.argsort(inverse, kind="stable")], np.cumsum(counts)[:-1])
-    chosen = np.sort(np.concatenate(
-        [rng.permutation(members)[:q] for members, q in zip(by_class, quota)]
-    ))
+    chosen = np.sort(
+        np.concatenate([rng.permutation(members)[:q] for members, q in zip(by_class, quota)])
+    )
     rest = np.setdiff1d(positions, chosen, assume_unique=True)
     return chosen, rest
 

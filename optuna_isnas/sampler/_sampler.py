@@ -119,7 +119,11 @@ class ISNASSampler(BaseSampler):
         self._complexity_fn = complexity_fn
         self._explicit_epsilons = epsilons is not None
         budgets = None if complexity_budgets is None else tuple(complexity_budgets)
-        eps = None if budgets is not None else tuple(DEFAULT_EPSILONS if epsilons is None else epsilons)
+        eps = (
+            None
+            if budgets is not None
+            else tuple(DEFAULT_EPSILONS if epsilons is None else epsilons)
+        )
         # Validate everything now through the core's own checks (clear ValueErrors).
         ISNAS(
             [2],
@@ -182,8 +186,7 @@ class ISNASSampler(BaseSampler):
                 for theta, row, b in zip(state.core.thetas, rows, state.core.budgets)
             ]
         return [
-            {name: state.choice(name, int(i)) for name, i in zip(state.names, row)}
-            for row in rows
+            {name: state.choice(name, int(i)) for name, i in zip(state.names, row)} for row in rows
         ]
 
     def probabilities(self, study: Study) -> list[dict[str, dict[CategoricalChoiceType, float]]]:

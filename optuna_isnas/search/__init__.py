@@ -7,7 +7,12 @@
 
 from optuna_isnas.search.config import SearchConfig, TrainingRecipe
 from optuna_isnas.search.device import Precision, autocast_dtype, resolve_device
-from optuna_isnas.search.errors import CheckpointMismatchError, NonFiniteLossWarning, SearchError, SearchInterrupted
+from optuna_isnas.search.errors import (
+    CheckpointMismatchError,
+    NonFiniteLossWarning,
+    SearchError,
+    SearchInterrupted,
+)
 from optuna_isnas.search.loop import SearchResult, StepInfo, run_search
 from optuna_isnas.search.results import ArchitectureResult, format_table
 

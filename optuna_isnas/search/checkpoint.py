@@ -25,7 +25,11 @@ FORMAT_VERSION = 1
 
 
 def random_states() -> dict[str, Any]:
-    states = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    states = {
+        "torch": torch.get_rng_state(),
+        "numpy": np.random.get_state(),
+        "python": random.getstate(),
+    }
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         states["cuda"] = torch.cuda.get_rng_state_all()
     return states
@@ -35,7 +39,11 @@ def set_random_states(states: dict[str, Any]) -> None:
     torch.set_rng_state(states["torch"])
     np.random.set_state(states["numpy"])
     random.setstate(states["python"])
-    if "cuda" in states and torch.cuda.is_available() and len(states["cuda"]) == torch.cuda.device_count():
+    if (
+        "cuda" in states
+        and torch.cuda.is_available()
+        and len(states["cuda"]) == torch.cuda.device_count()
+    ):
         torch.cuda.set_rng_state_all(states["cuda"])
 
 
@@ -69,13 +77,21 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """
     path = Path(path)
     if not path.is_file():
-        raise SearchError(f"no checkpoint to resume from at {path}; run the search without --resume first")
+        raise SearchError(
+            f"no checkpoint to resume from at {path}; run the search without --resume first"
+        )
     try:
         state = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as exc:  # noqa: BLE001 - a corrupt file is reported, not re-raised
         raise SearchError(f"cannot read checkpoint {path}: {exc}") from exc
-    if not isinstance(state, dict) or state.get("format_version") != FORMAT_VERSION or "config" not in state:
-        raise SearchError(f"{path} is not an optuna-isnas search checkpoint (format {FORMAT_VERSION})")
+    if (
+        not isinstance(state, dict)
+        or state.get("format_version") != FORMAT_VERSION
+        or "config" not in state
+    ):
+        raise SearchError(
+            f"{path} is not an optuna-isnas search checkpoint (format {FORMAT_VERSION})"
+        )
     return state
 
 
@@ -83,7 +99,9 @@ def check_config(checkpoint: dict[str, Any], config: SearchConfig, path: str | P
     """Raise CheckpointMismatchError naming each setting that differs from the checkpoint's."""
     diffs = config.differences(checkpoint["config"])
     if diffs:
-        listed = "; ".join(f"{name}: checkpoint {old!r}, now {new!r}" for name, (new, old) in diffs.items())
+        listed = "; ".join(
+            f"{name}: checkpoint {old!r}, now {new!r}" for name, (new, old) in diffs.items()
+        )
         raise CheckpointMismatchError(
             f"checkpoint {path} was written by a search with different settings ({listed}); "
             "resume with the same settings or start a new search in another --out directory"

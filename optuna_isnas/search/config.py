@@ -72,11 +72,17 @@ class TrainingRecipe:
         if self.schedule not in ("cosine", "constant"):
             raise SearchError(f"unknown schedule {self.schedule!r}; choose 'cosine' or 'constant'")
         if self.augment not in AUGMENTATIONS:
-            raise SearchError(f"unknown augment {self.augment!r}; choose one of {', '.join(AUGMENTATIONS)}")
+            raise SearchError(
+                f"unknown augment {self.augment!r}; choose one of {', '.join(AUGMENTATIONS)}"
+            )
         if self.channels_last not in (True, False, "auto"):
-            raise SearchError(f"channels_last must be True, False or 'auto', got {self.channels_last!r}")
+            raise SearchError(
+                f"channels_last must be True, False or 'auto', got {self.channels_last!r}"
+            )
         if self.grad_clip_norm is not None and not self.grad_clip_norm > 0:
-            raise SearchError(f"grad_clip_norm must be positive or None, got {self.grad_clip_norm!r}")
+            raise SearchError(
+                f"grad_clip_norm must be positive or None, got {self.grad_clip_norm!r}"
+            )
 
 
 @dataclass
@@ -166,25 +172,41 @@ class SearchConfig:
         from optuna_isnas.spaces import SPACE_NAMES
 
         if self.space not in SPACE_NAMES:
-            raise SearchError(f"unknown search space {self.space!r}; valid spaces: {', '.join(SPACE_NAMES)}")
+            raise SearchError(
+                f"unknown search space {self.space!r}; valid spaces: {', '.join(SPACE_NAMES)}"
+            )
         if self.objective not in OBJECTIVES:
-            raise SearchError(f"unknown objective {self.objective!r}; choose one of {', '.join(OBJECTIVES)}")
+            raise SearchError(
+                f"unknown objective {self.objective!r}; choose one of {', '.join(OBJECTIVES)}"
+            )
         if self.sampler not in SAMPLER_NAMES:
-            raise SearchError(f"unknown sampler {self.sampler!r}; choose one of {', '.join(SAMPLER_NAMES)}")
+            raise SearchError(
+                f"unknown sampler {self.sampler!r}; choose one of {', '.join(SAMPLER_NAMES)}"
+            )
         if self.epsilons is not None and self.budgets is not None:
             raise SearchError("give either epsilons or budgets, not both")
         for name, lowest in (("epsilons", 0.0), ("budgets", None)):
             values = getattr(self, name)
             if values is None:
                 continue
-            if len(values) == 0 or not all(math.isfinite(v) and (v >= 0 if lowest == 0.0 else v > 0) for v in values):
+            if len(values) == 0 or not all(
+                math.isfinite(v) and (v >= 0 if lowest == 0.0 else v > 0) for v in values
+            ):
                 bound = ">= 0" if lowest == 0.0 else "> 0"
-                raise SearchError(f"{name} must be one or more finite numbers {bound}, got {list(values)}")
+                raise SearchError(
+                    f"{name} must be one or more finite numbers {bound}, got {list(values)}"
+                )
             if self.num_distributions is not None and self.num_distributions != len(values):
                 raise SearchError(
                     f"num_distributions={self.num_distributions} disagrees with the {len(values)} {name} given"
                 )
-        for name in ("num_distributions", "threads", "max_steps_per_epoch", "train_subset", "val_subset"):
+        for name in (
+            "num_distributions",
+            "threads",
+            "max_steps_per_epoch",
+            "train_subset",
+            "val_subset",
+        ):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise SearchError(f"{name} must be at least 1, got {value}")

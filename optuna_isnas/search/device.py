@@ -30,14 +30,20 @@ def resolve_device(spec: str = "auto") -> torch.device:
         return torch.device("cpu")
     if spec == "cuda" or spec.startswith("cuda:"):
         if not torch.cuda.is_available():
-            built = f"built with CUDA {torch.version.cuda}" if torch.version.cuda else "a CPU-only build"
+            built = (
+                f"built with CUDA {torch.version.cuda}"
+                if torch.version.cuda
+                else "a CPU-only build"
+            )
             raise SearchError(
                 f"device {spec!r} was requested but no CUDA GPU is available (torch {torch.__version__}, {built}); "
                 "use --device cpu or --device auto"
             )
         device = torch.device(spec)
         if device.index is not None and device.index >= torch.cuda.device_count():
-            raise SearchError(f"device {spec!r} does not exist: {torch.cuda.device_count()} CUDA device(s) visible")
+            raise SearchError(
+                f"device {spec!r} does not exist: {torch.cuda.device_count()} CUDA device(s) visible"
+            )
         return device
     raise SearchError(f"unknown device {spec!r}; choose auto, cpu, cuda or cuda:N")
 
@@ -64,7 +70,9 @@ def torch_threads(threads: int | None, device: torch.device, image_size: int) ->
         torch.set_num_threads(previous)
 
 
-def autocast_dtype(device: torch.device, amp: bool = True, bf16_supported: bool | None = None) -> torch.dtype | None:
+def autocast_dtype(
+    device: torch.device, amp: bool = True, bf16_supported: bool | None = None
+) -> torch.dtype | None:
     """The autocast dtype for ``device``: None (float32) on CPU or with amp off.
 
     On CUDA bfloat16 where supported (no loss scaling needed), float16 otherwise.
@@ -86,7 +94,9 @@ class Precision:
     channels_last: bool
 
     @classmethod
-    def for_device(cls, device: torch.device, amp: bool = True, channels_last: bool | str = "auto") -> "Precision":
+    def for_device(
+        cls, device: torch.device, amp: bool = True, channels_last: bool | str = "auto"
+    ) -> "Precision":
         dtype = autocast_dtype(device, amp)
         if channels_last == "auto":
             channels_last = device.type == "cuda" and dtype is not None
@@ -115,7 +125,11 @@ class Precision:
         return x
 
     def describe(self) -> str:
-        precision = {None: "float32", torch.bfloat16: "bfloat16 autocast", torch.float16: "float16 autocast"}[self.dtype]
+        precision = {
+            None: "float32",
+            torch.bfloat16: "bfloat16 autocast",
+            torch.float16: "float16 autocast",
+        }[self.dtype]
         layout = ", channels_last" if self.channels_last else ""
         name = str(self.device)
         if self.device.type == "cuda":

@@ -109,7 +109,9 @@ class SearchResult:
     space: Any
 
     def dashboard_command(self) -> str | None:
-        return None if self.storage_location is None else f"optuna-dashboard {self.storage_location}"
+        return (
+            None if self.storage_location is None else f"optuna-dashboard {self.storage_location}"
+        )
 
 
 def run_search(
@@ -175,16 +177,25 @@ def run_search(
 
     with _quiet_optuna(), torch_threads(config.threads, device, splits.image_size):
         study = _open_study(config, opened, sampler, checkpoint, checkpoint_path, overwrite)
-        search = _OneShotSearch(config, space, splits, precision, study, sampler, loss_hook, step_callback, opened)
+        search = _OneShotSearch(
+            config, space, splits, precision, study, sampler, loss_hook, step_callback, opened
+        )
         if checkpoint is not None:
             search.load_state_dict(checkpoint)
         search.run(checkpoint_path)
-        entries = results_mod.evaluate_returned(study, sampler, space, search.supernet, search.val, config, precision)
+        entries = results_mod.evaluate_returned(
+            study, sampler, space, search.supernet, search.val, config, precision
+        )
         summary = results_mod.write_summary_study(opened.storage, study.study_name, space, entries)
         plot_path = write_pareto_html(study, entries, out / "pareto.html")
         opened.sync()
     architectures_path = results_mod.write_architectures_json(
-        out / results_mod.ARCHITECTURES_NAME, entries, config, space, study.study_name, opened.location
+        out / results_mod.ARCHITECTURES_NAME,
+        entries,
+        config,
+        space,
+        study.study_name,
+        opened.location,
     )
     return SearchResult(
         study=study,
@@ -239,7 +250,10 @@ def _open_study(
         optuna.delete_study(study_name=summary_name, storage=opened.storage)
     checkpoint_path.unlink(missing_ok=True)
     study = optuna.create_study(
-        study_name=name, storage=opened.storage, sampler=sampler, directions=directions(config.objective)
+        study_name=name,
+        storage=opened.storage,
+        sampler=sampler,
+        directions=directions(config.objective),
     )
     set_metric_names(study, metric_names(config.objective))
     study.set_user_attr("optuna_isnas:config", config.to_dict())
@@ -351,7 +365,9 @@ class _OneShotSearch:
                 self._run_epoch(epoch, interrupt, checkpoint_path)
                 self._checkpoint(checkpoint_path)
 
-    def _run_epoch(self, epoch: int, interrupt: "_GracefulInterrupt", checkpoint_path: Path) -> None:
+    def _run_epoch(
+        self, epoch: int, interrupt: "_GracefulInterrupt", checkpoint_path: Path
+    ) -> None:
         start = self.global_step - epoch * self.steps_per_epoch
         bar = tqdm(
             total=self.steps_per_epoch,
@@ -367,10 +383,21 @@ class _OneShotSearch:
                 train_losses, val_losses = self._step()
                 self.global_step += 1
                 bar.update(1)
-                bar.set_postfix_str(self._postfix(train_losses, val_losses, step == self.steps_per_epoch), refresh=False)
+                bar.set_postfix_str(
+                    self._postfix(train_losses, val_losses, step == self.steps_per_epoch),
+                    refresh=False,
+                )
                 if self.step_callback is not None:
                     self.step_callback(
-                        StepInfo(epoch, step, self.global_step, self.total_steps, self.study, train_losses, val_losses)
+                        StepInfo(
+                            epoch,
+                            step,
+                            self.global_step,
+                            self.total_steps,
+                            self.study,
+                            train_losses,
+                            val_losses,
+                        )
                     )
                 if interrupt.requested:
                     self._checkpoint(checkpoint_path)
@@ -392,7 +419,11 @@ class _OneShotSearch:
         x, y = precision.prepare_input(x), self.train.y[idx]
         self.supernet.train()
         train_losses = sgd_step(
-            self.supernet, [self._loss_fn(x, y, arch) for arch in archs], self.optimizer, self.scaler, self.config.recipe
+            self.supernet,
+            [self._loss_fn(x, y, arch) for arch in archs],
+            self.optimizer,
+            self.scaler,
+            self.config.recipe,
         )
         self.scheduler.step()
 
@@ -410,7 +441,9 @@ class _OneShotSearch:
                 self._tell(trial, arch, train_loss, val_loss, accuracy)
         return train_losses, val_losses
 
-    def _loss_fn(self, x: torch.Tensor, y: torch.Tensor, arch: dict[str, str]) -> Callable[[], torch.Tensor]:
+    def _loss_fn(
+        self, x: torch.Tensor, y: torch.Tensor, arch: dict[str, str]
+    ) -> Callable[[], torch.Tensor]:
         def loss() -> torch.Tensor:
             with self.precision.autocast():
                 logits = self.supernet(x, arch)
@@ -421,7 +454,14 @@ class _OneShotSearch:
     def _hook(self, arch: dict[str, str], loss: torch.Tensor) -> torch.Tensor:
         return loss if self.loss_hook is None else self.loss_hook(arch, loss)
 
-    def _tell(self, trial: optuna.Trial, arch: dict[str, str], train_loss: float, val_loss: float, accuracy: float) -> None:
+    def _tell(
+        self,
+        trial: optuna.Trial,
+        arch: dict[str, str],
+        train_loss: float,
+        val_loss: float,
+        accuracy: float,
+    ) -> None:
         trial.set_user_attr("accuracy", accuracy)
         trial.set_user_attr("loss", val_loss)
         trial.set_user_attr("train_loss", train_loss)
@@ -443,13 +483,19 @@ class _OneShotSearch:
         text = f"train {_nanmean(train_losses):.3f} val {_nanmean(val_losses):.3f}"
         expected = getattr(self.sampler, "expected_complexity", None)
         now = time.monotonic()
-        if expected is not None and self.config.progress and (force or now - self._complexity_shown_at > 2.0):
+        if (
+            expected is not None
+            and self.config.progress
+            and (force or now - self._complexity_shown_at > 2.0)
+        ):
             try:
                 values = expected(self.study)
             except ValueError:  # ISNASSampler before its first completed trial
                 values = None
             if values is not None:
-                self._complexity_text = " E[params] " + "/".join("?" if v is None else _short(v) for v in values)
+                self._complexity_text = " E[params] " + "/".join(
+                    "?" if v is None else _short(v) for v in values
+                )
             self._complexity_shown_at = now
         return text + self._complexity_text
 
@@ -505,7 +551,9 @@ class _GracefulInterrupt:
     def _handle(self, signum: int, frame: Any) -> None:
         self.requested = True
         signal.signal(signal.SIGINT, self._previous)
-        _say("Ctrl-C: finishing this step and writing a checkpoint (press Ctrl-C again to abort at once)")
+        _say(
+            "Ctrl-C: finishing this step and writing a checkpoint (press Ctrl-C again to abort at once)"
+        )
 
     def __exit__(self, *exc: Any) -> None:
         if self._installed:

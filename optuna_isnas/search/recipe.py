@@ -32,7 +32,9 @@ def make_optimizer(parameters: Iterator[nn.Parameter], recipe: TrainingRecipe) -
 def make_scheduler(optimizer: torch.optim.Optimizer, recipe: TrainingRecipe, total_steps: int):
     """Cosine annealing from ``lr`` to ``lr_min`` over ``total_steps`` steps, or a constant rate."""
     if recipe.schedule == "cosine":
-        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(total_steps, 1), eta_min=recipe.lr_min)
+        return torch.optim.lr_scheduler.CosineAnnealingLR(
+            optimizer, T_max=max(total_steps, 1), eta_min=recipe.lr_min
+        )
     return torch.optim.lr_scheduler.ConstantLR(optimizer, factor=1.0, total_iters=0)
 
 
@@ -72,7 +74,9 @@ class MinibatchStream:
         self.perm, self.pos = state["perm"], state["pos"]
 
 
-def augment_batch(x: torch.Tensor, mode: str, generator: torch.Generator, padding: int = 4) -> torch.Tensor:
+def augment_batch(
+    x: torch.Tensor, mode: str, generator: torch.Generator, padding: int = 4
+) -> torch.Tensor:
     """Random crop after zero padding (``"crop"``), plus horizontal flips (``"crop-flip"``).
 
     The random draws come from ``generator`` (on the CPU) whatever the device of ``x``.

@@ -61,10 +61,17 @@ def returned_architectures(study: optuna.Study, sampler: Any, space: Any) -> lis
     """The architectures a search returns, each as ``{"architecture", "eps", "budget", "trial"}``."""
     if is_isnas_sampler(sampler):
         archs = sampler.architectures(study)
-        eps = list(sampler.tradeoffs(study)) if hasattr(sampler, "tradeoffs") else [None] * len(archs)
+        eps = (
+            list(sampler.tradeoffs(study)) if hasattr(sampler, "tradeoffs") else [None] * len(archs)
+        )
         budgets = getattr(sampler, "complexity_budgets", None) or [None] * len(archs)
         return [
-            {"architecture": space.validate(a), "eps": _float(e), "budget": _float(b), "trial": None}
+            {
+                "architecture": space.validate(a),
+                "eps": _float(e),
+                "budget": _float(b),
+                "trial": None,
+            }
             for a, e, b in zip(archs, eps, budgets)
         ]
     seen: set[tuple[tuple[str, str], ...]] = set()
@@ -92,26 +99,46 @@ def evaluate_returned(
     entries = []
     for index, found in enumerate(returned_architectures(study, sampler, space)):
         arch = found["architecture"]
-        accuracy, loss = evaluate(lambda x, a=arch: supernet(x, a), val.x, val.y, config.eval_batch_size, precision)
-        entries.append(ArchitectureResult(index=index, params=space.n_params(arch), accuracy=accuracy, loss=loss, **found))
+        accuracy, loss = evaluate(
+            lambda x, a=arch: supernet(x, a), val.x, val.y, config.eval_batch_size, precision
+        )
+        entries.append(
+            ArchitectureResult(
+                index=index, params=space.n_params(arch), accuracy=accuracy, loss=loss, **found
+            )
+        )
     return entries
 
 
 def write_summary_study(
-    storage: optuna.storages.BaseStorage, search_name: str, space: Any, entries: list[ArchitectureResult]
+    storage: optuna.storages.BaseStorage,
+    search_name: str,
+    space: Any,
+    entries: list[ArchitectureResult],
 ) -> optuna.Study:
     """(Re)create ``"<search_name>-summary"`` holding one trial per returned architecture."""
     name = summary_name(search_name)
     if study_exists(storage, name):
         optuna.delete_study(study_name=name, storage=storage)
     summary = optuna.create_study(
-        study_name=name, storage=storage, directions=["maximize", "minimize"], sampler=optuna.samplers.RandomSampler()
+        study_name=name,
+        storage=storage,
+        directions=["maximize", "minimize"],
+        sampler=optuna.samplers.RandomSampler(),
     )
     set_metric_names(summary, SUMMARY_METRICS)
     summary.set_user_attr("search_study", search_name)
-    distributions = {name: CategoricalDistribution(list(choices)) for name, choices in space.variables.items()}
+    distributions = {
+        name: CategoricalDistribution(list(choices)) for name, choices in space.variables.items()
+    }
     for entry in entries:
-        attrs = {"index": entry.index, "loss": entry.loss, "eps": entry.eps, "budget": entry.budget, "search_trial": entry.trial}
+        attrs = {
+            "index": entry.index,
+            "loss": entry.loss,
+            "eps": entry.eps,
+            "budget": entry.budget,
+            "search_trial": entry.trial,
+        }
         summary.add_trial(
             optuna.trial.create_trial(
                 params=entry.architecture,
@@ -160,14 +187,28 @@ def format_table(entries: list[ArchitectureResult], width: int = 60) -> str:
         arch = " ".join(f"{k}={v}" for k, v in e.architecture.items())
         if len(arch) > width:
             arch = arch[: width - 3] + "..."
-        rows.append((str(e.index), "-" if value is None else f"{value:g}", f"{e.params:,}", f"{100 * e.accuracy:.2f}%", arch))
+        rows.append(
+            (
+                str(e.index),
+                "-" if value is None else f"{value:g}",
+                f"{e.params:,}",
+                f"{100 * e.accuracy:.2f}%",
+                arch,
+            )
+        )
     return render_table(rows, left_aligned={4})
 
 
 def render_table(rows: list[tuple[str, ...]], left_aligned: set[int] = frozenset()) -> str:
     """Columns separated by two spaces; right-aligned except the ``left_aligned`` column indices."""
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(c.ljust(w) if i in left_aligned else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))) for r in rows]
+    lines = [
+        "  ".join(
+            c.ljust(w) if i in left_aligned else c.rjust(w)
+            for i, (c, w) in enumerate(zip(r, widths))
+        )
+        for r in rows
+    ]
     return "\n".join(line.rstrip() for line in lines)
 
 

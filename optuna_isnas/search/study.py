@@ -59,7 +59,9 @@ class OpenedStorage:
             self.backend.sync()
 
 
-def open_storage(storage: str | optuna.storages.BaseStorage | None, out: str | Path) -> OpenedStorage:
+def open_storage(
+    storage: str | optuna.storages.BaseStorage | None, out: str | Path
+) -> OpenedStorage:
     """Open ``storage``: a storage object, a URL, a journal file path, or None for ``<out>/search.journal``.
 
     Raises:
@@ -126,8 +128,12 @@ def make_sampler(config: SearchConfig, space: Any = None) -> optuna.samplers.Bas
             if space is not None:
                 tradeoff["complexity_fn"] = space.n_params
         else:
-            tradeoff = {"epsilons": list(config.epsilons or default_epsilons(num_distributions(config)))}
-        return ISNASSampler(**tradeoff, samples_per_distribution=config.samples_per_distribution, seed=config.seed)
+            tradeoff = {
+                "epsilons": list(config.epsilons or default_epsilons(num_distributions(config)))
+            }
+        return ISNASSampler(
+            **tradeoff, samples_per_distribution=config.samples_per_distribution, seed=config.seed
+        )
     if config.sampler == "random":
         return optuna.samplers.RandomSampler(seed=config.seed)
     if config.sampler == "tpe":

@@ -220,7 +220,9 @@ class SearchSpace(abc.ABC):
     _kwargs: dict[str, Any]
 
     def __init__(self, *, in_channels: int, num_classes: int, image_size: int) -> None:
-        sizes = positive_ints(in_channels=in_channels, num_classes=num_classes, image_size=image_size)
+        sizes = positive_ints(
+            in_channels=in_channels, num_classes=num_classes, image_size=image_size
+        )
         self.in_channels = sizes["in_channels"]
         self.num_classes = sizes["num_classes"]
         self.image_size = sizes["image_size"]

@@ -72,9 +72,7 @@ class ChainSupernet(Supernet):
 
     def extract_child(self, arch: Mapping[str, str]) -> ChainNet:
         arch = validate_architecture(self._variables, arch)
-        blocks = [
-            copy.deepcopy(block[arch[name]]) for name, block in zip(self._names, self.blocks)
-        ]
+        blocks = [copy.deepcopy(block[arch[name]]) for name, block in zip(self._names, self.blocks)]
         return ChainNet(copy.deepcopy(self.stem), blocks, copy.deepcopy(self.head))
 
     def choice_modules(self) -> dict[tuple[str, str], list[nn.Module]]:
@@ -117,7 +115,9 @@ class ChainSpace(SearchSpace):
         kernel_sizes = tuple(int(k) for k in kernel_sizes)
         expansions = tuple(int(e) for e in expansions)
         if not kernel_sizes or any(k < 1 or k % 2 == 0 for k in kernel_sizes):
-            raise ValueError(f"kernel_sizes must be non-empty odd positive ints, got {kernel_sizes}.")
+            raise ValueError(
+                f"kernel_sizes must be non-empty odd positive ints, got {kernel_sizes}."
+            )
         if not expansions or any(e < 1 for e in expansions):
             raise ValueError(f"expansions must be non-empty positive ints, got {expansions}.")
         if len(set(kernel_sizes)) != len(kernel_sizes) or len(set(expansions)) != len(expansions):
@@ -172,6 +172,4 @@ class ChainSpace(SearchSpace):
         blocks = [
             self._block(i, choice, running_stats=True) for i, choice in enumerate(arch.values())
         ]
-        return ChainNet(
-            self._stem(running_stats=True), blocks, self._head(running_stats=True)
-        )
+        return ChainNet(self._stem(running_stats=True), blocks, self._head(running_stats=True))

@@ -151,9 +151,7 @@ class EnasSuperCell(_CellBase):
         slots, inputs, ops = self.slots, arch.inputs, arch.ops
         for i in range(NUM_NODES):
             a, b = 2 * i, 2 * i + 1
-            states.append(
-                slots[a][ops[a]](states[inputs[a]]) + slots[b][ops[b]](states[inputs[b]])
-            )
+            states.append(slots[a][ops[a]](states[inputs[a]]) + slots[b][ops[b]](states[inputs[b]]))
         c = self.channels
         x = F.relu(torch.cat([states[s] for s in arch.loose], dim=1))
         w = self.combine.weight

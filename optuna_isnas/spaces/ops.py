@@ -110,7 +110,9 @@ class FactorizedReduce(nn.Module):
     def __init__(self, c_in: int, c_out: int, *, running_stats: bool) -> None:
         super().__init__()
         if c_out % 2:
-            raise ValueError(f"FactorizedReduce needs an even number of output channels, got {c_out}.")
+            raise ValueError(
+                f"FactorizedReduce needs an even number of output channels, got {c_out}."
+            )
         self.relu = nn.ReLU(inplace=False)
         self.conv_1 = nn.Conv2d(c_in, c_out // 2, 1, 2, 0, bias=False)
         self.conv_2 = nn.Conv2d(c_in, c_out // 2, 1, 2, 0, bias=False)
