@@ -20,14 +20,14 @@ Rules (docs/algorithm.md, "Generations in Optuna"):
 from __future__ import annotations
 
 import bisect
-
 from dataclasses import dataclass, field
 
 import numpy as np
-from optuna.storages import BaseStorage
+from optuna.study import Study
 from optuna.trial import FrozenTrial, TrialState
 
 from optuna_isnas.core import Solution
+from optuna_isnas.sampler import _storage
 from optuna_isnas.sampler._state import (
     DISTRIBUTION_KEY,
     GENERATION_KEY,
@@ -109,8 +109,7 @@ class GenerationTracker:
 
     def scan(
         self,
-        storage: BaseStorage,
-        study_id: int,
+        study: Study,
         state: SamplerState,
         stop: int,
         signs: tuple[float, float],
@@ -120,11 +119,10 @@ class GenerationTracker:
         for number in range(state.start, stop):
             cached = self._finished.get(number)
             if cached is None:
-                try:
-                    trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, number)
-                except KeyError:
+                trial = _storage.trial_by_number(study, number)
+                if trial is None:
                     break  # not created yet (ask from a stale process view)
-                cached = record_of(storage.get_trial(trial_id), state, signs)
+                cached = record_of(trial, state, signs)
                 if cached.state in _FINISHED:
                     self._finished[number] = cached
             records.append(cached)

@@ -17,6 +17,7 @@ from optuna.trial import FrozenTrial
 
 from optuna_isnas.core import ISNAS
 from optuna_isnas.core.budget import repair_to_budget
+from optuna_isnas.sampler import _storage
 from optuna_isnas.sampler._generations import (
     GenerationTracker,
     Tally,
@@ -271,10 +272,9 @@ class ISNASSampler(BaseSampler):
                     return self._sample_others(study, trial, search_space, set())
             state, t = self._advance(study, state, trial)
             k = next_distribution(t, trial.number)
-            storage = study._storage
             # Distribution first: a trial counts as tagged once its generation is set.
-            storage.set_trial_system_attr(trial._trial_id, DISTRIBUTION_KEY, k)
-            storage.set_trial_system_attr(trial._trial_id, GENERATION_KEY, state.core.generation)
+            _storage.set_trial_system_attr(study, trial, DISTRIBUTION_KEY, k)
+            _storage.set_trial_system_attr(study, trial, GENERATION_KEY, state.core.generation)
             x = self._draw(state, k, trial.number)
             params = {
                 name: state.choice(name, int(i))
@@ -323,7 +323,7 @@ class ISNASSampler(BaseSampler):
     # ------------------------------------------------------------------ internals
     def _bind(self, study: Study) -> None:
         """Reset per-process caches when the sampler moves to another study."""
-        key = (id(study._storage), study._study_id)
+        key = _storage.study_key(study)
         if key != self._study_key:
             self._study_key = key
             self._store.forget()
@@ -399,10 +399,10 @@ class ISNASSampler(BaseSampler):
 
         Returns the up-to-date state and the tally of its generation's trials.
         """
-        stop = trial.number if trial is not None else study._storage.get_n_trials(study._study_id)
+        stop = trial.number if trial is not None else _storage.n_trials(study)
         signs = self._signs(study)
         while True:  # normally at most one generation closes per call
-            records = self._tracker.scan(study._storage, study._study_id, state, stop, signs)
+            records = self._tracker.scan(study, state, stop, signs)
             t = tally(records, state.core.generation, state.core.n_distributions)
             used = pooled_solutions(t, state.core.lam)
             if used is None:
@@ -431,8 +431,9 @@ class ISNASSampler(BaseSampler):
                 continue
             self._store.save(study, state)
             if trial is not None:
-                study._storage.set_trial_system_attr(
-                    trial._trial_id,
+                _storage.set_trial_system_attr(
+                    study,
+                    trial,
                     CLOSED_KEY,
                     {"generation": closed, "trials": [r.number for r in used]},
                 )

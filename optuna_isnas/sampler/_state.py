@@ -23,6 +23,7 @@ from optuna.distributions import (
 from optuna.study import Study
 
 from optuna_isnas.core import ISNAS
+from optuna_isnas.sampler import _storage
 
 STATE_KEY = "isnas:state"
 GENERATION_KEY = "isnas:generation"
@@ -102,7 +103,7 @@ class StateStore:
 
     def raw(self, study: Study) -> str | None:
         """The stored JSON string, or None when the study has no state yet."""
-        value = study._storage.get_study_system_attrs(study._study_id).get(STATE_KEY)
+        value = _storage.study_system_attrs(study).get(STATE_KEY)
         return value if isinstance(value, str) else None
 
     def load(self, study: Study) -> SamplerState | None:
@@ -121,7 +122,7 @@ class StateStore:
         """Write ``state`` and make it the cached one."""
         state.raw = state.encode()
         state.refresh_cdf()
-        study._storage.set_study_system_attr(study._study_id, STATE_KEY, state.raw)
+        _storage.set_study_system_attr(study, STATE_KEY, state.raw)
         self._cached = state
 
     def forget(self) -> None:

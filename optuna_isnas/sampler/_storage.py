@@ -1,0 +1,59 @@
+"""The one place that touches Optuna's private storage handles.
+
+Optuna 5 removed the public setters of system attributes; its own samplers write their state
+through ``study._storage`` and ``trial._trial_id``. Every such access of this package goes
+through the functions below, so that a change in Optuna's internals is fixed here alone.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from optuna.storages import BaseStorage
+from optuna.study import Study
+from optuna.trial import FrozenTrial
+
+
+def storage_of(study: Study) -> BaseStorage:
+    """The storage object behind ``study``."""
+    return study._storage
+
+
+def study_id(study: Study) -> int:
+    """The storage's id of ``study``."""
+    return study._study_id
+
+
+def study_key(study: Study) -> tuple[int, int]:
+    """Identifies ``study`` within this process: (storage object, study id)."""
+    return id(study._storage), study._study_id
+
+
+def study_system_attrs(study: Study) -> dict[str, Any]:
+    """The study's system attributes, read afresh from its storage."""
+    return study._storage.get_study_system_attrs(study._study_id)
+
+
+def set_study_system_attr(study: Study, key: str, value: Any) -> None:
+    """Write one study system attribute."""
+    study._storage.set_study_system_attr(study._study_id, key, value)
+
+
+def set_trial_system_attr(study: Study, trial: FrozenTrial, key: str, value: Any) -> None:
+    """Write one system attribute of a trial of ``study``."""
+    study._storage.set_trial_system_attr(trial._trial_id, key, value)
+
+
+def n_trials(study: Study) -> int:
+    """Number of trials in ``study`` (any state), without copying them."""
+    return study._storage.get_n_trials(study._study_id)
+
+
+def trial_by_number(study: Study, number: int) -> FrozenTrial | None:
+    """Trial ``number`` of ``study``, or None when it does not exist (yet)."""
+    storage = study._storage
+    try:
+        trial_id = storage.get_trial_id_from_study_id_trial_number(study._study_id, number)
+    except KeyError:
+        return None
+    return storage.get_trial(trial_id)
