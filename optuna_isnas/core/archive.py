@@ -1,0 +1,213 @@
+"""A small archive of evaluated architectures, for returning the best ones the search evaluated.
+
+Beyond the paper (ALGORITHM.md section 6): after a realistic budget the most likely architecture
+of a distribution is often one the search never evaluated, or worse than ones it did. The archive
+keeps, for every distribution, the few evaluated architectures that are best for that
+distribution's own objective, so that the search can hand back what it can vouch for.
+
+* **Pooled evaluations.** An architecture evaluated again updates its entry: the count, the mean
+  loss and the sum of squared deviations (Welford), so repeated noisy evaluations are averaged.
+* **Noise.** Entries are compared by a pessimistic loss, ``mean + KAPPA * sigma / sqrt(n)``, where
+  ``sigma`` is the within-architecture standard deviation pooled over every entry evaluated more
+  than once. A single lucky minibatch then does not beat an architecture whose mean is known
+  precisely. Before any architecture was evaluated twice, ``sigma`` is unknown and taken as 0
+  (every entry then has n = 1, so the penalty would not change their order anyway).
+* **Bounded.** After each generation an entry survives only if it is among the ``size`` best
+  entries of at least one distribution (with the current scales), so the archive never holds
+  more than ``K * size`` entries and its update costs O(K * size * M) per generation.
+
+The archive is plain data: ``to_dict``/``from_dict`` round-trip exactly through JSON, and the
+update is deterministic given its inputs, so every worker that closes a generation writes the
+same archive.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+FloatArray = NDArray[np.float64]
+IntArray = NDArray[np.int64]
+
+#: Default number of entries kept per distribution.
+DEFAULT_SIZE = 4
+#: Standard errors added to an entry's mean loss when entries are compared.
+KAPPA = 1.0
+
+
+@dataclass
+class Entry:
+    """One evaluated architecture and its pooled evaluations.
+
+    Attributes:
+        x: choice indices.
+        complexity: its complexity (the mean over evaluations; normally exact and constant).
+        n: number of evaluations pooled.
+        mean: mean loss over them.
+        m2: sum of squared deviations of the losses from ``mean``.
+        violation: mean total constraint violation (0 when feasible).
+        generation: the generation of its latest evaluation.
+    """
+
+    x: tuple[int, ...]
+    complexity: float
+    n: int
+    mean: float
+    m2: float
+    violation: float
+    generation: int
+
+    def add(self, loss: float, complexity: float, violation: float, generation: int) -> None:
+        """Pool one more evaluation (Welford's update)."""
+        self.n += 1
+        delta = loss - self.mean
+        self.mean += delta / self.n
+        self.m2 += delta * (loss - self.mean)
+        self.complexity += (complexity - self.complexity) / self.n
+        self.violation += (violation - self.violation) / self.n
+        self.generation = generation
+
+    def to_list(self) -> list[Any]:
+        return [
+            list(self.x),
+            self.complexity,
+            self.n,
+            self.mean,
+            self.m2,
+            self.violation,
+            self.generation,
+        ]
+
+    @classmethod
+    def from_list(cls, row: Sequence[Any]) -> Entry:
+        x, complexity, n, mean, m2, violation, generation = row
+        return cls(
+            tuple(int(v) for v in x),
+            float(complexity),
+            int(n),
+            float(mean),
+            float(m2),
+            float(violation),
+            int(generation),
+        )
+
+
+#: How one distribution ranks architectures:
+#: ``rank(losses, complexities, violations) -> (keys, eligible, infeasibility)``. Among eligible
+#: architectures lower keys are better; the others (over a budget, or violating constraints)
+#: may never be returned and rank after them by ``infeasibility`` (>= 0).
+RankKeys = Callable[
+    [FloatArray, FloatArray, FloatArray], tuple[FloatArray, NDArray[np.bool_], FloatArray]
+]
+
+
+class Archive:
+    """The best evaluated architectures of every distribution, bounded in size.
+
+    Args:
+        size: entries kept per distribution (>= 1).
+    """
+
+    def __init__(self, size: int = DEFAULT_SIZE) -> None:
+        if not isinstance(size, int) or isinstance(size, bool) or size < 1:
+            raise ValueError(f"archive size must be an integer >= 1, got {size!r}.")
+        self.size = size
+        self.entries: list[Entry] = []
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    # ------------------------------------------------------------------ statistics
+    def noise_sd(self) -> float:
+        """Within-architecture standard deviation pooled over repeated entries (0 if none)."""
+        dof = sum(e.n - 1 for e in self.entries)
+        if dof <= 0:
+            return 0.0
+        return math.sqrt(max(sum(e.m2 for e in self.entries), 0.0) / dof)
+
+    def pessimistic_losses(self) -> FloatArray:
+        """``mean + KAPPA * sigma / sqrt(n)`` of every entry, in entry order."""
+        sd = self.noise_sd()
+        return np.array([e.mean + KAPPA * sd / math.sqrt(e.n) for e in self.entries])
+
+    def arrays(self) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """Pessimistic losses, complexities and violations of every entry, in entry order."""
+        complexities = np.array([e.complexity for e in self.entries], dtype=np.float64)
+        violations = np.array([e.violation for e in self.entries], dtype=np.float64)
+        return self.pessimistic_losses(), complexities, violations
+
+    # ------------------------------------------------------------------ update
+    def observe(
+        self,
+        x: IntArray,
+        losses: FloatArray,
+        complexities: FloatArray,
+        violations: FloatArray,
+        generation: int,
+        rank_keys: Sequence[RankKeys],
+    ) -> None:
+        """Pool one generation's evaluations, then keep each distribution's ``size`` best.
+
+        Args:
+            x: choices ``(M, D)``; losses, complexities, violations: ``(M,)``.
+            generation: the generation these evaluations belong to.
+            rank_keys: one ranking function per distribution (see ``RankKeys``).
+        """
+        index = {e.x: i for i, e in enumerate(self.entries)}
+        for row, loss, cost, viol in zip(x.tolist(), losses, complexities, violations):
+            key = tuple(int(v) for v in row)
+            at = index.get(key)
+            if at is None:
+                index[key] = len(self.entries)
+                self.entries.append(
+                    Entry(key, float(cost), 1, float(loss), 0.0, float(viol), generation)
+                )
+            else:
+                self.entries[at].add(float(loss), float(cost), float(viol), generation)
+        self._prune(rank_keys)
+
+    def _prune(self, rank_keys: Sequence[RankKeys]) -> None:
+        if len(self.entries) <= self.size:
+            return
+        keep = np.zeros(len(self.entries), dtype=bool)
+        for keys in self.ranked(rank_keys):
+            keep[keys[: self.size]] = True
+        self.entries = [e for e, kept in zip(self.entries, keep) if kept]
+
+    def ranked(self, rank_keys: Sequence[RankKeys]) -> list[list[int]]:
+        """Per distribution, every entry's index, best first.
+
+        Eligible entries come first by key, the others after them by infeasibility. Ties are
+        broken by lower complexity, then by more evaluations, then by entry order, so the order
+        is deterministic.
+        """
+        if not self.entries:
+            return [[] for _ in rank_keys]
+        losses, complexities, violations = self.arrays()
+        counts = np.array([e.n for e in self.entries])
+        order_all = np.arange(len(self.entries))
+        out = []
+        for rank in rank_keys:
+            keys, eligible, infeasibility = rank(losses, complexities, violations)
+            primary = np.where(eligible, keys, np.inf)
+            secondary = np.where(eligible, 0.0, infeasibility)
+            order = np.lexsort((order_all, -counts, complexities, primary, secondary))
+            out.append([int(i) for i in order])
+        return out
+
+    # ------------------------------------------------------------------ state
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-compatible state (floats round-trip exactly)."""
+        return {"size": self.size, "entries": [e.to_list() for e in self.entries]}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Archive:
+        """Inverse of ``to_dict``."""
+        archive = cls(int(data["size"]))
+        archive.entries = [Entry.from_list(row) for row in data["entries"]]
+        return archive
