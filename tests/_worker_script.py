@@ -185,7 +185,7 @@ def replay(trials: list[FrozenTrial], closed: dict[int, tuple[int, ...]], sample
     core = ISNAS(
         [len(CHOICES)] * N_PARAMS,
         EPSILONS,
-        samples_per_distribution=sampler._lam,
+        samples_per_distribution=sampler.generation_size // len(EPSILONS),
         loss_scale=1.0,
         complexity_scale=1.0,
     )

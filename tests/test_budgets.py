@@ -99,8 +99,11 @@ def test_repair_moves_an_over_budget_mode_inside_at_least_probability_cost() -> 
 
 
 def test_complexity_fn_needs_budgets() -> None:
-    with pytest.raises(ValueError, match="complexity_budgets"):
-        ISNASSampler(complexity_fn=lambda arch: 1.0)
+    with pytest.raises(ValueError, match="complexity_fn is used with budgets"):
+        ISNASSampler(epsilons=[0.0, 1.0], complexity_fn=lambda arch: 1.0)
+    # Budgets given, or the default size classes (budgets placed automatically): accepted.
+    ISNASSampler(complexity_budgets=[1.0, 2.0], complexity_fn=lambda arch: 1.0)
+    ISNASSampler(complexity_fn=lambda arch: 1.0)
 
 
 def test_tradeoffs_adapt_and_are_exposed() -> None:

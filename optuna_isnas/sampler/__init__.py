@@ -1,5 +1,6 @@
 """The Optuna adapter: ``ISNASSampler``."""
 
-from optuna_isnas.sampler._sampler import DEFAULT_EPSILONS, ISNASSampler
+from optuna_isnas.sampler._sampler import Candidate, ISNASSampler
+from optuna_isnas.sampler._settings import DEFAULT_EPSILONS, DEFAULT_N_DISTRIBUTIONS
 
-__all__ = ["DEFAULT_EPSILONS", "ISNASSampler"]
+__all__ = ["DEFAULT_EPSILONS", "DEFAULT_N_DISTRIBUTIONS", "Candidate", "ISNASSampler"]

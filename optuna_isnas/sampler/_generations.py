@@ -98,7 +98,21 @@ def _solution(
     complexity = signs[1] * values[1] if len(values) > 1 else 0.0
     if not (np.isfinite(loss) and np.isfinite(complexity)):
         return None
-    return Solution(distribution=k, x=x, loss=float(loss), complexity=float(complexity))
+    return Solution(
+        distribution=k,
+        x=x,
+        loss=float(loss),
+        complexity=float(complexity),
+        violation=violation(trial),
+    )
+
+
+def violation(trial: FrozenTrial) -> float:
+    """Total constraint violation of ``trial``: the sum of its positive constraint values.
+
+    Optuna 5 convention (``trial.set_constraint``): feasible when every value is <= 0.
+    """
+    return float(sum(min(max(0.0, float(v)), 1e300) for v in trial.constraints.values()))
 
 
 class GenerationTracker:

@@ -6,7 +6,8 @@ import logging
 import random
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import numpy as np
 from optuna.distributions import BaseDistribution, CategoricalChoiceType, CategoricalDistribution
@@ -15,7 +16,7 @@ from optuna.search_space import IntersectionSearchSpace
 from optuna.study import Study, StudyDirection
 from optuna.trial import FrozenTrial
 
-from optuna_isnas.core import ISNAS
+from optuna_isnas.core.archive import Entry as ArchiveEntry
 from optuna_isnas.core.budget import repair_to_budget
 from optuna_isnas.sampler import _storage
 from optuna_isnas.sampler._generations import (
@@ -24,6 +25,10 @@ from optuna_isnas.sampler._generations import (
     next_distribution,
     pooled_solutions,
     tally,
+)
+from optuna_isnas.sampler._settings import (
+    DEFAULT_ARCHIVE_SIZE,
+    CoreSettings,
 )
 from optuna_isnas.sampler._state import (
     CLOSED_KEY,
@@ -35,8 +40,25 @@ from optuna_isnas.sampler._state import (
 
 _logger = logging.getLogger(__name__)
 
-#: Default trade-offs: from "accuracy only" to "size matters most" (docs/algorithm.md).
-DEFAULT_EPSILONS: tuple[float, ...] = (0.0, 1.0, 3.0, 9.0)
+#: Where ``architectures()`` takes the family from.
+ArchitectureSource = Literal["evaluated", "mode"]
+
+
+@dataclass
+class Candidate:
+    """An architecture worth rescoring before the family is chosen (``ISNASSampler.candidates``).
+
+    Attributes:
+        params: the architecture, parameter name -> choice.
+        distributions: the distributions whose short list holds it (or whose mode it is).
+        is_mode: it is the most likely architecture of at least one distribution.
+        entry: its archive entry (pooled evaluations), None if it was never evaluated.
+    """
+
+    params: dict[str, CategoricalChoiceType]
+    distributions: list[int]
+    is_mode: bool
+    entry: ArchiveEntry | None
 
 
 class ISNASSampler(BaseSampler):
@@ -94,6 +116,7 @@ class ISNASSampler(BaseSampler):
         *,
         epsilons: Sequence[float] | None = None,
         complexity_budgets: Sequence[float] | None = None,
+        n_distributions: int | None = None,
         complexity_fn: Callable[[dict[str, Any]], float] | None = None,
         samples_per_distribution: int = 2,
         alpha: float = 1.5,
@@ -104,49 +127,33 @@ class ISNASSampler(BaseSampler):
         independent_sampler: BaseSampler | None = None,
         warn_independent_sampling: bool = True,
         weighting: str = "mixture",
+        archive_size: int = DEFAULT_ARCHIVE_SIZE,
     ) -> None:
-        if epsilons is not None and complexity_budgets is not None:
-            raise ValueError(
-                "give either epsilons (fixed trade-offs) or complexity_budgets (one budget "
-                "per distribution), not both."
-            )
-        if complexity_fn is not None and complexity_budgets is None:
-            raise ValueError(
-                "complexity_fn is used with complexity_budgets only; pass budgets too, or "
-                "drop complexity_fn."
-            )
         if complexity_fn is not None and not callable(complexity_fn):
             raise ValueError(f"complexity_fn must be callable, got {complexity_fn!r}.")
-        self._complexity_fn = complexity_fn
-        self._explicit_epsilons = epsilons is not None
-        budgets = None if complexity_budgets is None else tuple(complexity_budgets)
-        eps = (
-            None
-            if budgets is not None
-            else tuple(DEFAULT_EPSILONS if epsilons is None else epsilons)
-        )
-        # Validate everything now through the core's own checks (clear ValueErrors).
-        ISNAS(
-            [2],
-            eps,
-            budgets=budgets,
+        if complexity_fn is not None and epsilons is not None:
+            raise ValueError(
+                "complexity_fn is used with budgets (complexity_budgets, or the default size "
+                "classes) only; drop it, or drop epsilons."
+            )
+        if independent_sampler is not None and not isinstance(independent_sampler, BaseSampler):
+            raise ValueError(
+                "independent_sampler must be an Optuna sampler object, e.g. "
+                f"optuna.samplers.RandomSampler(seed=0); got {independent_sampler!r}."
+            )
+        self._settings = CoreSettings.from_arguments(
+            epsilons=epsilons,
+            complexity_budgets=complexity_budgets,
+            n_distributions=n_distributions,
             samples_per_distribution=samples_per_distribution,
             alpha=alpha,
             init_delta=init_delta,
             loss_scale=loss_scale,
             complexity_scale=complexity_scale,
-            weighting=weighting,  # type: ignore[arg-type]
+            weighting=weighting,
+            archive_size=archive_size,
         )
-        self._budgets = None if budgets is None else tuple(float(b) for b in budgets)
-        self._epsilons = (
-            tuple(float(e) for e in eps) if eps is not None else (1.0,) * len(budgets or ())
-        )
-        self._lam = int(samples_per_distribution)
-        self._alpha = float(alpha)
-        self._init_delta = float(init_delta)
-        self._loss_scale = loss_scale
-        self._complexity_scale = complexity_scale
-        self._weighting = weighting
+        self._complexity_fn = complexity_fn
         self._seed = int(seed) if seed is not None else random.SystemRandom().getrandbits(32)
         self._independent_sampler = independent_sampler or RandomSampler(seed=seed)
         self._warn_independent_sampling = warn_independent_sampling
@@ -159,36 +166,145 @@ class ISNASSampler(BaseSampler):
 
     # ------------------------------------------------------------------ public API
     @property
-    def epsilons(self) -> tuple[float, ...]:
-        """The trade-offs given at construction (K of them)."""
-        return self._epsilons
+    def epsilons(self) -> tuple[float, ...] | None:
+        """The fixed trade-offs given at construction, or None (budgets or size classes)."""
+        return self._settings.epsilons
 
     @property
     def complexity_budgets(self) -> tuple[float, ...] | None:
-        """The budgets given at construction, or None in trade-off mode."""
-        return self._budgets
+        """The budgets given at construction, or None (trade-offs or size classes)."""
+        return self._settings.budgets
+
+    @property
+    def n_distributions(self) -> int:
+        """K, the number of distributions (and of returned architectures)."""
+        return self._settings.n_distributions
 
     @property
     def generation_size(self) -> int:
         """Trials per generation in a two-objective study: ``K * lambda``."""
-        return len(self._epsilons) * self._lam
+        return self._settings.n_distributions * self._settings.samples_per_distribution
 
-    def architectures(self, study: Study) -> list[dict[str, CategoricalChoiceType]]:
-        """Most likely value of every modelled parameter, one dict per distribution.
+    def architectures(
+        self, study: Study, *, source: ArchitectureSource = "evaluated"
+    ) -> list[dict[str, CategoricalChoiceType]]:
+        """The family the search returns: one architecture (parameter -> choice) per distribution.
 
-        Closes the current generation first if all its trials are complete.
+        Args:
+            study: the study this sampler searched.
+            source: ``"evaluated"`` (default): per distribution, the best architecture the
+                search has evaluated for that distribution's own objective, from a small archive
+                kept in the sampler's state. Repeated evaluations of an architecture are pooled
+                and compared by a pessimistic mean (one standard error above it), so a single
+                lucky evaluation does not win. Trade-off mode: lowest ``L / s_L + eps_k c / s_c``,
+                the K architectures distinct and none dominated by another. Budget mode: lowest
+                loss within ``b_k``, never over it. Trials with constraints
+                (``trial.set_constraint``) are returned only when feasible.
+                ``"mode"``: the most likely architecture of each distribution, argmax of theta
+                (the paper's answer; in budget mode with ``complexity_fn``, repaired into its
+                budget). After a realistic budget the distributions have not converged and the
+                mode can be an architecture never evaluated, or worse than evaluated ones
+                (docs/algorithm.md, "What the search returns").
+
+        Closes the current generation first if all its trials are complete. Raises ValueError
+        before the first generation closed with ``source="evaluated"`` (nothing evaluated yet).
+        A distribution with nothing eligible evaluated (e.g. no evaluated architecture within
+        its budget) gets its mode, with a logged warning.
+        """
+        if source not in ("evaluated", "mode"):
+            raise ValueError(f"source must be 'evaluated' or 'mode', got {source!r}.")
+        state = self._synced_state(study)
+        modes = self._modes(state)
+        if source == "mode":
+            rows = modes
+        else:
+            archive = state.core.archive
+            if len(archive) == 0:
+                raise ValueError(
+                    "ISNASSampler has evaluated nothing yet in this study (no generation has "
+                    "closed): run more trials, or ask for source='mode'."
+                )
+            chosen = state.core.select()
+            rows = []
+            for k, index in enumerate(chosen):
+                if index is None:
+                    _logger.warning(
+                        f"ISNASSampler: distribution {k} has no eligible evaluated architecture "
+                        "(none within its budget or constraints); returning its most likely one."
+                    )
+                    rows.append(modes[k])
+                else:
+                    rows.append(np.asarray(archive.entries[index].x, dtype=np.int64))
+        return [state.params_of(row) for row in rows]
+
+    def candidates(self, study: Study, *, per_distribution: int | None = None) -> list[Candidate]:
+        """Architectures worth rescoring before choosing the family (e.g. with final weights).
+
+        Per distribution, its ``per_distribution`` best archive entries (default: the whole
+        archive's share, ``archive_size``) and its most likely architecture; each architecture
+        once. Score them on the data you trust and pass the values to ``select_from``.
         """
         state = self._synced_state(study)
-        rows = state.core.modes()
-        complexity_of = self._complexity_of(state)
-        if complexity_of is not None and state.core.budgets is not None:
-            rows = [
-                repair_to_budget(theta, row, float(b), complexity_of)
-                for theta, row, b in zip(state.core.thetas, rows, state.core.budgets)
-            ]
-        return [
-            {name: state.choice(name, int(i)) for name, i in zip(state.names, row)} for row in rows
-        ]
+        core = state.core
+        m = core.archive.size if per_distribution is None else int(per_distribution)
+        if m < 0:
+            raise ValueError(f"per_distribution must be >= 0, got {per_distribution!r}.")
+        found: dict[tuple[int, ...], Candidate] = {}
+
+        def add(row: np.ndarray, k: int, entry: ArchiveEntry | None) -> None:
+            key = tuple(int(v) for v in row)
+            cand = found.get(key)
+            if cand is None:
+                params = state.params_of(row)
+                cand = found[key] = Candidate(params, [], False, entry)
+            if k not in cand.distributions:
+                cand.distributions.append(k)
+            if entry is None:
+                cand.is_mode = True
+
+        for k, order in enumerate(core.archive.ranked(core.rank_keys())):
+            for i in order[:m]:
+                add(np.asarray(core.archive.entries[i].x), k, core.archive.entries[i])
+        for k, row in enumerate(self._modes(state)):
+            add(row, k, None)
+        return list(found.values())
+
+    def select_from(
+        self,
+        study: Study,
+        architectures: Sequence[dict[str, Any]],
+        values: Sequence[Sequence[float]],
+        constraints: Sequence[Sequence[float]] | None = None,
+    ) -> list[int | None]:
+        """The family among architectures you scored: per distribution, an index or None.
+
+        Args:
+            study: the study this sampler searched (its directions, scales and trade-offs are
+                used).
+            architectures: candidate architectures (e.g. from ``candidates``).
+            values: their objective values as you would tell them (performance, complexity).
+            constraints: optional constraint values per candidate (feasible when all <= 0).
+
+        The same rules as ``architectures(source="evaluated")``, on your values instead of the
+        archive's pooled estimates.
+        """
+        if len(architectures) != len(values):
+            raise ValueError("give one (performance, complexity) pair per architecture.")
+        state = self._synced_state(study)
+        signs = self._signs(study)
+        vals = np.asarray(values, dtype=np.float64).reshape(len(values), -1)
+        if vals.shape[1] != len(study.directions) or not np.all(np.isfinite(vals)):
+            raise ValueError(
+                f"values must hold {len(study.directions)} finite numbers per architecture."
+            )
+        losses = signs[0] * vals[:, 0]
+        costs = signs[1] * vals[:, 1] if vals.shape[1] > 1 else np.zeros(len(values))
+        viol = np.zeros(len(values))
+        if constraints is not None:
+            viol = np.array(
+                [sum(min(max(0.0, float(c)), 1e300) for c in row) for row in constraints]
+            )
+        return state.core.select(None, losses, costs, viol)
 
     def probabilities(self, study: Study) -> list[dict[str, dict[CategoricalChoiceType, float]]]:
         """Each distribution's probability of every choice, by parameter name."""
@@ -329,20 +445,19 @@ class ISNASSampler(BaseSampler):
             self._store.forget()
             self._tracker.forget_all()
 
-    def _n_objectives_epsilons(self, study: Study) -> tuple[float, ...]:
-        if len(study.directions) == 1 and self._budgets is not None:
+    def _n_objectives(self, study: Study) -> int:
+        n = len(study.directions)
+        if n == 1 and self._settings.budgets is not None:
             raise ValueError(
                 "complexity_budgets need a two-objective study (performance, complexity); "
                 "this study has one objective."
             )
-        if len(study.directions) == 1:
-            if self._explicit_epsilons and len(self._epsilons) > 1:
-                _logger.warning(
-                    "ISNASSampler in a single-objective study runs plain ASNG with one "
-                    f"distribution; the {len(self._epsilons)} epsilons given are ignored."
-                )
-            return (0.0,)
-        return self._epsilons
+        if n == 1 and self._settings.epsilons is not None and len(self._settings.epsilons) > 1:
+            _logger.warning(
+                "ISNASSampler in a single-objective study runs plain ASNG with one "
+                f"distribution; the {len(self._settings.epsilons)} epsilons given are ignored."
+            )
+        return n
 
     def _check_directions(self, study: Study) -> None:
         directions = study.directions
@@ -371,18 +486,10 @@ class ISNASSampler(BaseSampler):
         }
         if not dists:
             return None
-        epsilons = self._n_objectives_epsilons(study)
-        core = ISNAS(
+        core = self._settings.build(
             [len(d.choices) for d in dists.values()],
-            None if self._budgets is not None else epsilons,
-            budgets=self._budgets,
-            samples_per_distribution=self._lam,
-            alpha=self._alpha,
-            init_delta=self._init_delta,
-            loss_scale=self._loss_scale,
-            complexity_scale=self._complexity_scale,
-            weighting=self._weighting,  # type: ignore[arg-type]
-            seed=self._seed,
+            self._seed,
+            n_objectives=self._n_objectives(study),
         )
         # The first window starts at trial 0, not at this trial: workers that initialise
         # at the same time then write identical states (the earlier, untagged trials are
@@ -438,6 +545,18 @@ class ISNASSampler(BaseSampler):
                     {"generation": closed, "trials": [r.number for r in used]},
                 )
             self._tracker.forget_before(state.start)
+
+    def _modes(self, state: SamplerState) -> list[np.ndarray]:
+        """Most likely architecture of each distribution (repaired into its budget when the
+        sampler has budgets and ``complexity_fn``)."""
+        rows = list(state.core.modes())
+        complexity_of = self._complexity_of(state)
+        if complexity_of is not None and state.core.budgets is not None:
+            rows = [
+                repair_to_budget(theta, row, float(b), complexity_of)
+                for theta, row, b in zip(state.core.thetas, rows, state.core.budgets)
+            ]
+        return rows
 
     def _complexity_of(self, state: SamplerState) -> Callable[[np.ndarray], float] | None:
         """``complexity_fn`` on choice indices, or None when there is none."""

@@ -58,6 +58,10 @@ class SamplerState:
         cdf[:, :, -1] = 1.0
         self.cdf = cdf
 
+    def params_of(self, row: NDArray[np.int64]) -> dict[str, CategoricalChoiceType]:
+        """Choice indices (one per modelled parameter) as parameter name -> choice."""
+        return {name: self.choice(name, int(i)) for name, i in zip(self.names, row)}
+
     def choice(self, name: str, index: int) -> CategoricalChoiceType:
         """External value of choice ``index`` of parameter ``name``."""
         return self.distributions[name].choices[index]

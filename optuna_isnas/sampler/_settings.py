@@ -1,0 +1,154 @@
+"""The sampler's settings of the numpy core, validated once and used to build it.
+
+``ISNASSampler`` takes its arguments as Python values a user types; this module turns them
+into one frozen record with clear ``ValueError``s for anything that cannot work, and builds
+the core optimizer from it (for the study's number of objectives).
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from optuna_isnas.core import ISNAS
+from optuna_isnas.core.archive import DEFAULT_SIZE
+
+#: K of the default family: size classes (docs/algorithm.md, "The default family").
+DEFAULT_N_DISTRIBUTIONS = 4
+#: Trade-offs of the paper's fixed-eps mode when K is known but no epsilons are given
+#: (docs/algorithm.md section 3); ``ISNASSampler(epsilons=DEFAULT_EPSILONS)``.
+DEFAULT_EPSILONS: tuple[float, ...] = (0.0, 1.0, 3.0, 9.0)
+
+
+def _numbers(name: str, value: Any, example: str) -> tuple[float, ...] | None:
+    """A list of real numbers, or None; ValueError naming ``name`` for anything else."""
+    if value is None:
+        return None
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+        raise ValueError(f"{name} must be a list of numbers, e.g. {name}={example}; got {value!r}.")
+    out = []
+    for v in value:
+        if isinstance(v, bool) or not isinstance(v, numbers.Real):
+            raise ValueError(
+                f"{name} must hold numbers only, e.g. {name}={example}; got {value!r}."
+            )
+        out.append(float(v))
+    return tuple(out)
+
+
+def _integer(name: str, value: Any, lowest: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < lowest:
+        raise ValueError(f"{name} must be an integer >= {lowest}, got {value!r}.")
+    return int(value)
+
+
+@dataclass(frozen=True)
+class CoreSettings:
+    """Everything the core optimizer is configured with, except the search space and seed."""
+
+    epsilons: tuple[float, ...] | None
+    budgets: tuple[float, ...] | None
+    size_classes: int | None
+    samples_per_distribution: int
+    alpha: float
+    init_delta: float
+    loss_scale: float | None
+    complexity_scale: float | None
+    weighting: str
+    archive_size: int
+
+    @classmethod
+    def from_arguments(
+        cls,
+        *,
+        epsilons: Any,
+        complexity_budgets: Any,
+        n_distributions: Any,
+        samples_per_distribution: Any,
+        alpha: Any,
+        init_delta: Any,
+        loss_scale: Any,
+        complexity_scale: Any,
+        weighting: Any,
+        archive_size: Any,
+    ) -> CoreSettings:
+        """Validate ``ISNASSampler``'s arguments (ValueError saying what is allowed)."""
+        eps = _numbers("epsilons", epsilons, "[0.0, 1.0, 3.0, 9.0]")
+        budgets = _numbers("complexity_budgets", complexity_budgets, "[20e3, 50e3, 100e3]")
+        if eps is not None and budgets is not None:
+            raise ValueError(
+                "give either epsilons (fixed trade-offs) or complexity_budgets (one budget "
+                "per distribution), not both."
+            )
+        if eps is not None and list(eps) != sorted(eps):
+            raise ValueError(
+                f"epsilons must be in increasing order (distribution k has the k-th smallest "
+                f"trade-off, so the family goes from large to small models); got {list(eps)}, "
+                f"did you mean {sorted(eps)}?"
+            )
+        k = None
+        if n_distributions is not None:
+            k = _integer("n_distributions", n_distributions, 1)
+            given = eps if eps is not None else budgets
+            if given is not None and len(given) != k:
+                raise ValueError(
+                    f"n_distributions={k} disagrees with the {len(given)} "
+                    f"{'epsilons' if eps is not None else 'complexity_budgets'} given; "
+                    "drop n_distributions (K is their number)."
+                )
+        size_classes = None
+        if eps is None and budgets is None:
+            size_classes = k if k is not None else DEFAULT_N_DISTRIBUTIONS
+        settings = cls(
+            epsilons=eps,
+            budgets=budgets,
+            size_classes=size_classes,
+            samples_per_distribution=_integer(
+                "samples_per_distribution", samples_per_distribution, 1
+            ),
+            alpha=alpha,
+            init_delta=init_delta,
+            loss_scale=loss_scale,
+            complexity_scale=complexity_scale,
+            weighting=weighting,
+            archive_size=_integer("archive_size", archive_size, 1),
+        )
+        settings.build([2], None, n_objectives=2)  # the core's own checks, now
+        return settings
+
+    @property
+    def n_distributions(self) -> int:
+        """K in a two-objective study."""
+        for given in (self.epsilons, self.budgets):
+            if given is not None:
+                return len(given)
+        return self.size_classes or DEFAULT_N_DISTRIBUTIONS
+
+    def build(self, n_choices: Sequence[int], seed: int | None, *, n_objectives: int) -> ISNAS:
+        """The core optimizer for a study with ``n_objectives`` objectives.
+
+        A single-objective study runs plain ASNG: one distribution with eps = 0.
+        """
+        common: dict[str, Any] = {
+            "samples_per_distribution": self.samples_per_distribution,
+            "alpha": self.alpha,
+            "init_delta": self.init_delta,
+            "loss_scale": self.loss_scale,
+            "complexity_scale": self.complexity_scale,
+            "weighting": self.weighting,
+            "archive_size": self.archive_size,
+            "seed": seed,
+        }
+        if n_objectives == 1:
+            return ISNAS(n_choices, [0.0], **common)
+        if self.budgets is not None:
+            return ISNAS(n_choices, budgets=self.budgets, **common)
+        if self.epsilons is not None:
+            return ISNAS(n_choices, self.epsilons, **common)
+        return ISNAS(n_choices, size_classes=self.size_classes, **common)
+
+
+__all__ = ["DEFAULT_ARCHIVE_SIZE", "DEFAULT_EPSILONS", "DEFAULT_N_DISTRIBUTIONS", "CoreSettings"]
+DEFAULT_ARCHIVE_SIZE = DEFAULT_SIZE
