@@ -334,8 +334,27 @@ class ISNASSampler(BaseSampler):
         """Each distribution's current trade-off ``eps_k`` (adapted in budget mode)."""
         return [float(e) for e in self._synced_state(study).core.epsilons]
 
+    def budgets(self, study: Study) -> list[float] | None:
+        """Each distribution's current complexity budget, or None in trade-off mode.
+
+        The budgets given at construction, or, for the default size classes, the budgets
+        placed from the sizes seen so far (None before the first generation closed).
+        """
+        with self._lock:
+            self._bind(study)
+            if self._store.load(study) is None:
+                return None
+        core = self._synced_state(study).core
+        if core.budgets is None or (core.size_classes is not None and core.generation == 0):
+            return None
+        return [float(b) for b in core.budgets]
+
     def generation(self, study: Study) -> int:
-        """Number of generations completed (updates applied) so far."""
+        """Number of generations completed (updates applied) so far; 0 before any trial."""
+        with self._lock:
+            self._bind(study)
+            if self._store.load(study) is None:
+                return 0
         return int(self._synced_state(study).core.generation)
 
     def __getstate__(self) -> dict[str, Any]:

@@ -1,0 +1,161 @@
+"""What ISNASSampler hands back: the family from its archive, the mode, rescoring, constraints,
+and its arguments (issues 8 and 10)."""
+
+from __future__ import annotations
+
+import numpy as np
+import optuna
+import pytest
+
+from optuna_isnas import ISNASSampler
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+GAIN = np.array([0.0, 0.5, 0.8, 0.9])  # loss of choice j is 1 - GAIN[j]
+COST = np.array([0.0, 1.0, 2.0, 4.0])
+D = 6
+
+
+def arch_of(trial: optuna.Trial) -> np.ndarray:
+    return np.array([trial.suggest_categorical(f"v{i}", [0, 1, 2, 3]) for i in range(D)])
+
+
+def toy(trial: optuna.Trial) -> tuple[float, float]:
+    x = arch_of(trial)
+    return float(np.sum(1.0 - GAIN[x])), float(1.0 + np.sum(COST[x]))
+
+
+def values(arch: dict[str, int]) -> tuple[float, float]:
+    x = np.array([arch[f"v{i}"] for i in range(D)])
+    return float(np.sum(1.0 - GAIN[x])), float(1.0 + np.sum(COST[x]))
+
+
+def study_with(sampler: ISNASSampler, n_trials: int, **kwargs: object) -> optuna.Study:
+    study = optuna.create_study(directions=["minimize", "minimize"], sampler=sampler, **kwargs)
+    study.optimize(toy, n_trials=n_trials)
+    return study
+
+
+def test_default_family_is_evaluated_distinct_and_spans_the_sizes() -> None:
+    sampler = ISNASSampler(seed=0)
+    study = study_with(sampler, 1 + 8 * 60)
+    family = sampler.architectures(study)
+    assert len(family) == sampler.n_distributions == 4
+    evaluated = {tuple(sorted(t.params.items())) for t in study.trials if t.values}
+    assert all(tuple(sorted(a.items())) in evaluated for a in family)
+    points = [values(a) for a in family]
+    assert len(set(points)) == 4  # distinct
+    sizes = [p[1] for p in points]
+    assert sizes == sorted(sizes, reverse=True)  # large to small
+    assert sizes[0] / sizes[-1] >= 6  # the complexities seen span 1 .. 25
+    budgets = sampler.budgets(study)
+    assert budgets is not None and all(s <= b for s, b in zip(sizes, budgets))
+    # None dominates another.
+    for i, p in enumerate(points):
+        for j, q in enumerate(points):
+            assert i == j or not (q[0] <= p[0] and q[1] <= p[1])
+
+
+def test_mode_is_the_argmax_of_each_distribution() -> None:
+    sampler = ISNASSampler(epsilons=[0.0, 0.1, 0.4, 2.0], seed=1)
+    study = study_with(sampler, 1 + 8 * 20)
+    modes = sampler.architectures(study, source="mode")
+    for mode, probs in zip(modes, sampler.probabilities(study)):
+        assert mode == {name: max(p, key=p.get) for name, p in probs.items()}
+    with pytest.raises(ValueError, match="source"):
+        sampler.architectures(study, source="best")
+
+
+def test_a_fresh_sampler_on_the_same_storage_returns_the_same_family(tmp_path) -> None:
+    storage = optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(str(tmp_path / "s.journal"))
+    )
+    first = ISNASSampler(seed=3)
+    study = study_with(first, 1 + 8 * 25, storage=storage, study_name="s")
+    again = ISNASSampler(seed=3)
+    reloaded = optuna.load_study(study_name="s", storage=storage, sampler=again)
+    assert again.architectures(reloaded) == first.architectures(study)
+
+
+def test_evaluated_selection_before_any_generation_says_what_to_do() -> None:
+    sampler = ISNASSampler(seed=0)
+    study = optuna.create_study(directions=["minimize", "minimize"], sampler=sampler)
+    assert sampler.generation(study) == 0 and sampler.budgets(study) is None
+    study.optimize(toy, n_trials=3)  # a state, but no generation closed yet
+    with pytest.raises(ValueError, match="evaluated nothing yet"):
+        sampler.architectures(study)
+    assert len(sampler.architectures(study, source="mode")) == 4
+
+
+def test_candidates_and_select_from_rescored_values() -> None:
+    sampler = ISNASSampler(epsilons=[0.0, 0.1, 0.4, 2.0], seed=0)
+    study = study_with(sampler, 1 + 8 * 40)
+    cands = sampler.candidates(study)
+    keys = [tuple(sorted(c.params.items())) for c in cands]
+    assert len(keys) == len(set(keys))  # each architecture once
+    modes = sampler.architectures(study, source="mode")
+    assert all(any(c.params == m and c.is_mode for c in cands) for m in modes)
+    assert all(c.entry is not None for c in cands if not c.is_mode)
+    # Rescored with the true (noise-free) values, the family is what the trade-offs imply:
+    # f = L / s_L + eps * c / s_c with the sampler's scales.
+    scored = [values(c.params) for c in cands]
+    chosen = sampler.select_from(study, [c.params for c in cands], scored)
+    assert len(chosen) == 4 and None not in chosen
+    assert len(set(chosen)) == 4
+    # Accuracy-like first objective (maximised): the same choice on negated values.
+    maximise = optuna.create_study(directions=["maximize", "minimize"], sampler=sampler)
+    maximise.optimize(lambda t: (-toy(t)[0], toy(t)[1]), n_trials=1 + 8 * 40)
+    flipped = [(-loss, size) for loss, size in scored]
+    assert sampler.select_from(maximise, [c.params for c in cands], flipped) is not None
+    with pytest.raises(ValueError, match="one"):
+        sampler.select_from(study, [c.params for c in cands], scored[:-1])
+
+
+def test_latency_constraint_is_honoured_in_the_search_and_in_the_family() -> None:
+    """A latency-style constraint: choice 3 of any variable is 'slow'; at most one allowed."""
+
+    def objective(trial: optuna.Trial) -> tuple[float, float]:
+        x = arch_of(trial)
+        latency = float(np.sum(x == 3))
+        trial.set_constraint("latency", latency - 1.0)  # feasible when <= 1 slow choice
+        return float(np.sum(1.0 - GAIN[x])), float(1.0 + np.sum(COST[x]))
+
+    sampler = ISNASSampler(epsilons=[0.0, 0.2], seed=0)
+    study = optuna.create_study(directions=["minimize", "minimize"], sampler=sampler)
+    study.optimize(objective, n_trials=1 + 4 * 150)
+    for arch in sampler.architectures(study):
+        assert sum(v == 3 for v in arch.values()) <= 1
+    # Without the constraint the accuracy-only distribution takes choice 3 everywhere.
+    free = ISNASSampler(epsilons=[0.0, 0.2], seed=0)
+    free_study = study_with(free, 1 + 4 * 150)
+    assert sum(v == 3 for v in free.architectures(free_study)[0].values()) > 1
+
+    # The distributions learn to avoid the infeasible region: late samples are infeasible
+    # only through ASNG's exploration (about 1 in 4 here), far less often than without the
+    # constraint.
+    def infeasible(trials: list) -> float:
+        return float(np.mean([sum(v == 3 for v in t.params.values()) > 1 for t in trials]))
+
+    assert infeasible(study.trials[-100:]) < 0.35
+    assert infeasible(study.trials[-100:]) < 0.5 * infeasible(free_study.trials[-100:])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"epsilons": "0,1,3"}, "epsilons must be a list of numbers"),
+        ({"epsilons": 3}, "epsilons must be a list of numbers"),
+        ({"epsilons": [0, "1"]}, "epsilons must hold numbers only"),
+        ({"complexity_budgets": "20K"}, "complexity_budgets must be a list of numbers"),
+        ({"epsilons": [1.0, 0.0, 3.0]}, "increasing order"),
+        ({"independent_sampler": "random"}, "independent_sampler must be an Optuna sampler"),
+        ({"n_distributions": 0}, "n_distributions must be an integer >= 1"),
+        ({"epsilons": [0, 1], "n_distributions": 3}, "disagrees"),
+        ({"epsilons": [0, 1], "complexity_budgets": [1, 2]}, "not both"),
+        ({"samples_per_distribution": 1.5}, "samples_per_distribution must be an integer"),
+        ({"archive_size": 0}, "archive_size must be an integer >= 1"),
+    ],
+)
+def test_bad_arguments_fail_at_construction_saying_what_is_allowed(kwargs, message) -> None:
+    with pytest.raises(ValueError, match=message):
+        ISNASSampler(**kwargs)
