@@ -192,7 +192,12 @@ def test_non_categorical_parameters_fall_back_with_one_warning(
     warnings = [r for r in caplog.records if "sampled by RandomSampler" in r.getMessage()]
     assert len(warnings) == 1
     assert "'lr'" in warnings[0].getMessage() or "'n'" in warnings[0].getMessage()
-    assert set(sampler.architectures(study)[0]) == {f"v{i}" for i in range(D)}
+    modelled = {f"v{i}" for i in range(D)}
+    assert set(sampler.architectures(study, source="mode")[0]) == modelled
+    # The evaluated family carries every parameter of the trial it comes from.
+    for arch in sampler.architectures(study):
+        assert set(arch) == modelled | {"lr", "n"}
+        assert any(t.params == arch for t in study.trials)
     lrs = {t.params["lr"] for t in study.trials}
     assert len(lrs) == 60  # floats still sampled (independently), never stuck
 

@@ -159,3 +159,41 @@ def test_latency_constraint_is_honoured_in_the_search_and_in_the_family() -> Non
 def test_bad_arguments_fail_at_construction_saying_what_is_allowed(kwargs, message) -> None:
     with pytest.raises(ValueError, match=message):
         ISNASSampler(**kwargs)
+
+
+BEST = {f"v{i}": 3 for i in range(D)}  # lowest loss of the toy (0.6), largest size
+
+
+def test_trials_of_an_earlier_sampler_join_the_archive_not_the_update() -> None:
+    study = optuna.create_study(
+        directions=["minimize", "minimize"], sampler=optuna.samplers.RandomSampler(seed=0)
+    )
+    study.enqueue_trial(BEST)
+    study.optimize(toy, n_trials=30)
+    sampler = ISNASSampler(epsilons=[0.0, 0.1, 0.4, 2.0], seed=0)
+    study.sampler = sampler
+    study.optimize(toy, n_trials=8 * 3)
+    closed = [t.system_attrs["isnas:closed"] for t in study.trials if "isnas:closed" in t.system_attrs]
+    used = {n for c in closed for n in c["trials"]}
+    assert used and min(used) >= 30  # only the sampler's own trials update the distributions
+    assert sampler.architectures(study)[0] == BEST  # found by the earlier sampler
+
+
+def test_enqueued_trials_go_to_the_archive_not_to_the_update() -> None:
+    sampler = ISNASSampler(epsilons=[0.0, 0.1, 0.4, 2.0], seed=0)
+    study = study_with(sampler, 1 + 8 * 2)
+    study.enqueue_trial(BEST)
+    study.enqueue_trial({"v0": 0})  # partially enqueued: the rest is sampled
+    study.optimize(toy, n_trials=8 * 3)
+    enqueued = [t for t in study.trials if t.system_attrs.get("fixed_params")]
+    assert len(enqueued) == 2
+    # Fully enqueued: Optuna never asks the sampler, the trial stays untagged. Partially
+    # enqueued: sampled, but tagged as no distribution's sample (-1).
+    assert "isnas:distribution" not in enqueued[0].system_attrs
+    assert enqueued[1].system_attrs["isnas:distribution"] == -1
+    closed = [t.system_attrs["isnas:closed"] for t in study.trials if "isnas:closed" in t.system_attrs]
+    used = {n for c in closed for n in c["trials"]}
+    assert not used & {t.number for t in enqueued}
+    for c in closed:  # still lambda trials per distribution per generation
+        assert len(c["trials"]) == 8
+    assert sampler.architectures(study)[0] == BEST

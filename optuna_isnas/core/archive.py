@@ -52,6 +52,8 @@ class Entry:
         m2: sum of squared deviations of the losses from ``mean``.
         violation: mean total constraint violation (0 when feasible).
         generation: the generation of its latest evaluation.
+        trial: the caller's identifier of its latest evaluation (the adapter stores the trial
+            number), -1 if none was given.
     """
 
     x: tuple[int, ...]
@@ -61,8 +63,11 @@ class Entry:
     m2: float
     violation: float
     generation: int
+    trial: int = -1
 
-    def add(self, loss: float, complexity: float, violation: float, generation: int) -> None:
+    def add(
+        self, loss: float, complexity: float, violation: float, generation: int, trial: int
+    ) -> None:
         """Pool one more evaluation (Welford's update)."""
         self.n += 1
         delta = loss - self.mean
@@ -71,6 +76,7 @@ class Entry:
         self.complexity += (complexity - self.complexity) / self.n
         self.violation += (violation - self.violation) / self.n
         self.generation = generation
+        self.trial = trial
 
     def to_list(self) -> list[Any]:
         return [
@@ -81,11 +87,12 @@ class Entry:
             self.m2,
             self.violation,
             self.generation,
+            self.trial,
         ]
 
     @classmethod
     def from_list(cls, row: Sequence[Any]) -> Entry:
-        x, complexity, n, mean, m2, violation, generation = row
+        x, complexity, n, mean, m2, violation, generation, trial = row
         return cls(
             tuple(int(v) for v in x),
             float(complexity),
@@ -94,6 +101,7 @@ class Entry:
             float(m2),
             float(violation),
             int(generation),
+            int(trial),
         )
 
 
@@ -150,6 +158,7 @@ class Archive:
         violations: FloatArray,
         generation: int,
         rank_keys: Sequence[RankKeys],
+        trials: IntArray | None = None,
     ) -> None:
         """Pool one generation's evaluations, then keep each distribution's ``size`` best.
 
@@ -157,18 +166,21 @@ class Archive:
             x: choices ``(M, D)``; losses, complexities, violations: ``(M,)``.
             generation: the generation these evaluations belong to.
             rank_keys: one ranking function per distribution (see ``RankKeys``).
+            trials: an identifier of each evaluation ``(M,)`` (default -1), kept for the
+                latest evaluation of each entry.
         """
         index = {e.x: i for i, e in enumerate(self.entries)}
-        for row, loss, cost, viol in zip(x.tolist(), losses, complexities, violations):
+        ids = [-1] * len(losses) if trials is None else [int(t) for t in trials]
+        for row, loss, cost, viol, tid in zip(x.tolist(), losses, complexities, violations, ids):
             key = tuple(int(v) for v in row)
             at = index.get(key)
             if at is None:
                 index[key] = len(self.entries)
                 self.entries.append(
-                    Entry(key, float(cost), 1, float(loss), 0.0, float(viol), generation)
+                    Entry(key, float(cost), 1, float(loss), 0.0, float(viol), generation, tid)
                 )
             else:
-                self.entries[at].add(float(loss), float(cost), float(viol), generation)
+                self.entries[at].add(float(loss), float(cost), float(viol), generation, tid)
         self._prune(rank_keys)
 
     def _prune(self, rank_keys: Sequence[RankKeys]) -> None:

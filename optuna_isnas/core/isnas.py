@@ -55,7 +55,8 @@ class Solution:
     """One evaluated architecture: origin distribution, choices, loss, complexity, violation.
 
     ``violation`` is the total constraint violation (the sum of the positive parts of the
-    constraint values, Optuna's convention); 0 means feasible.
+    constraint values, Optuna's convention); 0 means feasible. ``trial`` identifies the
+    evaluation for the caller (the archive keeps the latest one per architecture).
     """
 
     distribution: int
@@ -63,6 +64,7 @@ class Solution:
     loss: float
     complexity: float
     violation: float = 0.0
+    trial: int = -1
 
 
 def _feasible_first(f: FloatArray, violations: FloatArray) -> FloatArray:
@@ -232,8 +234,13 @@ class ISNAS:
         self,
         solutions: Sequence[Solution],
         complexity_of: Callable[[IntArray], float] | None = None,
+        extras: Sequence[Solution] = (),
     ) -> None:
-        """Update every distribution from the pooled ``solutions`` of one generation."""
+        """Update every distribution from the pooled ``solutions`` of one generation.
+
+        ``extras`` are evaluations that were not drawn from any distribution (e.g. given by
+        the user): they go to the archive only (their ``distribution`` is ignored).
+        """
         if len(solutions) == 0:
             raise ValueError("tell() needs at least one solution.")
         x = np.stack([np.asarray(s.x, dtype=np.int64) for s in solutions])
@@ -241,7 +248,25 @@ class ISNAS:
         losses = np.array([s.loss for s in solutions], dtype=np.float64)
         costs = np.array([s.complexity for s in solutions], dtype=np.float64)
         violations = np.array([s.violation for s in solutions], dtype=np.float64)
-        self.update(x, origins, losses, costs, complexity_of=complexity_of, violations=violations)
+        extra = None
+        if extras:
+            extra = (
+                np.stack([np.asarray(s.x, dtype=np.int64) for s in extras]),
+                np.array([s.loss for s in extras], dtype=np.float64),
+                np.array([s.complexity for s in extras], dtype=np.float64),
+                np.array([s.violation for s in extras], dtype=np.float64),
+                np.array([s.trial for s in extras], dtype=np.int64),
+            )
+        self.update(
+            x,
+            origins,
+            losses,
+            costs,
+            complexity_of=complexity_of,
+            violations=violations,
+            archive_only=extra,
+            trials=np.array([s.trial for s in solutions], dtype=np.int64),
+        )
         self._asked = 0
 
     def update(
@@ -252,6 +277,8 @@ class ISNAS:
         complexities: FloatArray,
         complexity_of: Callable[[IntArray], float] | None = None,
         violations: FloatArray | None = None,
+        archive_only: tuple[IntArray, FloatArray, FloatArray, FloatArray, IntArray] | None = None,
+        trials: IntArray | None = None,
     ) -> None:
         """One generation's update from pooled samples (deterministic given its inputs).
 
@@ -267,6 +294,11 @@ class ISNAS:
             violations: total constraint violation of each sample ``(M,)`` (0 = feasible;
                 default all feasible). Infeasible samples rank after every feasible one, by
                 violation, in every distribution's ranking and in the archive.
+            archive_only: ``(x, losses, complexities, violations, trials)`` of evaluations
+                that were not drawn from any distribution: the archive pools them, nothing
+                else does.
+            trials: the caller's identifier of each sample ``(M,)`` (default -1), kept in the
+                archive (the adapter stores trial numbers).
         """
         if violations is None:
             violations = np.zeros(losses.shape, dtype=np.float64)
@@ -313,7 +345,17 @@ class ISNAS:
                     violation = budget_mode.violation_probability(w, complexities, self.budgets[k])
                     self.epsilons[k] = budget_mode.dual_update(float(self.epsilons[k]), violation)
         self.expected_complexity = expected
-        self.archive.observe(x, losses, complexities, violations, self.generation, self.rank_keys())
+        ids = np.full(losses.shape, -1, dtype=np.int64) if trials is None else trials
+        if archive_only is not None:
+            ex, el, ec, ev, et = archive_only
+            self._check_update_inputs(ex, np.zeros(el.shape, dtype=np.int64), el, ec, ev)
+            x, losses = np.concatenate([x, ex]), np.concatenate([losses, el])
+            complexities = np.concatenate([complexities, ec])
+            violations = np.concatenate([violations, ev])
+            ids = np.concatenate([ids, et])
+        self.archive.observe(
+            x, losses, complexities, violations, self.generation, self.rank_keys(), ids
+        )
         self.generation += 1
 
     def _place_size_classes(self) -> None:

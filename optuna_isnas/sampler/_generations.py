@@ -15,6 +15,10 @@ Rules (docs/algorithm.md, "Generations in Optuna"):
   the update uses, for each distribution, its first ``lambda`` complete trials by number.
   Running trials never block it (a worker may die and leave a trial RUNNING forever);
   trials of a closed generation that finish later are ignored.
+* trials that are not samples of a distribution (untagged: run before the sampler took over,
+  or by another sampler; or tagged ``EXTRA``: enqueued with fixed values) are evaluations all
+  the same: the complete ones in the window, numbered up to the last trial the update uses,
+  go to the archive only (``extras``), not to the distributions' update.
 """
 
 from __future__ import annotations
@@ -36,6 +40,9 @@ from optuna_isnas.sampler._state import (
 
 #: Completed later trials (in generations' worth) after which a running trial is stale.
 STALE_GENERATIONS = 3
+
+#: Distribution tag of a trial that is not a sample of any distribution (enqueued values).
+EXTRA = -1
 
 _FINISHED = (TrialState.COMPLETE, TrialState.FAIL, TrialState.PRUNED)
 _RUNNING = (TrialState.RUNNING, TrialState.WAITING)
@@ -59,6 +66,7 @@ class Tally:
     complete: list[list[TrialRecord]]
     running: list[list[int]]
     untagged_running: list[int] = field(default_factory=list)
+    extras: list[TrialRecord] = field(default_factory=list)  # complete, not samples
 
     def load(self, k: int) -> int:
         """Complete plus running trials of distribution ``k``."""
@@ -71,8 +79,9 @@ def record_of(trial: FrozenTrial, state: SamplerState, signs: tuple[float, float
     generation = attrs.get(GENERATION_KEY)
     distribution = attrs.get(DISTRIBUTION_KEY)
     solution = None
-    if trial.state == TrialState.COMPLETE and generation is not None and trial.values:
-        solution = _solution(trial, state, int(distribution), signs)
+    if trial.state == TrialState.COMPLETE and trial.values:
+        sample = generation is not None and distribution is not None and distribution != EXTRA
+        solution = _solution(trial, state, int(distribution) if sample else EXTRA, signs)
     return TrialRecord(
         number=trial.number,
         state=trial.state,
@@ -104,6 +113,7 @@ def _solution(
         loss=float(loss),
         complexity=float(complexity),
         violation=violation(trial),
+        trial=trial.number,
     )
 
 
@@ -159,9 +169,11 @@ def tally(records: list[TrialRecord], generation: int, n_distributions: int) -> 
         running=[[] for _ in range(n_distributions)],
     )
     for rec in records:
-        if rec.generation is None or rec.distribution is None:
+        if rec.generation is None or rec.distribution is None or rec.distribution == EXTRA:
             if rec.state in _RUNNING:
                 result.untagged_running.append(rec.number)
+            elif rec.solution is not None:
+                result.extras.append(rec)
             continue
         if rec.generation != generation or not 0 <= (rec.distribution or 0) < n_distributions:
             continue

@@ -20,6 +20,7 @@ from optuna_isnas.core.archive import Entry as ArchiveEntry
 from optuna_isnas.core.budget import repair_to_budget
 from optuna_isnas.sampler import _storage
 from optuna_isnas.sampler._generations import (
+    EXTRA,
     GenerationTracker,
     Tally,
     next_distribution,
@@ -216,26 +217,34 @@ class ISNASSampler(BaseSampler):
         state = self._synced_state(study)
         modes = self._modes(state)
         if source == "mode":
-            rows = modes
-        else:
-            archive = state.core.archive
-            if len(archive) == 0:
-                raise ValueError(
-                    "ISNASSampler has evaluated nothing yet in this study (no generation has "
-                    "closed): run more trials, or ask for source='mode'."
+            return [state.params_of(row) for row in modes]
+        archive = state.core.archive
+        if len(archive) == 0:
+            raise ValueError(
+                "ISNASSampler has evaluated nothing yet in this study (no generation has "
+                "closed): run more trials, or ask for source='mode'."
+            )
+        family = []
+        for k, index in enumerate(state.core.select()):
+            if index is None:
+                _logger.warning(
+                    f"ISNASSampler: distribution {k} has no eligible evaluated architecture "
+                    "(none within its budget or constraints); returning its most likely one."
                 )
-            chosen = state.core.select()
-            rows = []
-            for k, index in enumerate(chosen):
-                if index is None:
-                    _logger.warning(
-                        f"ISNASSampler: distribution {k} has no eligible evaluated architecture "
-                        "(none within its budget or constraints); returning its most likely one."
-                    )
-                    rows.append(modes[k])
-                else:
-                    rows.append(np.asarray(archive.entries[index].x, dtype=np.int64))
-        return [state.params_of(row) for row in rows]
+                family.append(state.params_of(modes[k]))
+            else:
+                family.append(self._evaluated_params(study, state, archive.entries[index]))
+        return family
+
+    @staticmethod
+    def _evaluated_params(
+        study: Study, state: SamplerState, entry: ArchiveEntry
+    ) -> dict[str, CategoricalChoiceType]:
+        """An archive entry as parameters: those of its latest trial (unmodelled ones too,
+        e.g. conditional parameters), with the modelled choices that define the entry."""
+        params = state.params_of(np.asarray(entry.x, dtype=np.int64))
+        trial = _storage.trial_by_number(study, entry.trial) if entry.trial >= 0 else None
+        return params if trial is None else {**trial.params, **params}
 
     def candidates(self, study: Study, *, per_distribution: int | None = None) -> list[Candidate]:
         """Architectures worth rescoring before choosing the family (e.g. with final weights).
@@ -255,7 +264,10 @@ class ISNASSampler(BaseSampler):
             key = tuple(int(v) for v in row)
             cand = found.get(key)
             if cand is None:
-                params = state.params_of(row)
+                if entry is None:
+                    params = state.params_of(row)
+                else:
+                    params = self._evaluated_params(study, state, entry)
                 cand = found[key] = Candidate(params, [], False, entry)
             if k not in cand.distributions:
                 cand.distributions.append(k)
@@ -407,8 +419,13 @@ class ISNASSampler(BaseSampler):
                     return self._sample_others(study, trial, search_space, set())
             state, t = self._advance(study, state, trial)
             k = next_distribution(t, trial.number)
+            # Enqueued values (``study.enqueue_trial``) were not drawn from distribution k:
+            # such a trial is evaluated all the same, so it goes to the archive, not to the
+            # distributions' update (docs/algorithm.md, "Existing studies").
+            fixed = trial.system_attrs.get("fixed_params") or {}
+            tag = EXTRA if any(name in state.distributions for name in fixed) else k
             # Distribution first: a trial counts as tagged once its generation is set.
-            _storage.set_trial_system_attr(study, trial, DISTRIBUTION_KEY, k)
+            _storage.set_trial_system_attr(study, trial, DISTRIBUTION_KEY, tag)
             _storage.set_trial_system_attr(study, trial, GENERATION_KEY, state.core.generation)
             x = self._draw(state, k, trial.number)
             params = {
@@ -535,16 +552,19 @@ class ISNASSampler(BaseSampler):
                 return state, t
             closed = state.core.generation
             stored = state.raw
+            latest = max(r.number for r in used)
+            extras = [r.solution for r in t.extras if r.number <= latest and r.solution]
             # Updated in place: if another worker wrote meanwhile, this copy is dropped below.
             state.core.tell(
                 [r.solution for r in used if r.solution is not None],
                 complexity_of=self._complexity_of(state),
+                extras=extras,
             )
             # The next window starts right after the trials used: the same for every
             # worker that closes this generation. Trials that can still be tagged with the
             # next generation are numbered above them (running or untagged trials below
             # them blocked this closing, unless stale).
-            state.start = max(r.number for r in used) + 1
+            state.start = latest + 1
             # Write only if no other worker advanced the search meanwhile (checked right
             # before the write; workers closing the same generation use the same trials,
             # so a lost race writes an identical state).
