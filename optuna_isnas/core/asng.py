@@ -76,7 +76,8 @@ def fisher_coordinates(grad: FloatArray, theta: FloatArray, n_choices: IntArray)
     root = np.sqrt(safe_theta)
     coef = g_head.sum(axis=-1) / (last + np.sqrt(last))
     s = g_head / root + root * coef[..., None]
-    return s[..., head]
+    result: FloatArray = s[..., head]
+    return result
 
 
 def asng_steps(

@@ -102,7 +102,8 @@ def sample(theta: FloatArray, n_choices: IntArray, rng: np.random.Generator, n: 
     cdf[:, -1] = 1.0  # guard against rounding below one
     u = rng.random((n, theta.shape[0]))
     idx = (u[:, :, None] >= cdf[None, :, :]).sum(axis=2)
-    return np.minimum(idx, n_choices[None, :] - 1).astype(np.int64)
+    result: IntArray = np.minimum(idx, n_choices[None, :] - 1).astype(np.int64)
+    return result
 
 
 def one_hot(x: IntArray, n_choices: IntArray) -> FloatArray:
@@ -122,12 +123,14 @@ def log_prob(theta: FloatArray, x: IntArray) -> FloatArray:
     x = np.atleast_2d(x)
     picked = theta[..., np.arange(theta.shape[-2])[None, :], x]
     with np.errstate(divide="ignore"):
-        return np.log(picked).sum(axis=-1)
+        result: FloatArray = np.log(picked).sum(axis=-1)
+        return result
 
 
 def mode(theta: FloatArray) -> IntArray:
     """Most likely architecture: ``argmax_j theta_ij`` per variable (first on ties)."""
-    return np.argmax(theta, axis=1).astype(np.int64)
+    result: IntArray = np.argmax(theta, axis=1).astype(np.int64)
+    return result
 
 
 def entropy(theta: FloatArray) -> float:

@@ -23,7 +23,8 @@ def logsumexp(a: FloatArray, axis: int, keepdims: bool = False) -> FloatArray:
     peak = np.where(np.isfinite(peak), peak, 0.0)
     with np.errstate(divide="ignore"):
         out = np.log(np.sum(np.exp(a - peak), axis=axis, keepdims=True)) + peak
-    return out if keepdims else np.squeeze(out, axis=axis)
+    result: FloatArray = out if keepdims else np.squeeze(out, axis=axis)
+    return result
 
 
 def mixture_log_weights(log_p: FloatArray, origins: IntArray) -> FloatArray:
@@ -49,7 +50,8 @@ def own_sample_log_weights(k_count: int, origins: IntArray) -> FloatArray:
     """Weights that keep only each distribution's own samples (K independent ASNG runs)."""
     own = origins[None, :] == np.arange(k_count)[:, None]
     with np.errstate(divide="ignore"):
-        return np.log(own.astype(np.float64))
+        result: FloatArray = np.log(own.astype(np.float64))
+        return result
 
 
 def normalise_log_weights(log_w: FloatArray) -> FloatArray:

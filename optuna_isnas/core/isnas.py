@@ -222,7 +222,8 @@ class ISNAS:
     # ----------------------------------------------------------------- ask / tell
     def sample(self, k: int, rng: np.random.Generator | None = None) -> IntArray:
         """Draw one architecture (shape ``(D,)``) from distribution ``k``."""
-        return cat.sample(self.thetas[k], self.n_choices, rng or self._rng, 1)[0]
+        row: IntArray = cat.sample(self.thetas[k], self.n_choices, rng or self._rng, 1)[0]
+        return row
 
     def ask(self) -> tuple[int, IntArray]:
         """Next sample of the generation: ``(distribution, choices)``, round robin in blocks."""
@@ -370,7 +371,8 @@ class ISNAS:
         """Distribution k's objective for its update's ranking (lower is better)."""
         s_loss, s_cost = self.scales.loss, self.scales.complexity
         if self.budgets is None:
-            return losses / s_loss + self.epsilons[k] * complexities / s_cost
+            f: FloatArray = losses / s_loss + self.epsilons[k] * complexities / s_cost
+            return f
         return budget_mode.budget_objective(
             losses, complexities, self.epsilons[k], self.budgets[k], s_loss, s_cost
         )

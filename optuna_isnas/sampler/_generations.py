@@ -81,7 +81,8 @@ def record_of(trial: FrozenTrial, state: SamplerState, signs: tuple[float, float
     solution = None
     if trial.state == TrialState.COMPLETE and trial.values:
         sample = generation is not None and distribution is not None and distribution != EXTRA
-        solution = _solution(trial, state, int(distribution) if sample else EXTRA, signs)
+        k = int(distribution) if sample and distribution is not None else EXTRA
+        solution = _solution(trial, state, k, signs)
     return TrialRecord(
         number=trial.number,
         state=trial.state,

@@ -622,7 +622,8 @@ class ISNASSampler(BaseSampler):
         rng = random.Random(self._seed * 1_000_003 + number)
         u = np.array([rng.random() for _ in range(state.cdf.shape[1])])
         idx = (u[:, None] >= state.cdf[k]).sum(axis=1)
-        return np.minimum(idx, state.core.n_choices - 1)
+        row: np.ndarray = np.minimum(idx, state.core.n_choices - 1)
+        return row
 
     def _sample_others(
         self,
