@@ -1,8 +1,9 @@
 """ISNASSampler in your own ask/tell loop: a whole generation asked, evaluated, told.
 
 A toy "architecture" of 8 layers, each choosing a width; a wider layer lowers the loss
-with diminishing returns and costs parameters. One search returns four architectures of
-different sizes, one per trade-off.
+with diminishing returns and costs parameters. One search returns a family of four
+architectures of different sizes: by default one per size class, each the best the search
+evaluated within its class (``sampler.budgets``).
 
     python examples/ask_tell.py
 """
@@ -18,19 +19,22 @@ WIDTHS = [8, 16, 32, 64]
 LAYERS = 8
 
 
+def n_params(widths: np.ndarray) -> int:
+    """The exact parameter count of the toy network."""
+    return int(np.sum(9 * widths * widths) + 650)
+
+
 def evaluate(widths: np.ndarray, rng: np.random.Generator) -> tuple[float, float]:
-    """A noisy "validation loss" and an exact parameter count."""
-    params = float(np.sum(9 * widths * widths) + 650)
+    """A noisy "validation loss" and the parameter count."""
     loss = 0.15 + float(np.mean(4.8 / widths)) + rng.normal(0.0, 0.03)
-    return loss, params
+    return loss, float(n_params(widths))
 
 
 def main() -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     rng = np.random.default_rng(0)
-    sampler = ISNASSampler(epsilons=[0.0, 1.0, 3.0, 9.0], seed=0)
+    sampler = ISNASSampler(seed=0)  # K = 4 size classes; epsilons=[...] for fixed trade-offs
     study = optuna.create_study(directions=["minimize", "minimize"], sampler=sampler)
-    study.set_metric_names(["loss", "params"])
 
     for _ in range(100):  # 100 generations of K * lambda = 8 trials
         trials = [study.ask() for _ in range(sampler.generation_size)]
@@ -41,10 +45,10 @@ def main() -> None:
             study.tell(trial, evaluate(widths, rng))
 
     print(f"{len(study.trials)} trials, {sampler.generation(study)} generations")
-    for eps, arch in zip(sampler.epsilons, sampler.architectures(study)):
-        widths = np.array(list(arch.values()))
+    for budget, arch in zip(sampler.budgets(study), sampler.architectures(study)):
+        widths = [int(arch[f"width{i}"]) for i in range(LAYERS)]
         print(
-            f"eps={eps:4.1f}  params={int(np.sum(9 * widths * widths) + 650):7d}  widths={list(widths)}"
+            f"size class <= {budget:9,.0f}  params={n_params(np.array(widths)):7,d}  widths={widths}"
         )
 
 
