@@ -14,6 +14,7 @@ Example:
 
 from optuna_isnas.spaces.base import (
     Architecture,
+    BlockSpec,
     SearchSpace,
     Supernet,
     count_params,
@@ -25,20 +26,27 @@ from optuna_isnas.spaces.base import (
 from optuna_isnas.spaces.chain import ChainSpace
 from optuna_isnas.spaces.enas import EnasSpace
 from optuna_isnas.spaces.nb201 import NB201Space
+from optuna_isnas.spaces.ops import CHILD_NORM, OPS, SUPERNET_NORM, Norm, make_op
 
 SPACE_NAMES: tuple[str, ...] = space_names()
 """Names accepted by :func:`get_space` (the built-in spaces)."""
 
 __all__ = [
+    "CHILD_NORM",
+    "OPS",
     "SPACE_NAMES",
+    "SUPERNET_NORM",
     "Architecture",
+    "BlockSpec",
     "ChainSpace",
     "EnasSpace",
     "NB201Space",
+    "Norm",
     "SearchSpace",
     "Supernet",
     "count_params",
     "get_space",
+    "make_op",
     "recalibrate_batchnorm",
     "register_space",
 ]

@@ -32,11 +32,14 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
 import torch
 from torch import nn
+
+from optuna_isnas.spaces.ops import Norm
 
 Architecture = dict[str, str]
 """An architecture: parameter name -> choice name, one entry per declared variable."""
@@ -81,9 +84,31 @@ def get_space(name: str, **kwargs: Any) -> SearchSpace:
     return cls(**kwargs)
 
 
-def batchnorm(channels: int, running_stats: bool) -> nn.BatchNorm2d:
-    """The BatchNorm of every op: affine; running statistics only outside the supernet."""
-    return nn.BatchNorm2d(channels, affine=True, track_running_stats=running_stats)
+@dataclass(frozen=True)
+class BlockSpec:
+    """One block of a space's macro skeleton, in forward order (``SearchSpace.blocks``).
+
+    Attributes:
+        kind: What the block is, in the space's words (chain: ``"mbconv"``; NAS-Bench-201:
+            ``"cell"`` or ``"reduction"``; ENAS: ``"normal"`` or ``"reduce"`` cells).
+        c_in: Channels in (ENAS: of the previous output, the cell's second input).
+        c_out: Channels out.
+        stride: Stride of the block.
+        variable: The variable choosing this block's operation, where one variable does.
+        c_skip: ENAS: channels of the output two blocks back (the cell's first input).
+        reduce_skip: ENAS: that input is one resolution up and is reduced first.
+    """
+
+    kind: str
+    c_in: int
+    c_out: int
+    stride: int = 1
+    variable: str | None = None
+    c_skip: int | None = None
+    reduce_skip: bool = False
+
+
+_BATCHNORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
 
 
 def count_params(module: nn.Module) -> int:
@@ -106,7 +131,7 @@ def recalibrate_batchnorm(model: nn.Module, batches: Iterable[torch.Tensor]) -> 
         batches: Input tensors (already on the model's device), e.g. a few training batches.
     """
     for module in model.modules():
-        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+        if isinstance(module, _BATCHNORMS):
             ref = module.weight
             device = ref.device if ref is not None else None
             dtype = ref.dtype if ref is not None else None
@@ -135,7 +160,7 @@ class Supernet(nn.Module, abc.ABC):
 
     def __init__(self, space: SearchSpace) -> None:
         super().__init__()
-        self._variables = space._variables
+        self._variables = space.variables
         self.space_config = space.config()
         """The config of the space this supernet was built from: ``get_space(**space_config)``."""
 
@@ -210,14 +235,17 @@ def positive_ints(**values: Any) -> dict[str, int]:
 class SearchSpace(abc.ABC):
     """Base class of the search spaces: declare variables once, derive everything from them.
 
-    Subclasses set ``self._variables`` (ordered ``{name: choices}``) and ``self._kwargs``
-    (the JSON-able constructor arguments) in ``__init__``, and implement
-    :meth:`build_supernet` and :meth:`build_child`. Register them with :func:`register_space`.
+    Subclasses set ``self._variables`` (ordered ``{name: choices}``) and ``self._kwargs`` (the
+    JSON-able constructor arguments) in ``__init__``, and implement :meth:`build_supernet` and
+    :meth:`build_child`; spaces with a macro skeleton also set ``self._blocks`` (their
+    :class:`BlockSpec` list) and implement :meth:`build_stem` and :meth:`build_head`, which their
+    supernets and children share. Register them with :func:`register_space`.
     """
 
     name: ClassVar[str] = "base"
     _variables: dict[str, tuple[str, ...]]
     _kwargs: dict[str, Any]
+    _blocks: tuple[BlockSpec, ...] = ()
 
     def __init__(self, *, in_channels: int, num_classes: int, image_size: int) -> None:
         sizes = positive_ints(
@@ -327,7 +355,65 @@ class SearchSpace(abc.ABC):
         table = self._table if self._table is not None else self._build_table()
         return self._fixed_params, {k: dict(v) for k, v in table.items()}
 
+    def largest_params(self) -> int:
+        """Parameters of the largest child: exact for spaces whose count adds up per variable.
+
+        Spaces with parameters that depend on how choices combine also try 2,000 seeded random
+        architectures, so the value is then a lower bound of the true maximum.
+        """
+        _, table = self.param_table()
+        arch = {name: max(choices, key=lambda c: choices[c]) for name, choices in table.items()}
+        best = self.n_params(arch)
+        if self.has_structural_params:
+            rng = np.random.default_rng(0)
+            draws = (self.n_params(self.random_architecture(rng)) for _ in range(2000))
+            best = max(best, *draws)
+        return int(best)
+
+    def expected_params(
+        self, probabilities: Mapping[str, Mapping[Any, float]], rng: np.random.Generator
+    ) -> float:
+        """E[parameters] of the child under one distribution's choice probabilities.
+
+        Exact for the additive part of the count; where parameters depend on how choices
+        combine, that part is estimated from 256 architectures drawn with ``rng``.
+        """
+        fixed, table = self.param_table()
+        value = float(fixed) + sum(
+            p * table[name][choice]
+            for name, probs in probabilities.items()
+            for choice, p in probs.items()
+        )
+        if self.has_structural_params:
+            draws = []
+            for _ in range(256):
+                arch = {}
+                for name, probs in probabilities.items():
+                    choices, p = zip(*probs.items())
+                    arch[name] = choices[int(rng.choice(len(choices), p=np.asarray(p) / sum(p)))]
+                draws.append(self._structural_params(arch))
+            value += float(np.mean(draws))
+        return value
+
+    @property
+    def has_structural_params(self) -> bool:
+        """Whether parameters depend on how choices combine (not only on each choice)."""
+        return type(self)._structural_params is not SearchSpace._structural_params
+
     # ----------------------------------------------------------------- networks
+    @property
+    def blocks(self) -> tuple[BlockSpec, ...]:
+        """The macro skeleton between stem and head, in forward order."""
+        return self._blocks
+
+    def build_stem(self, norm: Norm) -> nn.Module:
+        """The stem (input -> first block), with ``norm`` layers (spaces that have one)."""
+        raise NotImplementedError(f"{type(self).__name__} has no separate stem")
+
+    def build_head(self, norm: Norm) -> nn.Module:
+        """The head (last block -> class logits), with ``norm`` layers (spaces that have one)."""
+        raise NotImplementedError(f"{type(self).__name__} has no separate head")
+
     @abc.abstractmethod
     def build_supernet(self) -> Supernet:
         """The weight-sharing supernet; ``forward(x, arch)`` runs only the selected ops."""

@@ -19,13 +19,21 @@ import torch
 from torch import nn
 
 from optuna_isnas.spaces.base import (
+    BlockSpec,
     SearchSpace,
     Supernet,
     positive_ints,
     register_space,
     validate_architecture,
 )
-from optuna_isnas.spaces.ops import ClassifierHead, ConvBNReLU, MBConv
+from optuna_isnas.spaces.ops import (
+    CHILD_NORM,
+    SUPERNET_NORM,
+    ClassifierHead,
+    ConvBNReLU,
+    MBConv,
+    Norm,
+)
 
 SKIP = "skip"
 
@@ -48,15 +56,19 @@ class ChainSupernet(Supernet):
 
     def __init__(self, space: ChainSpace) -> None:
         super().__init__(space)
-        self.stem = space._stem(running_stats=False)
+        self.stem = space.build_stem(SUPERNET_NORM)
         self.blocks = nn.ModuleList(
             nn.ModuleDict(
-                {choice: space._block(i, choice, running_stats=False) for choice in choices}
+                {
+                    choice: space.build_block(spec, choice, SUPERNET_NORM)
+                    for choice in space.variables[spec.variable]
+                }
             )
-            for i, choices in enumerate(space._variables.values())
+            for spec in space.blocks
+            if spec.variable is not None
         )
-        self.head = space._head(running_stats=False)
-        self._names = tuple(space._variables)
+        self.head = space.build_head(SUPERNET_NORM)
+        self._names = tuple(space.variables)
 
     def forward(self, x: torch.Tensor, arch: Mapping[str, str]) -> torch.Tensor:
         self._check(arch)
@@ -135,33 +147,34 @@ class ChainSpace(SearchSpace):
             expansions=expansions,
         )
         ops = tuple(f"k{k}_e{e}" for k in kernel_sizes for e in expansions)
-        # (c_in, c_out, stride) of each block, in order
-        self._shapes: list[tuple[int, int, int]] = []
+        blocks: list[BlockSpec] = []
         self._variables = {}
         c_in = width
         for s in range(num_stages):
             c_out = width * 2**s
             for b in range(blocks_per_stage):
                 stride = 2 if (s > 0 and b == 0) else 1
-                self._shapes.append((c_in, c_out, stride))
+                spec = BlockSpec("mbconv", c_in, c_out, stride, variable=f"stage{s}_block{b}")
+                blocks.append(spec)
                 can_skip = stride == 1 and c_in == c_out
                 self._variables[f"stage{s}_block{b}"] = ((SKIP,) if can_skip else ()) + ops
                 c_in = c_out
+        self._blocks = tuple(blocks)
         self._out_channels = c_in
 
     # ----------------------------------------------------------------- modules
-    def _stem(self, *, running_stats: bool) -> nn.Module:
-        return ConvBNReLU(self.in_channels, self.width, 3, running_stats=running_stats)
+    def build_stem(self, norm: Norm) -> nn.Module:
+        return ConvBNReLU(self.in_channels, self.width, 3, norm=norm)
 
-    def _head(self, *, running_stats: bool) -> nn.Module:
-        return ClassifierHead(self._out_channels, self.num_classes, running_stats=running_stats)
+    def build_head(self, norm: Norm) -> nn.Module:
+        return ClassifierHead(self._out_channels, self.num_classes, norm=norm)
 
-    def _block(self, index: int, choice: str, *, running_stats: bool) -> nn.Module:
+    def build_block(self, spec: BlockSpec, choice: str, norm: Norm) -> nn.Module:
+        """The module of ``choice`` (``"skip"`` or ``"k{k}_e{e}"``) at block ``spec``."""
         if choice == SKIP:
             return nn.Identity()
-        c_in, c_out, stride = self._shapes[index]
         k, e = (int(part[1:]) for part in choice.split("_"))
-        return MBConv(c_in, c_out, k, e, stride, running_stats=running_stats)
+        return MBConv(spec.c_in, spec.c_out, k, e, spec.stride, norm=norm)
 
     # ----------------------------------------------------------------- networks
     def build_supernet(self) -> ChainSupernet:
@@ -170,6 +183,7 @@ class ChainSpace(SearchSpace):
     def build_child(self, arch: Mapping[str, str]) -> ChainNet:
         arch = self.validate(arch)
         blocks = [
-            self._block(i, choice, running_stats=True) for i, choice in enumerate(arch.values())
+            self.build_block(spec, choice, CHILD_NORM)
+            for spec, choice in zip(self.blocks, arch.values())
         ]
-        return ChainNet(self._stem(running_stats=True), blocks, self._head(running_stats=True))
+        return ChainNet(self.build_stem(CHILD_NORM), blocks, self.build_head(CHILD_NORM))

@@ -35,20 +35,29 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from optuna_isnas.spaces.base import (
+    BlockSpec,
     SearchSpace,
     Supernet,
-    batchnorm,
     positive_ints,
     register_space,
     validate_architecture,
 )
-from optuna_isnas.spaces.ops import ClassifierHead, FactorizedReduce, Pool, ReLUConvBN, SepConv
+from optuna_isnas.spaces.ops import (
+    CHILD_NORM,
+    SUPERNET_NORM,
+    ClassifierHead,
+    FactorizedReduce,
+    Norm,
+    ReLUConvBN,
+    make_op,
+)
 
 OPS = ("identity", "avg_pool_3x3", "max_pool_3x3", "sep_conv_3x3", "sep_conv_5x5")
 CELL_TYPES = ("normal", "reduce")
@@ -62,31 +71,18 @@ def input_choices(node: int) -> tuple[str, ...]:
     return ("in0", "in1") + tuple(f"node{k}" for k in range(node))
 
 
-def make_op(choice: str, channels: int, *, running_stats: bool) -> nn.Module:
-    """One ENAS operation with ``channels`` in and out, stride 1."""
-    if choice == "identity":
-        return nn.Identity()
-    if choice == "avg_pool_3x3":
-        return Pool("avg")
-    if choice == "max_pool_3x3":
-        return Pool("max")
-    if choice == "sep_conv_3x3":
-        return SepConv(channels, 3, running_stats=running_stats)
-    if choice == "sep_conv_5x5":
-        return SepConv(channels, 5, running_stats=running_stats)
-    raise ValueError(f"unknown ENAS op {choice!r}; valid: {', '.join(OPS)}.")
-
-
+@dataclass(frozen=True)
 class CellArch:
     """One cell's decoded architecture: state index and op of each of the 10 slots, loose ends."""
 
-    __slots__ = ("inputs", "ops", "loose")
+    inputs: list[int]
+    ops: list[str]
 
-    def __init__(self, inputs: list[int], ops: list[str]) -> None:
-        self.inputs = inputs
-        self.ops = ops
-        used = set(inputs)
-        self.loose = [s for s in range(NUM_STATES) if s not in used]
+    @property
+    def loose(self) -> list[int]:
+        """The states no slot reads: they are concatenated into the cell's output."""
+        used = set(self.inputs)
+        return [s for s in range(NUM_STATES) if s not in used]
 
 
 def decode(arch: Mapping[str, str], cell: str) -> CellArch:
@@ -106,45 +102,42 @@ def decode(arch: Mapping[str, str], cell: str) -> CellArch:
     return CellArch(inputs, ops)
 
 
-def _preprocess(c_in: int, c_out: int, reduce: bool, *, running_stats: bool) -> nn.Module:
+def _preprocess(c_in: int, c_out: int, reduce: bool, norm: Norm) -> nn.Module:
     if reduce:
-        return FactorizedReduce(c_in, c_out, running_stats=running_stats)
+        return FactorizedReduce(c_in, c_out, norm=norm)
     if c_in != c_out:
-        return ReLUConvBN(c_in, c_out, 1, running_stats=running_stats)
+        return ReLUConvBN(c_in, c_out, 1, norm=norm)
     return nn.Identity()
 
 
 class _CellBase(nn.Module):
-    def __init__(self, spec: _CellSpec, *, running_stats: bool) -> None:
+    def __init__(self, spec: BlockSpec, norm: Norm) -> None:
         super().__init__()
-        self.reduction = spec.reduction
-        self.channels = spec.channels
+        self.reduction = spec.kind == "reduce"
+        self.channels = spec.c_out
         # reduction step: fixed factorized reduction of the previous output first
         self.reduce = (
-            FactorizedReduce(spec.channels // 2, spec.channels, running_stats=running_stats)
-            if spec.reduction
+            FactorizedReduce(spec.c_out // 2, spec.c_out, norm=norm)
+            if self.reduction
             else nn.Identity()
         )
-        self.preprocess0 = _preprocess(
-            spec.c_in0, spec.channels, spec.reduce_in0, running_stats=running_stats
-        )
-        self.preprocess1 = _preprocess(
-            spec.c_in1, spec.channels, False, running_stats=running_stats
-        )
+        assert spec.c_skip is not None, "an ENAS cell has two inputs"
+        self.preprocess0 = _preprocess(spec.c_skip, spec.c_out, spec.reduce_skip, norm)
+        self.preprocess1 = _preprocess(spec.c_in, spec.c_out, False, norm)
 
 
 class EnasSuperCell(_CellBase):
     """Supernet cell: a ``ModuleDict`` of the 5 operations for each of the 10 slots."""
 
-    def __init__(self, spec: _CellSpec) -> None:
-        super().__init__(spec, running_stats=False)
-        c = spec.channels
+    def __init__(self, spec: BlockSpec) -> None:
+        super().__init__(spec, SUPERNET_NORM)
+        c = spec.c_out
         self.slots = nn.ModuleList(
-            nn.ModuleDict({op: make_op(op, c, running_stats=False) for op in OPS})
+            nn.ModuleDict({op: make_op(op, c, SUPERNET_NORM) for op in OPS})
             for _ in range(2 * NUM_NODES)
         )
         self.combine = nn.Conv2d(NUM_STATES * c, c, 1, bias=False)
-        self.combine_bn = batchnorm(c, False)
+        self.combine_bn = SUPERNET_NORM(c)
 
     def forward(self, s0: torch.Tensor, s1: torch.Tensor, arch: CellArch) -> torch.Tensor:
         states = [self.preprocess0(s0), self.preprocess1(s1)]
@@ -243,9 +236,9 @@ class EnasSupernet(Supernet):
 
     def __init__(self, space: EnasSpace) -> None:
         super().__init__(space)
-        self.stem = space._stem(running_stats=False)
-        self.cells = nn.ModuleList(EnasSuperCell(spec) for spec in space._specs)
-        self.head = space._head(running_stats=False)
+        self.stem = space.build_stem(SUPERNET_NORM)
+        self.cells = nn.ModuleList(EnasSuperCell(spec) for spec in space.blocks)
+        self.head = space.build_head(SUPERNET_NORM)
 
     def _decode(self, arch: Mapping[str, str]) -> dict[str, CellArch]:
         self._check(arch)
@@ -289,19 +282,6 @@ class EnasSupernet(Supernet):
         return owned
 
 
-class _CellSpec:
-    __slots__ = ("reduction", "channels", "c_in0", "c_in1", "reduce_in0")
-
-    def __init__(
-        self, reduction: bool, channels: int, c_in0: int, c_in1: int, reduce_in0: bool
-    ) -> None:
-        self.reduction = reduction
-        self.channels = channels
-        self.c_in0 = c_in0
-        self.c_in1 = c_in1
-        self.reduce_in0 = reduce_in0
-
-
 @register_space("enas")
 class EnasSpace(SearchSpace):
     """ENAS micro search space (see the module docstring).
@@ -335,24 +315,23 @@ class EnasSpace(SearchSpace):
                     self._variables[f"{cell}_node{i}_in_{slot}"] = input_choices(i)
                     self._variables[f"{cell}_node{i}_op_{slot}"] = OPS
         # cell layout: (prev2 channels, prev1 channels) bookkeeping as in the forward pass
-        specs: list[_CellSpec] = []
+        blocks: list[BlockSpec] = []
         c = width
         c0 = c1 = width  # channels of s0, s1 (the stem output twice)
         for stage in range(3):
             if stage > 0:
                 c *= 2
                 # s0, s1 = s1, reduce(s1): s0 is one resolution up
-                specs.append(_CellSpec(True, c, c1, c, reduce_in0=True))
+                blocks.append(BlockSpec("reduce", c, c, c_skip=c1, reduce_skip=True))
                 c0, c1 = c, c
             for _ in range(cells_per_stage):
-                specs.append(_CellSpec(False, c, c0, c1, reduce_in0=False))
+                blocks.append(BlockSpec("normal", c1, c, c_skip=c0))
                 c0, c1 = c1, c
-        self._specs = specs
+        self._blocks = tuple(blocks)
         self._sq_width = {
-            kind: sum(s.channels**2 for s in specs if s.reduction == (kind == "reduce"))
-            for kind in CELL_TYPES
+            kind: sum(b.c_out**2 for b in blocks if b.kind == kind) for kind in CELL_TYPES
         }
-        self._combine_weights = NUM_STATES * sum(s.channels**2 for s in specs)
+        self._combine_weights = NUM_STATES * sum(b.c_out**2 for b in blocks)
 
     # ----------------------------------------------------------------- exact counts
     def _structural_params(self, arch: Mapping[str, str]) -> int:
@@ -369,14 +348,13 @@ class EnasSpace(SearchSpace):
         return self._combine_weights
 
     # ----------------------------------------------------------------- modules
-    def _stem(self, *, running_stats: bool) -> nn.Module:
+    def build_stem(self, norm: Norm) -> nn.Module:
         return nn.Sequential(
-            nn.Conv2d(self.in_channels, self.width, 3, padding=1, bias=False),
-            batchnorm(self.width, running_stats),
+            nn.Conv2d(self.in_channels, self.width, 3, padding=1, bias=False), norm(self.width)
         )
 
-    def _head(self, *, running_stats: bool) -> nn.Module:
-        return ClassifierHead(self.width * 4, self.num_classes, running_stats=running_stats)
+    def build_head(self, norm: Norm) -> nn.Module:
+        return ClassifierHead(self.width * 4, self.num_classes, norm=norm)
 
     # ----------------------------------------------------------------- networks
     def build_supernet(self) -> EnasSupernet:
@@ -386,25 +364,25 @@ class EnasSpace(SearchSpace):
         arch = self.validate(arch)
         decoded = {cell: decode(arch, cell) for cell in CELL_TYPES}
         cells = []
-        for spec in self._specs:
-            cell_arch = decoded["reduce" if spec.reduction else "normal"]
-            base = _CellBase(spec, running_stats=True)
-            c = spec.channels
+        for spec in self.blocks:
+            cell_arch = decoded[spec.kind]
+            base = _CellBase(spec, CHILD_NORM)
+            c = spec.c_out
             cells.append(
                 EnasCell(
-                    reduction=spec.reduction,
+                    reduction=base.reduction,
                     channels=c,
                     reduce=base.reduce,
                     preprocess0=base.preprocess0,
                     preprocess1=base.preprocess1,
-                    ops=[make_op(op, c, running_stats=True) for op in cell_arch.ops],
+                    ops=[make_op(op, c, CHILD_NORM) for op in cell_arch.ops],
                     inputs=cell_arch.inputs,
                     loose=cell_arch.loose,
                     combine=nn.Sequential(
                         nn.ReLU(inplace=False),
                         nn.Conv2d(len(cell_arch.loose) * c, c, 1, bias=False),
-                        batchnorm(c, True),
+                        CHILD_NORM(c),
                     ),
                 )
             )
-        return EnasNet(self._stem(running_stats=True), cells, self._head(running_stats=True))
+        return EnasNet(self.build_stem(CHILD_NORM), cells, self.build_head(CHILD_NORM))

@@ -29,46 +29,39 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping, Sequence
-from typing import Optional
 
 import torch
 from torch import nn
 
 from optuna_isnas.spaces.base import (
+    BlockSpec,
     SearchSpace,
     Supernet,
-    batchnorm,
     positive_ints,
     register_space,
     validate_architecture,
 )
-from optuna_isnas.spaces.ops import ClassifierHead, Pool, ReLUConvBN
+from optuna_isnas.spaces.ops import (
+    CHILD_NORM,
+    SUPERNET_NORM,
+    ClassifierHead,
+    Norm,
+    ReLUConvBN,
+    make_op,
+)
 
 OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 EDGES = ((0, 1), (0, 2), (1, 2), (0, 3), (1, 3), (2, 3))
 PARAM_NAMES = tuple(f"Op{i}" for i in range(len(EDGES)))
 
 
-def make_op(choice: str, channels: int, *, running_stats: bool) -> nn.Module:
-    """One NAS-Bench-201 edge operation with ``channels`` in and out, stride 1."""
-    if choice == "skip_connect":
-        return nn.Identity()
-    if choice == "nor_conv_1x1":
-        return ReLUConvBN(channels, channels, 1, running_stats=running_stats)
-    if choice == "nor_conv_3x3":
-        return ReLUConvBN(channels, channels, 3, running_stats=running_stats)
-    if choice == "avg_pool_3x3":
-        return Pool("avg")
-    raise ValueError(f"no module for NAS-Bench-201 op {choice!r}; valid: {', '.join(OPS[1:])}.")
-
-
 class ResidualReduction(nn.Module):
     """NAS-Bench-201's ``ResNetBasicblock`` with stride 2."""
 
-    def __init__(self, c_in: int, c_out: int, *, running_stats: bool) -> None:
+    def __init__(self, c_in: int, c_out: int, *, norm: Norm) -> None:
         super().__init__()
-        self.conv_a = ReLUConvBN(c_in, c_out, 3, 2, running_stats=running_stats)
-        self.conv_b = ReLUConvBN(c_out, c_out, 3, 1, running_stats=running_stats)
+        self.conv_a = ReLUConvBN(c_in, c_out, 3, 2, norm=norm)
+        self.conv_b = ReLUConvBN(c_out, c_out, 3, 1, norm=norm)
         self.downsample = nn.Sequential(
             nn.AvgPool2d(2, 2, 0, ceil_mode=True),
             nn.Conv2d(c_in, c_out, 1, 1, 0, bias=False),
@@ -90,7 +83,7 @@ class NB201Cell(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         nodes = [x]
         for j in range(1, 4):
-            total: Optional[torch.Tensor] = None
+            total: torch.Tensor | None = None
             for k, op in enumerate(self.ops):
                 if self.targets[k] == j:
                     y = op(nodes[self.sources[k]])
@@ -118,7 +111,7 @@ class NB201SuperCell(nn.Module):
     def __init__(self, channels: int) -> None:
         super().__init__()
         self.edges = nn.ModuleList(
-            nn.ModuleDict({op: make_op(op, channels, running_stats=False) for op in OPS[1:]})
+            nn.ModuleDict({op: make_op(op, channels, SUPERNET_NORM) for op in OPS[1:]})
             for _ in EDGES
         )
 
@@ -139,15 +132,14 @@ class NB201Supernet(Supernet):
 
     def __init__(self, space: NB201Space) -> None:
         super().__init__(space)
-        self.stem = space._stem(running_stats=False)
-        layers: list[nn.Module] = []
-        for kind, c_in, c_out in space._layout:
-            if kind == "cell":
-                layers.append(NB201SuperCell(c_out))
-            else:
-                layers.append(ResidualReduction(c_in, c_out, running_stats=False))
-        self.layers = nn.ModuleList(layers)
-        self.head = space._head(running_stats=False)
+        self.stem = space.build_stem(SUPERNET_NORM)
+        self.layers = nn.ModuleList(
+            NB201SuperCell(spec.c_out)
+            if spec.kind == "cell"
+            else ResidualReduction(spec.c_in, spec.c_out, norm=SUPERNET_NORM)
+            for spec in space.blocks
+        )
+        self.head = space.build_head(SUPERNET_NORM)
 
     def _ops(self, arch: Mapping[str, str]) -> list[str]:
         self._check(arch)
@@ -220,13 +212,13 @@ class NB201Space(SearchSpace):
         self.cells_per_stage = sizes["cells_per_stage"]
         self._kwargs.update(sizes)
         self._variables = {name: OPS for name in PARAM_NAMES}
-        layout: list[tuple[str, int, int]] = []
+        blocks: list[BlockSpec] = []
         for s in range(3):
             c = width * 2**s
             if s > 0:
-                layout.append(("reduce", c // 2, c))
-            layout += [("cell", c, c)] * cells_per_stage
-        self._layout = layout
+                blocks.append(BlockSpec("reduction", c // 2, c, stride=2))
+            blocks += [BlockSpec("cell", c, c)] * cells_per_stage
+        self._blocks = tuple(blocks)
 
     # ----------------------------------------------------------------- NAS-Bench-201 strings
     @staticmethod
@@ -243,16 +235,13 @@ class NB201Space(SearchSpace):
         return self.validate(dict(zip(PARAM_NAMES, ops)))
 
     # ----------------------------------------------------------------- modules
-    def _stem(self, *, running_stats: bool) -> nn.Module:
+    def build_stem(self, norm: Norm) -> nn.Module:
         return nn.Sequential(
-            nn.Conv2d(self.in_channels, self.width, 3, padding=1, bias=False),
-            batchnorm(self.width, running_stats),
+            nn.Conv2d(self.in_channels, self.width, 3, padding=1, bias=False), norm(self.width)
         )
 
-    def _head(self, *, running_stats: bool) -> nn.Module:
-        return ClassifierHead(
-            self.width * 4, self.num_classes, running_stats=running_stats, pre_bn=True
-        )
+    def build_head(self, norm: Norm) -> nn.Module:
+        return ClassifierHead(self.width * 4, self.num_classes, norm=norm, pre_norm=True)
 
     # ----------------------------------------------------------------- networks
     def build_supernet(self) -> NB201Supernet:
@@ -261,15 +250,12 @@ class NB201Space(SearchSpace):
     def build_child(self, arch: Mapping[str, str]) -> NB201Net:
         arch = self.validate(arch)
         kept = [(EDGES[e], op) for e, op in enumerate(arch.values()) if op != "none"]
-        layers: list[nn.Module] = []
-        for kind, c_in, c_out in self._layout:
-            if kind == "cell":
-                layers.append(
-                    NB201Cell(
-                        [edge for edge, _ in kept],
-                        [make_op(op, c_out, running_stats=True) for _, op in kept],
-                    )
-                )
-            else:
-                layers.append(ResidualReduction(c_in, c_out, running_stats=True))
-        return NB201Net(self._stem(running_stats=True), layers, self._head(running_stats=True))
+        layers: list[nn.Module] = [
+            NB201Cell(
+                [edge for edge, _ in kept], [make_op(op, spec.c_out, CHILD_NORM) for _, op in kept]
+            )
+            if spec.kind == "cell"
+            else ResidualReduction(spec.c_in, spec.c_out, norm=CHILD_NORM)
+            for spec in self.blocks
+        ]
+        return NB201Net(self.build_stem(CHILD_NORM), layers, self.build_head(CHILD_NORM))
