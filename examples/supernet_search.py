@@ -17,8 +17,7 @@ from pathlib import Path
 import torch
 
 from optuna_isnas import ISNASSampler
-from optuna_isnas.data import load_dataset
-from optuna_isnas.search import SearchConfig, TrainingRecipe, format_table, run_search
+from optuna_isnas.search import SearchConfig, TrainingRecipe, format_architectures, run_search
 from optuna_isnas.spaces import recalibrate_batchnorm
 
 
@@ -43,13 +42,13 @@ def main(out: str = "runs/example") -> None:
     sampler = ISNASSampler(epsilons=config.epsilons, samples_per_distribution=2, seed=config.seed)
     result = run_search(config, sampler=sampler, overwrite=True)
 
-    print(format_table(result.architectures))
+    print(format_architectures(result.architectures))
     print(f"\nstudies in {result.storage_location}; open them with: {result.dashboard_command()}")
 
     # The smallest architecture, with the weights it learned inside the supernet.
     smallest = min(result.architectures, key=lambda a: a.params)
     child = result.supernet.extract_child(smallest.architecture)
-    splits = load_dataset("digits", seed=config.seed)
+    splits = result.session.splits  # the data the search used, as loaded (CPU)
     recalibrate_batchnorm(
         child, [splits.train.x[i : i + 256] for i in range(0, len(splits.train), 256)]
     )

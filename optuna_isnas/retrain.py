@@ -20,20 +20,19 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from optuna_isnas.search.config import TrainingRecipe
-from optuna_isnas.search.device import Precision, resolve_device, torch_threads
-from optuna_isnas.search.errors import SearchError
-from optuna_isnas.search.results import render_table
-from optuna_isnas.search.recipe import (
-    MinibatchStream,
-    augment_batch,
-    evaluate,
-    make_optimizer,
-    make_scheduler,
-    minibatch_metrics,
-    resolve_augment,
-    sgd_step,
-)
+from optuna_isnas.data import DatasetSplits
+from optuna_isnas.errors import SettingsError
+from optuna_isnas.spaces import SearchSpace
+from optuna_isnas.training.batches import InMemoryBatches
+from optuna_isnas.training.device import Precision, resolve_device, torch_threads
+from optuna_isnas.training.evaluation import evaluate, minibatch_metrics
+from optuna_isnas.training.optim import make_optimizer, make_scheduler, sgd_step
+from optuna_isnas.training.recipe import TrainingRecipe
+from optuna_isnas.training.tables import format_table
+
+
+class RetrainError(SettingsError):
+    """An architectures file or a choice of architectures that cannot be retrained."""
 
 
 @dataclass
@@ -56,33 +55,33 @@ def load_architectures(path: str | Path) -> dict[str, Any]:
     """Read and check an ``architectures.json`` written by a search.
 
     Raises:
-        SearchError: The file is missing, not JSON, or lacks the fields a retrain needs.
+        RetrainError: The file is missing, not JSON, or lacks the fields a retrain needs.
     """
     path = Path(path)
     if not path.is_file():
-        raise SearchError(
+        raise RetrainError(
             f"no architectures file at {path}; run `optuna-isnas search` first (it writes architectures.json)"
         )
     try:
         document = json.loads(path.read_text())
     except json.JSONDecodeError as exc:
-        raise SearchError(f"{path} is not valid JSON: {exc}") from exc
+        raise RetrainError(f"{path} is not valid JSON: {exc}") from exc
     missing = [key for key in ("dataset", "space", "architectures") if key not in document]
     if missing:
-        raise SearchError(
+        raise RetrainError(
             f"{path} is not an optuna-isnas architectures file (missing {', '.join(missing)})"
         )
     return document
 
 
 def select(document: dict[str, Any], indices: list[int] | None) -> list[dict[str, Any]]:
-    """The chosen entries (all when ``indices`` is None); SearchError for an index out of range."""
+    """The chosen entries (all when ``indices`` is None); RetrainError for an index out of range."""
     entries = document["architectures"]
     if indices is None:
         return list(entries)
     for i in indices:
         if not 0 <= i < len(entries):
-            raise SearchError(
+            raise RetrainError(
                 f"no architecture with index {i}; the file has {len(entries)} (0..{len(entries) - 1})"
             )
     return [entries[i] for i in indices]
@@ -167,8 +166,8 @@ def retrain(
 
 def _retrain_one(
     entry: dict[str, Any],
-    space: Any,
-    splits: Any,
+    space: SearchSpace,
+    splits: DatasetSplits,
     recipe: TrainingRecipe,
     precision: Precision,
     epochs: int,
@@ -181,24 +180,26 @@ def _retrain_one(
     arch = space.validate(entry["architecture"])
     torch.manual_seed(seed)
     model = precision.prepare_model(space.build_child(arch))
-    train = splits.train.to(precision.device)
-    stream = MinibatchStream(len(train), batch_size, seed=seed)
-    per_epoch = len(train) // stream.batch_size
+    batches = InMemoryBatches(
+        splits.train.to(precision.device),
+        batch_size,
+        seed,
+        precision,
+        recipe.resolved_augment(splits.name),
+    )
+    per_epoch = batches.batches_per_epoch
     total = min(per_epoch, max_steps_per_epoch or per_epoch) * epochs
     optimizer = make_optimizer(model.parameters(), recipe)
     scheduler = make_scheduler(optimizer, recipe, total)
     scaler = precision.grad_scaler()
-    augment = resolve_augment(recipe, splits.name)
     model.train()
     with tqdm(
         total=total, desc=f"retrain #{entry['index']}", disable=not progress, file=sys.stderr
     ) as bar:
         for _ in range(total):
-            idx = stream.next().to(precision.device)
-            x = precision.prepare_input(augment_batch(train.x[idx], augment, stream.generator))
-            y = train.y[idx]
+            x, y = batches.next()
 
-            def loss() -> torch.Tensor:
+            def loss(x: torch.Tensor = x, y: torch.Tensor = y) -> torch.Tensor:
                 with precision.autocast():
                     logits = model(x)
                 return minibatch_metrics(logits, y)[0]
@@ -242,16 +243,16 @@ def _save(
     Path(result.json_path).write_text(json.dumps(info, indent=2) + "\n")
 
 
-def format_table(results: list[RetrainResult]) -> str:
+def format_retrained(results: list[RetrainResult]) -> str:
     """A plain-text table: index, parameters, validation and test accuracy."""
-    rows = [("#", "params", "val acc", "test acc")]
-    rows += [
-        (
-            str(r.index),
-            f"{r.params:,}",
-            f"{100 * r.val_accuracy:.2f}%",
-            f"{100 * r.test_accuracy:.2f}%",
-        )
-        for r in results
-    ]
-    return render_table(rows)
+    return format_table(
+        [
+            {
+                "#": str(r.index),
+                "params": f"{r.params:,}",
+                "val acc": f"{100 * r.val_accuracy:.2f}%",
+                "test acc": f"{100 * r.test_accuracy:.2f}%",
+            }
+            for r in results
+        ]
+    )

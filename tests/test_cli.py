@@ -140,10 +140,10 @@ def test_search_then_mismatched_resume_then_retrain(capsys, tmp_path):
 
 
 def test_budgets_accept_k_and_m_suffixes():
-    from optuna_isnas.cli import parse_budgets
+    from optuna_isnas.flags import sizes
 
-    assert parse_budgets("0.2M,500k,1e6,2G") == (200_000.0, 500_000.0, 1_000_000.0, 2e9)
-    assert parse_budgets(" 20K , 50K ") == (20_000.0, 50_000.0)
+    assert sizes("0.2M,500k,1e6,2G") == (200_000.0, 500_000.0, 1_000_000.0, 2e9)
+    assert sizes(" 20K , 50K ") == (20_000.0, 50_000.0)
 
 
 def test_compare_is_a_subcommand(capsys):

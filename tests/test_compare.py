@@ -8,9 +8,13 @@ from pathlib import Path
 import optuna
 import pytest
 
+from optuna_isnas.cli import main
 from optuna_isnas.compare import CompareConfig, CompareError, compare
-from optuna_isnas.compare.cli import main as cli_main
-from optuna_isnas.compare.runner import Job, plan_jobs, run_job
+from optuna_isnas.compare.runner import Job, plan_jobs, run_job, space_for
+
+
+def cli_main(argv):
+    return main(["compare", *argv])
 
 EPSILONS = (0.0, 9.0)
 STEPS = 3
@@ -36,7 +40,7 @@ def tiny(tmp_path: Path, **overrides) -> CompareConfig:
         out=str(tmp_path / "cmp"),
     )
     settings.update(overrides)
-    return CompareConfig(**settings)
+    return CompareConfig.build(**settings)
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +50,7 @@ def result(tmp_path_factory):
 
 def test_every_method_gets_the_same_counted_compute(result):
     generation = len(EPSILONS) * 2
-    per_search = {r["label"]: r["passes"]["total"] for r in result.records}
+    per_search = {r.label: r.passes.total for r in result.records}
     assert (
         per_search["isnas@1x-seed0"] == STEPS * generation * 3
     )  # train forward + backward + val forward
@@ -57,14 +61,14 @@ def test_every_method_gets_the_same_counted_compute(result):
     passes = {v: s[0].passes for v, s in result.scores.items()}
     assert len(set(passes.values())) == 1
     for r in result.records:
-        assert r["passes"]["total"] == r["passes_from_steps"]
-        assert r["wall_s"] > 0
+        assert r.passes.total == r.passes_from_steps
+        assert r.wall_s > 0
 
 
 def test_returned_sets_are_scored_on_the_whole_validation_split(result):
-    isnas = next(r for r in result.records if r["label"] == "isnas@1x-seed0")
-    assert len(isnas["returned"]) == len(EPSILONS)
-    assert [e["eps"] for e in isnas["returned"]] == list(EPSILONS)
+    isnas = next(r for r in result.records if r.label == "isnas@1x-seed0")
+    assert len(isnas.returned) == len(EPSILONS)
+    assert [e.eps for e in isnas.returned] == list(EPSILONS)
     separate = result.scores["separate@1x"][0]
     assert len(separate.returned) == len(EPSILONS)
     for seeds in result.scores.values():
@@ -74,21 +78,17 @@ def test_returned_sets_are_scored_on_the_whole_validation_split(result):
         # the last trace point is the returned set itself, at the search's whole compute
         assert s.trace[-1] == (s.passes, pytest.approx(s.hv))
         for e in s.returned:
-            assert 0.0 <= e["error"] <= 1.0 and e["params"] < result.reference.params
-            assert (e["error"] * 80) == pytest.approx(
-                round(e["error"] * 80)
-            )  # a whole number of the 80 images
+            assert 0.0 <= e.error <= 1.0 and e.params < result.reference.params
+            assert (e.error * 80) == pytest.approx(round(e.error * 80))  # whole images of the 80
 
 
 def test_reference_point_is_fixed_and_stated(result):
-    from optuna_isnas.compare.runner import build_space, largest_params, load_splits
-
-    space = build_space(result.config, load_splits(result.config, 0))
+    space = space_for(result.config)
     assert result.reference.error == 1.0
-    assert result.reference.params == pytest.approx(1.1 * largest_params(space))
+    assert result.reference.params == pytest.approx(1.1 * space.largest_params())
     # the largest child really is the largest: no architecture has more parameters
     fixed, table = space.param_table()
-    assert largest_params(space) == fixed + sum(max(v.values()) for v in table.values())
+    assert space.largest_params() == fixed + sum(max(v.values()) for v in table.values())
     assert f"{result.reference.params:,.0f}" in result.table
 
 
@@ -111,13 +111,13 @@ def test_table_figures_and_files(result):
         "random@1x",
     }
     for key in ("pareto", "hypervolume", "probabilities", "expected_params"):
-        html = Path(result.figures[key]["html"])
+        html = Path(result.figures[key].html)
         assert html.is_file() and html.stat().st_size > 1000
     assert (out / "figures" / "plotly.min.js").is_file()
-    isnas = next(r for r in result.records if r["label"] == "isnas@1x-seed0")
-    assert [p["step"] for p in isnas["probs"]][-1] == STEPS
-    for p in isnas["probs"]:
-        for theta_k in p["theta"]:
+    isnas = next(r for r in result.records if r.label == "isnas@1x-seed0")
+    assert [p.step for p in isnas.probs][-1] == STEPS
+    for p in isnas.probs:
+        for theta_k in p.theta:
             assert all(abs(sum(row) - 1.0) < 1e-6 for row in theta_k)
     for line in ("IS-NAS", "K separate", "NSGA-II", "TPE", "Random"):
         assert line in result.table
@@ -129,12 +129,13 @@ def test_dashboard_study_has_the_figures_and_named_objectives(result):
     )
     from optuna_dashboard._custom_plot_data import get_plotly_graph_objects
 
-    from optuna_isnas.compare.dashboard import open_storage
+    from optuna_isnas.sampler._storage import study_system_attrs
+    from optuna_isnas.search.storage import open_storage
 
-    storage = open_storage(result.dashboard["storage"])
+    storage = open_storage(result.dashboard["storage"]).storage
     study = optuna.load_study(study_name=result.dashboard["study_name"], storage=storage)
     assert study.metric_names == ["loss", "params"]
-    graphs = get_plotly_graph_objects(storage.get_study_system_attrs(study._study_id))
+    graphs = get_plotly_graph_objects(study_system_attrs(study))
     assert set(graphs) >= {
         "isnas-pareto",
         "isnas-hypervolume",
@@ -153,9 +154,9 @@ def test_trace_scoring_does_not_change_the_search(tmp_path):
     traced = run_job(
         job, tiny(tmp_path, trace_points=STEPS, dashboard=False, out=str(tmp_path / "b"))
     )
-    assert len(traced["trace"]) == STEPS and len(quiet["trace"]) == 1
-    assert quiet["returned"] == traced["returned"]
-    assert quiet["passes"]["total"] == traced["passes"]["total"]
+    assert len(traced.trace) == STEPS and len(quiet.trace) == 1
+    assert quiet.returned == traced.returned
+    assert quiet.passes.total == traced.passes.total
 
 
 def test_plan_and_budgets(tmp_path):
@@ -238,20 +239,20 @@ def test_isnas_options_are_checked_and_parsed(tmp_path):
     from optuna_isnas.compare.cli import add_arguments, config_from_args
 
     with pytest.raises(CompareError, match="may not set"):
-        tiny(tmp_path, isnas_options={"epsilons": [1.0]}).validate()
+        tiny(tmp_path, sampler_options={"epsilons": [1.0]}).validate()
     parser = argparse.ArgumentParser()
     add_arguments(parser)
     args = parser.parse_args(
         ["--isnas-option", "weighting=own", "--isnas-option", "loss_scale=1.5", "--seeds", "3"]
     )
     config = config_from_args(args)
-    assert config.isnas_options == {"weighting": "own", "loss_scale": 1.5}
+    assert config.search.sampler_options == {"weighting": "own", "loss_scale": 1.5}
     assert config.seeds == (0, 1, 2)
     assert config_from_args(parser.parse_args(["--seeds", "4,7"])).seeds == (4, 7)
 
 
 def test_first_line_of_a_title():
-    from optuna_isnas.compare.dashboard import first_line
+    from _dashboard_harness import first_line
 
     assert first_line("Hypervolume (digits)<br><sup>mean ± sd</sup>") == "Hypervolume (digits)"
     assert first_line("<b>Bold</b> title") == "Bold title"
@@ -273,7 +274,7 @@ def test_resume_reuses_finished_searches_and_retrainings(tmp_path):
     changed = compare(
         tiny(tmp_path, methods=("isnas", "random"), dashboard=False, resume=True, batch_size=8)
     )
-    assert changed.records[0]["fingerprint"]["batch_size"] == 8  # other settings: searched afresh
+    assert changed.records[0].fingerprint["search"]["batch_size"] == 8  # searched afresh
 
 
 @pytest.mark.skipif(
@@ -290,23 +291,43 @@ def test_fashion_mnist_downsampled_to_14x14(tmp_path):
         dashboard=False,
     )
     result = compare(config)
-    from optuna_isnas.compare.runner import build_space, load_splits
-
-    splits = load_splits(config, 0)
-    assert splits.image_size == 14 and build_space(config, splits).config()["image_size"] == 14
+    assert space_for(config).config()["image_size"] == 14
     s = result.scores["isnas@1x"][0]
     assert len(s.returned) == len(EPSILONS) and s.test_hv is not None
 
 
 def test_records_from_before_a_new_setting_are_reused_with_its_default(tmp_path):
+    from optuna_isnas.compare.compute import PassCount
+    from optuna_isnas.compare.records import SearchRecord
     from optuna_isnas.compare.runner import load_record, record_path
 
     config = tiny(tmp_path)
     job = Job("isnas", 1.0, 0)
-    old = config.search_fingerprint()
-    del old["isnas_options"]  # a record written before the setting existed
+    old = config.fingerprint(job)
+    del old["search"]["sampler_options"]  # a record written before the setting existed
+    record = SearchRecord(
+        job=job,
+        epsilons=list(EPSILONS),
+        epochs=1,
+        steps=STEPS,
+        generation_size=4,
+        n_trials=12,
+        passes=PassCount(12, 12, 12),
+        passes_from_steps=36,
+        wall_s=1.0,
+        trace_s=0.0,
+        returned=[],
+        trace=[],
+        probs=[],
+        variables={},
+        study_name="x",
+        storage=None,
+        threads=1,
+        device="cpu",
+        fingerprint=old,
+    )
     record_path(config, job).parent.mkdir(parents=True)
-    record_path(config, job).write_text(json.dumps({"label": job.label, "fingerprint": old}))
+    record_path(config, job).write_text(json.dumps(record.to_json()))
     assert load_record(config, job) is not None
-    assert load_record(tiny(tmp_path, isnas_options={"weighting": "own"}), job) is None
+    assert load_record(tiny(tmp_path, sampler_options={"weighting": "own"}), job) is None
     assert load_record(tiny(tmp_path, epochs=2), job) is None

@@ -11,14 +11,11 @@ pytest.importorskip(
     "optuna_dashboard", reason="optuna-dashboard is not installed (the dashboard extra)"
 )
 
-from optuna_isnas.compare.dashboard import (
-    attach_figures,
-    check_api,
-    check_browser,
-    open_storage,
-    serve,
-)
+from _dashboard_harness import check_api, check_browser, serve
+
+from optuna_isnas.compare.dashboard import attach_figures
 from optuna_isnas.compare.figures import find_chromium
+from optuna_isnas.search.storage import open_storage
 
 TITLES = ("IS-NAS probabilities over the search", "Hypervolume against search compute")
 
@@ -28,7 +25,7 @@ def journal(tmp_path):
     location = str(tmp_path / "dashboard.journal")
     study = optuna.create_study(
         study_name="digits-chain-isnas",
-        storage=open_storage(location),
+        storage=open_storage(location).storage,
         directions=["minimize", "minimize"],
     )
     study.set_metric_names(["loss", "params"])

@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from optuna_isnas.retrain import load_architectures, retrain
-from optuna_isnas.search import SearchError
+from optuna_isnas.retrain import RetrainError, load_architectures, retrain
 from optuna_isnas.spaces import get_space
 
 
@@ -68,12 +67,12 @@ def test_retrain_is_seeded(document):
 
 
 def test_bad_files_and_indices(tmp_path, document):
-    with pytest.raises(SearchError, match="no architecture with index 3; the file has 3"):
+    with pytest.raises(RetrainError, match="no architecture with index 3; the file has 3"):
         retrain(document, [3])
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")
-    with pytest.raises(SearchError, match="not valid JSON"):
+    with pytest.raises(RetrainError, match="not valid JSON"):
         load_architectures(bad)
     bad.write_text("{}")
-    with pytest.raises(SearchError, match="missing dataset, space, architectures"):
+    with pytest.raises(RetrainError, match="missing dataset, space, architectures"):
         load_architectures(bad)

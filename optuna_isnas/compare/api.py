@@ -1,44 +1,49 @@
 """``compare(config)``: run every method on one dataset and space with several seeds, score and draw them.
 
 >>> from optuna_isnas.compare import CompareConfig, compare
->>> result = compare(CompareConfig(dataset="digits", epochs=2, seeds=(0, 1), out="runs/cmp"))  # doctest: +SKIP
+>>> result = compare(CompareConfig.build(dataset="digits", epochs=2, seeds=(0, 1), out="runs/cmp"))  # doctest: +SKIP
 >>> print(result.table)  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import multiprocessing
 import sys
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 
 from optuna_isnas.compare import figures as fig
 from optuna_isnas.compare.config import CompareConfig
+from optuna_isnas.compare.records import Job, RetrainRecord, Scored, SearchRecord, Variant
 from optuna_isnas.compare.runner import (
-    Job,
-    build_space,
     dashboard_job,
-    largest_params,
     load_record,
-    load_splits,
     plan_jobs,
     run_job_to_file,
+    space_for,
 )
 from optuna_isnas.compare.scoring import (
+    PairedComparison,
     Reference,
     SeedScore,
+    SummaryRow,
     format_summary,
     paired_differences,
     score_all,
     summary_rows,
     variant_title,
 )
+from optuna_isnas.spaces import SearchSpace
+
+Result = TypeVar("Result", SearchRecord, RetrainRecord)
 
 
 @dataclass
@@ -48,11 +53,11 @@ class CompareResult:
     config: CompareConfig
     reference: Reference
     scores: dict[str, list[SeedScore]]
-    rows: list[dict[str, Any]]
-    comparisons: list[dict[str, Any]]
+    rows: list[SummaryRow]
+    comparisons: list[PairedComparison]
     table: str
-    figures: dict[str, dict[str, str | None]]
-    records: list[dict[str, Any]]
+    figures: dict[str, fig.FigureFiles]
+    records: list[SearchRecord]
     wall_s: float
     dashboard: dict[str, Any] | None = None
     notes: list[str] = field(default_factory=list)
@@ -67,12 +72,12 @@ def variant_order(config: CompareConfig) -> list[str]:
     for method in config.methods:
         if method == "isnas":
             order += [
-                Job("isnas", m, 0).variant for m in sorted(config.isnas_multipliers, reverse=True)
+                Variant("isnas", m).key for m in sorted(config.isnas_multipliers, reverse=True)
             ]
         elif method == "separate":
-            order += [Job("separate", m, 0).variant for m in sorted(config.separate_multipliers)]
+            order += [Variant("separate", m).key for m in sorted(config.separate_multipliers)]
         else:
-            order.append(Job(method, config.baseline_multiplier, 0).variant)
+            order.append(Variant(method, config.baseline_multiplier).key)
     return order
 
 
@@ -82,42 +87,44 @@ def _say(config: CompareConfig, message: str) -> None:
 
 
 def _run_jobs(
-    config: CompareConfig, jobs: list[Any], worker: Any, payloads: list[Any], what: str
-) -> list[Any]:
+    config: CompareConfig,
+    labels: Sequence[str],
+    worker: Callable[[Any], Result],
+    payloads: Sequence[Any],
+    what: str,
+) -> list[Result]:
     """Run ``worker(payload)`` for each job, in ``config.workers`` processes (in this one for 1)."""
-    results: list[Any] = []
+    results: list[Result] = []
     start = time.perf_counter()
-    if config.workers == 1 or len(jobs) == 1:
+    if config.workers == 1 or len(payloads) == 1:
         threads = torch.get_num_threads()
         try:
             for i, payload in enumerate(payloads):
                 results.append(worker(payload))
                 _say(
                     config,
-                    f"[{time.perf_counter() - start:7.1f}s] {what} {i + 1}/{len(jobs)}: {jobs[i].label}",
+                    f"[{time.perf_counter() - start:7.1f}s] {what} {i + 1}/{len(payloads)}: {labels[i]}",
                 )
         finally:
             torch.set_num_threads(threads)
         return results
     context = multiprocessing.get_context("spawn")
-    with context.Pool(min(config.workers, len(jobs)), maxtasksperchild=8) as pool:
+    with context.Pool(min(config.workers, len(payloads)), maxtasksperchild=8) as pool:
         for i, result in enumerate(pool.imap_unordered(worker, payloads)):
             results.append(result)
-            label = result.get("label", "") if isinstance(result, dict) else ""
             _say(
-                config, f"[{time.perf_counter() - start:7.1f}s] {what} {i + 1}/{len(jobs)} {label}"
+                config,
+                f"[{time.perf_counter() - start:7.1f}s] {what} {i + 1}/{len(payloads)} {result.label}",
             )
     return results
 
 
-def reference_point(config: CompareConfig) -> Reference:
+def reference_point(config: CompareConfig, space: SearchSpace | None = None) -> Reference:
     """The fixed reference point: ``(reference_error, reference_params or 1.1 x the largest child)``."""
-    space = build_space(config, load_splits(config, config.seeds[0]))
-    params = (
-        config.reference_params
-        if config.reference_params is not None
-        else 1.1 * largest_params(space)
-    )
+    if config.reference_params is not None:
+        params = config.reference_params
+    else:
+        params = 1.1 * (space or space_for(config)).largest_params()
     return Reference(error=float(config.reference_error), params=float(params))
 
 
@@ -133,11 +140,11 @@ def compare(config: CompareConfig) -> CompareResult:
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
-    reference = reference_point(config)
-    jobs = plan_jobs(config)
-    records: list[dict[str, Any]] = []
-    todo = []
-    for job in jobs:
+    space = space_for(config)
+    reference = reference_point(config, space)
+    records: list[SearchRecord] = []
+    todo: list[Job] = []
+    for job in plan_jobs(config):
         found = load_record(config, job) if config.resume else None
         if found is not None:
             records.append(found)
@@ -147,18 +154,23 @@ def compare(config: CompareConfig) -> CompareResult:
         _say(config, f"reusing {len(records)} finished searches from {out / 'runs'}")
     _say(
         config,
-        f"running {len(todo)} searches with {config.workers} worker(s), {config.threads} thread(s) each",
+        f"running {len(todo)} searches with {config.workers} worker(s), "
+        f"{config.search.threads} thread(s) each",
     )
     records += _run_jobs(
-        config, todo, run_job_to_file, [(job, config.to_dict()) for job in todo], "search"
+        config,
+        [job.label for job in todo],
+        run_job_to_file,
+        [(job, config.to_dict()) for job in todo],
+        "search",
     )
-    records.sort(key=lambda r: r["label"])
+    records.sort(key=lambda r: r.label)
     _check_compute(records)
 
     scores = score_all(records, reference, config.k)
     notes: list[str] = []
     if config.retrain_epochs > 0:
-        notes += _retrain(config, scores, reference)
+        notes += _retrain(config, scores, space)
     order = [v for v in variant_order(config) if v in scores]
     rows = summary_rows(scores, order)
     comparisons = _comparisons(scores, order)
@@ -175,11 +187,10 @@ def compare(config: CompareConfig) -> CompareResult:
             )
         else:
             dashboard = _dashboard(config, records, figures, table)
-    if figures.pop("_skipped_png", None):
+    if figures.png_skipped:
         notes.append(
             "PNG figures were skipped: no headless Chromium found (Debian: apt-get install -y chromium)"
         )
-    wall = time.perf_counter() - start
     result = CompareResult(
         config,
         reference,
@@ -187,9 +198,9 @@ def compare(config: CompareConfig) -> CompareResult:
         rows,
         comparisons,
         table,
-        figures,
+        figures.files,
         records,
-        wall,
+        time.perf_counter() - start,
         dashboard,
         notes,
     )
@@ -197,19 +208,19 @@ def compare(config: CompareConfig) -> CompareResult:
     return result
 
 
-def _check_compute(records: list[dict[str, Any]]) -> None:
+def _check_compute(records: list[SearchRecord]) -> None:
     """The independent pass count (loss hook) must agree with the loop's own step records."""
     for r in records:
-        if r["passes"]["total"] != r["passes_from_steps"]:
+        if r.passes.total != r.passes_from_steps:
             raise RuntimeError(
-                f"compute accounting disagrees for {r['label']}: loss hook counted {r['passes']['total']} passes, "
-                f"the steps {r['passes_from_steps']}"
+                f"compute accounting disagrees for {r.label}: loss hook counted {r.passes.total} passes, "
+                f"the steps {r.passes_from_steps}"
             )
 
 
-def _comparisons(scores: dict[str, list[SeedScore]], order: list[str]) -> list[dict[str, Any]]:
-    isnas = [v for v in order if v.startswith("isnas@")]
-    others = [v for v in order if not v.startswith("isnas@")]
+def _comparisons(scores: dict[str, list[SeedScore]], order: list[str]) -> list[PairedComparison]:
+    isnas = [v for v in order if Variant.parse(v).method == "isnas"]
+    others = [v for v in order if Variant.parse(v).method != "isnas"]
     found = []
     for first in isnas:
         for second in others:
@@ -220,248 +231,241 @@ def _comparisons(scores: dict[str, list[SeedScore]], order: list[str]) -> list[d
     return found
 
 
+# ------------------------------------------------------------------------------- retraining
 @dataclass(frozen=True)
-class _RetrainLabel:
-    label: str
+class _RetrainJob:
+    """One variant's chosen architectures of one seed, to retrain from scratch."""
+
+    variant: str
+    seed: int
+    document: dict[str, Any]
+    config: dict[str, Any]
+
+    @property
+    def label(self) -> str:
+        return f"{self.variant}-seed{self.seed}"
+
+    def key(self, config: CompareConfig) -> dict[str, Any]:
+        """What the retraining depends on (a resumed comparison reuses it only if this agrees)."""
+        return {
+            "search": config.search.result_settings(),
+            "epochs": config.retrain_epochs,
+            "seed": self.seed,
+            "variant": self.variant,
+            "architectures": self.document["architectures"],
+        }
+
+    def path(self, config: CompareConfig) -> Path:
+        return Path(config.out) / "runs" / f"retrain-{self.variant}-seed{self.seed}.json"
 
 
-def _retrain_job(payload: tuple[dict[str, Any], dict[str, Any], int, str]) -> dict[str, Any]:
+def _retrain_job(job: _RetrainJob) -> RetrainRecord:
     """Worker: retrain one variant's chosen architectures of one seed from scratch."""
     from optuna_isnas.retrain import retrain
 
-    document, config_dict, seed, variant = payload
-    config = CompareConfig.from_dict(config_dict)
-    torch.set_num_threads(config.threads)
+    config = CompareConfig.from_dict(job.config)
+    if config.search.threads is not None:
+        torch.set_num_threads(config.search.threads)
     results = retrain(
-        document,
+        job.document,
         None,
         epochs=config.retrain_epochs,
-        batch_size=config.batch_size,
-        device=config.device,
-        seed=seed,
+        batch_size=config.search.batch_size,
+        device=config.search.device,
+        seed=job.seed,
         out=None,
         progress=False,
-        max_steps_per_epoch=config.max_steps_per_epoch,
-        train_subset=config.train_subset,
+        max_steps_per_epoch=config.search.max_steps_per_epoch,
+        train_subset=config.search.train_subset,
     )
-    return {
-        "label": f"retrain {variant}-seed{seed}",
-        "variant": variant,
-        "seed": seed,
-        "results": [asdict(r) for r in results],
-    }
+    retrained = [
+        Scored(
+            architecture=r.architecture,
+            params=r.params,
+            error=1.0 - r.test_accuracy,
+            loss=r.test_loss,
+            val_error=1.0 - r.val_accuracy,
+        )
+        for r in results
+    ]
+    return RetrainRecord(job.variant, job.seed, retrained)
 
 
-def _retrain_key(
-    config: CompareConfig, payload: tuple[dict[str, Any], dict[str, Any], int, str]
-) -> dict[str, Any]:
-    document, _, seed, variant = payload
-    return {
-        "search": config.search_fingerprint(),
-        "epochs": config.retrain_epochs,
-        "seed": seed,
-        "variant": variant,
-        "architectures": document["architectures"],
-    }
-
-
-def _load_retrained(
-    config: CompareConfig, payload: tuple[dict[str, Any], dict[str, Any], int, str]
-) -> dict[str, Any] | None:
+def _load_retrained(config: CompareConfig, job: _RetrainJob) -> RetrainRecord | None:
     """A retraining finished by an earlier run of the same comparison (same architectures and epochs)."""
-    _, _, seed, variant = payload
-    path = Path(config.out) / "runs" / f"retrain-{variant}-seed{seed}.json"
+    path = job.path(config)
     if not path.is_file():
         return None
     try:
-        found = json.loads(path.read_text())
-    except json.JSONDecodeError:
+        found = RetrainRecord.from_json(json.loads(path.read_text()))
+    except (json.JSONDecodeError, KeyError, TypeError):
         return None
-    return (
-        found if found.get("key") == json.loads(json.dumps(_retrain_key(config, payload))) else None
-    )
+    return found if found.key == json.loads(json.dumps(job.key(config))) else None
 
 
 def _retrain(
-    config: CompareConfig, scores: dict[str, list[SeedScore]], reference: Reference
+    config: CompareConfig, scores: dict[str, list[SeedScore]], space: SearchSpace
 ) -> list[str]:
     """Retrain each variant's best K returned architectures of the chosen seeds; score them on the test split."""
-    space_config = build_space(config, load_splits(config, config.seeds[0])).config()
-    payloads, jobs = [], []
+    reference = reference_point(config, space)
+    jobs = []
     for variant, seeds in scores.items():
         for s in seeds:
             if s.seed not in config.chosen_retrain_seeds:
                 continue
             chosen, seen = [], set()
             for e in reference.best_k(s.returned, config.k):
-                key = tuple(sorted(e["architecture"].items()))
+                key = tuple(sorted(e.architecture.items()))
                 if key not in seen:
                     seen.add(key)
                     chosen.append(e)
             document = {
-                "dataset": config.dataset,
-                "data_root": config.data_root,
-                "downsample": config.downsample,
+                "dataset": config.search.dataset,
+                "data_root": config.search.data_root,
+                "downsample": config.search.downsample,
                 "seed": s.seed,
-                "space": space_config,
+                "space": space.config(),
                 "architectures": [
-                    {"index": i, "architecture": e["architecture"]} for i, e in enumerate(chosen)
+                    {"index": i, "architecture": e.architecture} for i, e in enumerate(chosen)
                 ],
             }
-            payloads.append((document, config.to_dict(), s.seed, variant))
-            jobs.append(_RetrainLabel(f"{variant}-seed{s.seed}"))
-    done, todo = [], []
-    for job, payload in zip(jobs, payloads):
-        found = _load_retrained(config, payload) if config.resume else None
+            jobs.append(_RetrainJob(variant, s.seed, document, config.to_dict()))
+    done: list[RetrainRecord] = []
+    todo: list[_RetrainJob] = []
+    for job in jobs:
+        found = _load_retrained(config, job) if config.resume else None
         if found is not None:
             done.append(found)
         else:
-            todo.append((job, payload))
-    fresh = _run_jobs(config, [j for j, _ in todo], _retrain_job, [p for _, p in todo], "retrain")
-    by_job = {(r["variant"], r["seed"]): r for r in fresh}
-    for _, payload in todo:
-        result = by_job[(payload[3], payload[2])]
-        result["key"] = _retrain_key(config, payload)
-        path = Path(config.out) / "runs" / f"retrain-{result['variant']}-seed{result['seed']}.json"
-        path.write_text(json.dumps(result) + "\n")
+            todo.append(job)
+    fresh = _run_jobs(config, [j.label for j in todo], _retrain_job, todo, "retrain")
+    by_job = {(r.variant, r.seed): r for r in fresh}
+    for job in todo:
+        record = dataclasses.replace(by_job[(job.variant, job.seed)], key=job.key(config))
+        job.path(config).write_text(json.dumps(record.to_json()) + "\n")
     done += fresh
-    by_key = {(d["variant"], d["seed"]): d["results"] for d in done}
+    by_key = {(d.variant, d.seed): d.retrained for d in done}
     for variant, seeds in scores.items():
         for s in seeds:
-            results = by_key.get((variant, s.seed))
-            if results is None:
+            retrained = by_key.get((variant, s.seed))
+            if retrained is None:
                 continue
-            s.retrained = [
-                {
-                    "architecture": r["architecture"],
-                    "params": r["params"],
-                    "error": 1.0 - r["test_accuracy"],
-                    "val_error": 1.0 - r["val_accuracy"],
-                }
-                for r in results
-            ]
-            s.test_hv = reference.hypervolume(s.retrained)
+            s.retrained = retrained
+            s.test_hv = reference.hypervolume(retrained)
     return [
         f"retrained from scratch for {config.retrain_epochs} epochs: seeds {list(config.chosen_retrain_seeds)}, "
         f"each method's best {config.k} returned architectures (by validation hypervolume); test split"
     ]
 
 
+# ------------------------------------------------------------------------------- figures
 def _figures(
     config: CompareConfig,
     scores: dict[str, list[SeedScore]],
     order: list[str],
-    records: list[dict[str, Any]],
+    records: list[SearchRecord],
     reference: Reference,
-) -> dict[str, Any]:
+) -> fig.FigureSet:
     where = Path(config.out) / "figures"
+    search = config.search
     name = (
-        f"{config.dataset}"
-        + (f" {config.downsample}x{config.downsample}" if config.downsample else "")
-        + f", {config.space}"
+        f"{search.dataset}"
+        + (f" {search.downsample}x{search.downsample}" if search.downsample else "")
+        + f", {search.space}"
     )
     seeds = f"seeds {','.join(map(str, config.seeds))}"
-    made: dict[str, Any] = {}
-    made["pareto"] = fig.pareto_fronts_figure(
+    made = fig.FigureSet()
+    made.figures["pareto"] = fig.pareto_fronts_figure(
         scores, order, reference, f"Returned architectures of every method ({name}; {seeds})"
     )
-    made["hypervolume"] = fig.hypervolume_figure(
+    made.figures["hypervolume"] = fig.hypervolume_figure(
         scores, order, f"Hypervolume against search compute ({name}; mean ± sd over {seeds})"
     )
+    variants = [Variant.parse(v) for v in order]
     isnas_variant = max(
-        (v for v in order if v.startswith("isnas@")), default=None, key=lambda v: float(v[6:-1])
+        (v for v in variants if v.method == "isnas"), default=None, key=lambda v: v.multiplier
     )
-    isnas = [r for r in records if r["variant"] == isnas_variant and r["probs"]]
     separate_variant = min(
-        (v for v in order if v.startswith("separate@")), default=None, key=lambda v: float(v[9:-1])
+        (v for v in variants if v.method == "separate"), default=None, key=lambda v: v.multiplier
     )
-    separate = [r for r in records if r["variant"] == separate_variant and r["probs"]]
-    isnas.sort(key=lambda r: r["job"]["seed"])
-    separate.sort(key=lambda r: (r["job"]["seed"], r["job"]["k"]))
-    if isnas:
+    isnas = sorted(
+        (r for r in records if isnas_variant and r.variant == isnas_variant.key and r.probs),
+        key=lambda r: r.job.seed,
+    )
+    separate = sorted(
+        (r for r in records if separate_variant and r.variant == separate_variant.key and r.probs),
+        key=lambda r: (r.job.seed, r.job.k or 0),
+    )
+    if isnas and isnas_variant is not None:
         first = isnas[0]
-        made["probabilities"] = fig.probabilities_figure(
+        made.figures["probabilities"] = fig.probabilities_figure(
             first,
             f"IS-NAS: choice probabilities of each distribution over the search<br><sup>{name}; "
-            f"{variant_title(isnas_variant)}; seed {first['job']['seed']}</sup>",
+            f"{variant_title(isnas_variant.key)}; seed {first.job.seed}</sup>",
         )
-        separate_title = f"; dashed: {variant_title(separate_variant)}" if separate else ""
-        made["expected_params"] = fig.expected_params_figure(
+        separate_title = (
+            f"; dashed: {variant_title(separate_variant.key)}"
+            if separate and separate_variant is not None
+            else ""
+        )
+        made.figures["expected_params"] = fig.expected_params_figure(
             isnas,
             separate,
             config.epsilons,
             reference,
-            f"Expected parameters of each distribution ({name})<br><sup>solid: {variant_title(isnas_variant)}"
-            f"{separate_title}; first seed bold</sup>",
+            f"Expected parameters of each distribution ({name})<br><sup>solid: "
+            f"{variant_title(isnas_variant.key)}{separate_title}; first seed bold</sup>",
         )
-    paths: dict[str, Any] = {"_objects": made}
-    skipped = False
-    for key, figure in made.items():
-        paths[key] = fig.save_figure(figure, where / key, config.png)
-        skipped |= config.png and paths[key]["png"] is None
-    paths["_skipped_png"] = skipped
-    return paths
+    for key, figure in made.figures.items():
+        made.files[key] = fig.save_figure(figure, where / key, config.png)
+        made.png_skipped |= config.png and made.files[key].png is None
+    return made
 
 
 def _dashboard(
-    config: CompareConfig, records: list[dict[str, Any]], figures: dict[str, Any], table: str
+    config: CompareConfig, records: list[SearchRecord], figures: fig.FigureSet, table: str
 ) -> dict[str, Any] | None:
     """Attach the figures and the table to the first seed's IS-NAS study (journal ``out/dashboard.journal``)."""
     import optuna
 
-    from optuna_isnas.compare.dashboard import attach_figures, open_storage
+    from optuna_isnas.compare.dashboard import attach_figures, fit_card
+    from optuna_isnas.search.storage import open_storage
 
     job = dashboard_job(config)
     record = next(
-        (r for r in records if job is not None and r["label"] == job.label and r.get("storage")),
-        None,
+        (r for r in records if job is not None and r.label == job.label and r.storage), None
     )
-    if record is None:
+    if record is None or record.storage is None:
         return None
-    storage = open_storage(record["storage"])
+    opened = open_storage(record.storage)
     try:
-        study = optuna.load_study(study_name=record["study_name"], storage=storage)
+        study = optuna.load_study(study_name=record.study_name, storage=opened.storage)
     except KeyError:  # the journal lost the study (deleted by hand, or an interrupted rerun)
         return None
-    objects = figures["_objects"]
     ids = attach_figures(
-        study, {f"isnas-{key}": _fit_card(figure) for key, figure in objects.items()}, note=table
+        study,
+        {f"isnas-{key}": fit_card(figure) for key, figure in figures.figures.items()},
+        note=table,
     )
+    opened.sync()
     return {
-        "storage": record["storage"],
-        "study_name": record["study_name"],
+        "storage": record.storage,
+        "study_name": record.study_name,
         "figure_ids": ids,
-        "command": f"optuna-dashboard {record['storage']}",
+        "command": f"optuna-dashboard {record.storage}",
     }
-
-
-def _fit_card(figure: Any) -> Any:
-    """A copy that fills the dashboard's figure card instead of its fixed page size."""
-    import plotly.graph_objects as go
-
-    copy = go.Figure(figure)
-    copy.layout.width = None
-    copy.layout.height = min(int(figure.layout.height or 600), 900)
-    copy.layout.autosize = True
-    copy.layout.title.font.size = 13
-    return copy
 
 
 def _write_outputs(result: CompareResult) -> None:
     out = Path(result.config.out)
-    figures = {k: v for k, v in result.figures.items() if not k.startswith("_")}
-    lines = [
-        f"# Comparison: {result.config.dataset}, space {result.config.space}",
-        "",
-        result.table,
-        "",
-    ]
+    search = result.config.search
+    lines = [f"# Comparison: {search.dataset}, space {search.space}", "", result.table, ""]
     lines += [f"- {note}" for note in result.notes]
     lines += [
         "",
         "Figures: "
         + ", ".join(
-            f"{k}: {v['html']}" + (f" / {v['png']}" if v["png"] else "") for k, v in figures.items()
+            f"{k}: {v.html}" + (f" / {v.png}" if v.png else "") for k, v in result.figures.items()
         ),
     ]
     if result.dashboard:
@@ -474,21 +478,15 @@ def _write_outputs(result: CompareResult) -> None:
     document = {
         "config": result.config.to_dict(),
         "reference": asdict(result.reference),
-        "rows": result.rows,
-        "comparisons": result.comparisons,
-        "per_seed": {v: [_seed_dict(s) for s in seeds] for v, seeds in result.scores.items()},
-        "figures": figures,
+        "rows": [asdict(r) for r in result.rows],
+        "comparisons": [asdict(c) for c in result.comparisons],
+        "per_seed": {v: [asdict(s) for s in seeds] for v, seeds in result.scores.items()},
+        "figures": {k: asdict(v) for k, v in result.figures.items()},
         "dashboard": result.dashboard,
         "notes": result.notes,
         "wall_s": result.wall_s,
     }
     (out / "summary.json").write_text(json.dumps(document, indent=2, default=_json_default) + "\n")
-
-
-def _seed_dict(s: SeedScore) -> dict[str, Any]:
-    data = asdict(s)
-    data["returned"] = [{k: v for k, v in e.items()} for e in s.returned]
-    return data
 
 
 def _json_default(value: Any) -> Any:

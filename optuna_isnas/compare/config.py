@@ -1,25 +1,73 @@
-"""Settings of a comparison: one dataset and space, several methods, several seeds, one compute unit.
+"""Settings of a comparison: one search configuration, several methods, seeds and budgets.
 
-The compute unit is one IS-NAS search: ``epochs`` passes over the training split with
-``K * lambda`` architectures per step. Every method's budget is a multiple of it, set through the
-number of epochs, so that "equal compute" means the same number of supernet forward and backward
-passes (the runner counts them and checks).
+A comparison holds one :class:`~optuna_isnas.search.SearchConfig`, the *unit search*: an IS-NAS
+search of ``search.epochs`` epochs with ``K * lambda`` architectures per step. Every job of the
+comparison is that search varied with ``dataclasses.replace`` (:meth:`CompareConfig.job_config`):
+another sampler, seed, number of epochs (the compute budget) or single epsilon. "Equal compute"
+means the same number of supernet forward and backward passes (the runner counts them and checks).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-METHODS = ("isnas", "separate", "nsgaii", "tpe", "random")
-OBJECTIVES = ("loss", "accuracy")
-DEFAULT_EPSILONS = (0.0, 1.0, 3.0, 9.0)
+from optuna_isnas import DEFAULT_EPSILONS
+from optuna_isnas.compare.records import Job
+from optuna_isnas.errors import SettingsError
+from optuna_isnas.flags import ParseError, flag, integer, integers, names, number, numbers, setting
+from optuna_isnas.search.config import SearchConfig
+from optuna_isnas.search.samplers import SAMPLER_NAMES, tradeoff_epsilons
+
+METHODS: tuple[str, ...] = ("isnas", "separate", *(n for n in SAMPLER_NAMES if n != "isnas"))
+"""IS-NAS, K separate single-eps IS-NAS searches, and every other sampler a search builds."""
+
+FAMILY_METHODS = ("isnas", "separate")
+"""Methods whose searches run ISNASSampler (and get the search's sampler options)."""
+
+COMPARE_SEARCH_DEFAULTS: dict[str, Any] = {
+    "epochs": 10,
+    "objective": "loss",
+    "device": "cpu",
+    "threads": 1,
+    "epsilons": DEFAULT_EPSILONS,
+    "progress": False,
+}
+"""Where the unit search of a comparison differs from a search's defaults."""
+
+JOB_SETTINGS = (
+    "sampler",
+    "seed",
+    "out",
+    "storage",
+    "study_name",
+    "progress",
+    "budgets",
+    "num_distributions",
+)
+"""Search settings each job sets itself (no comparison flag)."""
 
 
-class CompareError(ValueError):
+class CompareError(SettingsError):
     """A comparison setting that cannot work; the message names it and what is allowed."""
+
+
+def default_search() -> SearchConfig:
+    """The unit search with the comparison's defaults."""
+    return SearchConfig(**COMPARE_SEARCH_DEFAULTS)
+
+
+def seeds(text: str) -> tuple[int, ...]:
+    """``"5"`` alone means seeds 0..4; a list (``"0,3,7"``) is taken as given."""
+    values = integers(text)
+    if len(values) == 1 and "," not in text:
+        if values[0] < 1:
+            raise ParseError("is not allowed: give a positive count or a list such as 0,1,2")
+        return tuple(range(values[0]))
+    return values
 
 
 @dataclass
@@ -27,18 +75,9 @@ class CompareConfig:
     """What to compare and how.
 
     Attributes:
-        dataset: Dataset name (``optuna_isnas.data.DATASET_NAMES``).
-        data_root: Directory of the dataset's files, where it needs one.
-        downsample: Side length to average-pool the images to (e.g. 14 for Fashion-MNIST 14x14).
-        space: Search-space name; ``space_options`` are extra ``get_space`` keyword arguments.
-        epsilons: IS-NAS's tradeoffs (K = their number); the separate searches use one each.
-        samples_per_distribution: lambda, for IS-NAS and for each separate search.
-        isnas_options: Extra ``ISNASSampler`` keyword arguments for IS-NAS and the separate searches
-            (ablations, e.g. ``{"weighting": "own"}`` or ``{"loss_scale": 1.0}``).
-        epochs: Epochs of the IS-NAS search at multiplier 1 (the compute unit).
-        batch_size: Training and validation minibatch size of every search.
-        objective: First objective told to every sampler: ``"loss"`` (validation minibatch
-            cross-entropy) or ``"accuracy"``.
+        search: The unit search (dataset, space, epsilons, lambda, epochs, recipe, device, ...);
+            each job varies it. ``CompareConfig.build(dataset=..., epochs=..., seeds=...)`` takes
+            its settings by name with the comparison's defaults (:data:`COMPARE_SEARCH_DEFAULTS`).
         seeds: Seeds; each method runs once per seed (the separate searches K times).
         methods: Which of ``METHODS`` to run.
         isnas_multipliers: Compute budgets of IS-NAS, as multiples of the unit (e.g. 0.5, 1).
@@ -46,8 +85,6 @@ class CompareConfig:
             of the unit (1 means each of the K searches runs ``epochs`` epochs with lambda
             architectures per step, so the K together cost one IS-NAS search).
         baseline_multiplier: Compute of NSGA-II, TPE and random (default 1: equal to IS-NAS).
-        train_subset, val_subset, max_steps_per_epoch: Limits for reduced runs.
-        lr: Learning rate of the shared weights (None: the search recipe's default).
         trace_points: Times per search the returned set is scored on the whole validation split
             (for the hypervolume-against-compute curves); the last is the search's end.
         prob_points: Times per search the distributions' probabilities are recorded.
@@ -56,8 +93,6 @@ class CompareConfig:
         retrain_epochs: Epochs to retrain the chosen subset from scratch (0: no retraining).
         retrain_seeds: Seeds whose returned sets are retrained (None: the first seed).
         workers: Searches run in parallel (processes).
-        threads: Torch CPU threads per search.
-        device: ``"cpu"``, ``"cuda"`` or ``"auto"``.
         out: Output directory.
         png: Also write PNG figures (needs a headless Chromium; skipped with a note otherwise).
         dashboard: Attach the figures to the first seed's IS-NAS study for optuna-dashboard.
@@ -65,52 +100,126 @@ class CompareConfig:
         resume: Reuse the finished searches found in ``out`` (same settings) instead of rerunning them.
     """
 
-    dataset: str = "digits"
-    data_root: str | None = None
-    downsample: int | None = None
-    space: str = "chain"
-    space_options: dict[str, Any] = field(default_factory=dict)
-    epsilons: tuple[float, ...] = DEFAULT_EPSILONS
-    samples_per_distribution: int = 2
-    isnas_options: dict[str, Any] = field(default_factory=dict)
-    epochs: int = 10
-    batch_size: int = 64
-    objective: str = "loss"
-    seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
-    methods: tuple[str, ...] = METHODS
-    isnas_multipliers: tuple[float, ...] = (1.0,)
-    separate_multipliers: tuple[float, ...] = (1.0, 2.0)
-    baseline_multiplier: float = 1.0
-    train_subset: int | None = None
-    val_subset: int | None = None
-    max_steps_per_epoch: int | None = None
-    lr: float | None = None
-    trace_points: int = 6
-    prob_points: int = 60
-    reference_error: float = 1.0
-    reference_params: float | None = None
-    retrain_epochs: int = 0
-    retrain_seeds: tuple[int, ...] | None = None
-    workers: int = 1
-    threads: int = 1
-    device: str = "cpu"
-    out: str = "runs/compare"
-    png: bool = True
-    dashboard: bool = True
-    progress: bool = True
-    resume: bool = False
+    search: SearchConfig = setting(
+        default_factory=default_search,
+        no_flag="its settings have their own flags (SearchConfig, TrainingRecipe)",
+    )
+    seeds: tuple[int, ...] = setting(
+        flag("--seeds", help="a count (5 = seeds 0..4) or a list 0,3,7", parse=seeds),
+        default=(0, 1, 2, 3, 4),
+    )
+    methods: tuple[str, ...] = setting(
+        flag("--methods", help=f"comma-separated, from {','.join(METHODS)}", parse=names),
+        default=METHODS,
+    )
+    isnas_multipliers: tuple[float, ...] = setting(
+        flag("--isnas-budgets", help="IS-NAS compute as multiples of the unit", parse=numbers),
+        default=(1.0,),
+    )
+    separate_multipliers: tuple[float, ...] = setting(
+        flag(
+            "--separate-budgets",
+            help="total compute of the K separate searches, multiples of the unit",
+            parse=numbers,
+        ),
+        default=(1.0, 2.0),
+    )
+    baseline_multiplier: float = setting(
+        flag("--baseline-budget", help="compute of NSGA-II, TPE and random", parse=number),
+        default=1.0,
+    )
+    trace_points: int = setting(
+        flag("--trace-points", help="hypervolume-vs-compute points per search", parse=integer),
+        default=6,
+    )
+    prob_points: int = setting(
+        flag("--prob-points", help="probability records per search", parse=integer), default=60
+    )
+    reference_error: float = setting(
+        flag("--reference-error", help="reference point's error", parse=number), default=1.0
+    )
+    reference_params: float | None = setting(
+        flag(
+            "--reference-params",
+            help="reference point's parameters",
+            parse=number,
+            default_text="1.1 x the largest child",
+        ),
+        default=None,
+    )
+    retrain_epochs: int = setting(
+        flag(
+            "--retrain-epochs",
+            help="retrain the chosen subset from scratch (0: no)",
+            parse=integer,
+        ),
+        default=0,
+    )
+    retrain_seeds: tuple[int, ...] | None = setting(
+        flag(
+            "--retrain-seeds",
+            help="seeds to retrain",
+            parse=integers,
+            default_text="the first",
+        ),
+        default=None,
+    )
+    workers: int = setting(
+        flag("--workers", help="searches in parallel (processes)", parse=integer), default=1
+    )
+    out: str = setting(flag("--out", help="output directory", metavar="DIR"), default="runs/compare")
+    png: bool = setting(
+        flag("--no-png", help="HTML figures only", switch=True, value=False), default=True
+    )
+    dashboard: bool = setting(
+        flag("--no-dashboard", help="do not write the dashboard study", switch=True, value=False),
+        default=True,
+    )
+    progress: bool = setting(
+        flag("--quiet", help="no progress lines", switch=True, value=False), default=True
+    )
+    resume: bool = setting(
+        flag("--resume", help="reuse finished searches found in OUT (same settings)", switch=True),
+        default=False,
+    )
 
     def __post_init__(self) -> None:
-        for name in ("epsilons", "isnas_multipliers", "separate_multipliers"):
+        if isinstance(self.search, dict):
+            self.search = SearchConfig.from_dict(self.search)
+        for name in ("isnas_multipliers", "separate_multipliers"):
             setattr(self, name, tuple(float(v) for v in getattr(self, name)))
         self.seeds = tuple(int(s) for s in self.seeds)
         self.methods = tuple(str(m).strip().lower() for m in self.methods)
         if self.retrain_seeds is not None:
             self.retrain_seeds = tuple(int(s) for s in self.retrain_seeds)
 
+    @classmethod
+    def build(cls, **settings: Any) -> CompareConfig:
+        """A comparison from its own settings and the unit search's, all by name.
+
+        Settings of ``SearchConfig`` and ``TrainingRecipe`` (``dataset``, ``epochs``, ``lr``, ...)
+        go to the unit search, on top of :data:`COMPARE_SEARCH_DEFAULTS`.
+        """
+        own = {f.name for f in dataclasses.fields(cls)}
+        search = {k: settings.pop(k) for k in list(settings) if k not in own}
+        if search:
+            if "search" in settings:
+                raise TypeError("give either search=SearchConfig(...) or its settings, not both")
+            settings["search"] = SearchConfig.build(**{**COMPARE_SEARCH_DEFAULTS, **search})
+        return cls(**settings)
+
+    @property
+    def epsilons(self) -> tuple[float, ...]:
+        """IS-NAS's tradeoffs (the separate searches use one each)."""
+        return tradeoff_epsilons(self.search)
+
     @property
     def k(self) -> int:
         return len(self.epsilons)
+
+    @property
+    def chosen_retrain_seeds(self) -> tuple[int, ...]:
+        return self.retrain_seeds if self.retrain_seeds is not None else self.seeds[:1]
 
     def validate(self) -> None:
         """Raise CompareError naming the first setting that cannot work."""
@@ -121,44 +230,25 @@ class CompareConfig:
             )
         if len(set(self.methods)) != len(self.methods):
             raise CompareError(f"methods repeat: {list(self.methods)}")
-        if self.objective not in OBJECTIVES:
-            raise CompareError(
-                f"unknown objective {self.objective!r}; choose one of {', '.join(OBJECTIVES)}"
-            )
-        if not self.epsilons or not all(math.isfinite(e) and e >= 0 for e in self.epsilons):
-            raise CompareError(
-                f"epsilons must be one or more finite numbers >= 0, got {list(self.epsilons)}"
-            )
+        if self.search.budgets is not None:
+            raise CompareError("a comparison runs IS-NAS with epsilons; give epsilons, not budgets")
+        try:
+            self.search.validate()
+        except SettingsError as exc:
+            raise CompareError(str(exc)) from None
         if not self.seeds or len(set(self.seeds)) != len(self.seeds):
             raise CompareError(
                 f"seeds must be one or more distinct integers, got {list(self.seeds)}"
             )
-        for name in (
-            "samples_per_distribution",
-            "epochs",
-            "batch_size",
-            "trace_points",
-            "prob_points",
-            "workers",
-            "threads",
-        ):
+        for name in ("trace_points", "prob_points", "workers"):
             if getattr(self, name) < 1:
                 raise CompareError(f"{name} must be at least 1, got {getattr(self, name)}")
-        forbidden = {"epsilons", "complexity_budgets", "samples_per_distribution", "seed"} & set(
-            self.isnas_options
-        )
-        if forbidden:
-            raise CompareError(
-                f"isnas_options may not set {sorted(forbidden)}: the comparison sets them"
-            )
         if self.retrain_epochs < 0:
             raise CompareError(
                 f"retrain_epochs must be 0 (no retraining) or more, got {self.retrain_epochs}"
             )
-        for name in ("train_subset", "val_subset", "max_steps_per_epoch", "downsample"):
-            value = getattr(self, name)
-            if value is not None and value < 1:
-                raise CompareError(f"{name} must be at least 1, got {value}")
+        if self.search.downsample is not None and self.search.downsample < 1:
+            raise CompareError(f"downsample must be at least 1, got {self.search.downsample}")
         if not (0 < self.reference_error and math.isfinite(self.reference_error)):
             raise CompareError(
                 f"reference_error must be a positive number, got {self.reference_error}"
@@ -179,48 +269,61 @@ class CompareConfig:
 
     def epochs_for(self, multiplier: float, name: str = "multiplier") -> int:
         """Epochs of a search that spends ``multiplier`` compute units; CompareError if not whole."""
-        epochs = self.epochs * multiplier
+        epochs = self.search.epochs * multiplier
         if not (multiplier > 0 and abs(epochs - round(epochs)) < 1e-9 and round(epochs) >= 1):
             raise CompareError(
-                f"{name} {multiplier:g} times {self.epochs} epochs is {epochs:g}: give multipliers that make a "
-                "whole number of epochs (at least 1)"
+                f"{name} {multiplier:g} times {self.search.epochs} epochs is {epochs:g}: give "
+                "multipliers that make a whole number of epochs (at least 1)"
             )
-        return int(round(epochs))
+        return round(epochs)
 
-    @property
-    def chosen_retrain_seeds(self) -> tuple[int, ...]:
-        return self.retrain_seeds if self.retrain_seeds is not None else self.seeds[:1]
+    def job_config(self, job: Job) -> SearchConfig:
+        """The unit search varied for ``job``: its sampler, seed, epochs, epsilons, names."""
+        family = job.method in FAMILY_METHODS
+        epsilons = self.epsilons if job.k is None else (self.epsilons[job.k],)
+        return dataclasses.replace(
+            self.search,
+            epsilons=epsilons if family else self.epsilons,
+            budgets=None,
+            num_distributions=None,
+            epochs=self.epochs_for(job.multiplier),
+            seed=job.seed,
+            out=str(Path(self.out) / "runs" / job.label),
+            study_name=f"{self.search.dataset}-{self.search.space}-{job.label}",
+            storage=None,
+            progress=False,
+            sampler="isnas" if family else job.method,
+            sampler_options=dict(self.search.sampler_options) if family else {},
+            space_options=dict(self.search.space_options),
+            recipe=dataclasses.replace(self.search.training),
+        )
+
+    def fingerprint(self, job: Job) -> dict[str, Any]:
+        """What ``job``'s record depends on: its search's result settings and the recording's.
+
+        A resumed comparison reuses a finished search only if these agree.
+        """
+        return {
+            "search": self.job_config(job).result_settings(),
+            "trace_points": self.trace_points,
+            "prob_points": self.prob_points,
+        }
+
+    def fingerprint_defaults(self) -> dict[str, Any]:
+        """The fingerprint's entries with every setting at its default, whatever the job (what a
+        record written before a setting existed is taken to have had)."""
+        return {
+            "search": self.search.result_settings(),
+            "trace_points": self.trace_points,
+            "prob_points": self.prob_points,
+        }
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
+        data["search"] = self.search.to_dict()
         return {k: list(v) if isinstance(v, tuple) else v for k, v in data.items()}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "CompareConfig":
+    def from_dict(cls, data: dict[str, Any]) -> CompareConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
-
-    def search_fingerprint(self) -> dict[str, Any]:
-        """The settings a finished search depends on (a resumed comparison reuses a search only if they agree)."""
-        keep = (
-            "dataset",
-            "data_root",
-            "downsample",
-            "space",
-            "space_options",
-            "epsilons",
-            "samples_per_distribution",
-            "isnas_options",
-            "epochs",
-            "batch_size",
-            "objective",
-            "train_subset",
-            "val_subset",
-            "max_steps_per_epoch",
-            "lr",
-            "trace_points",
-            "prob_points",
-            "device",
-        )
-        data = self.to_dict()
-        return {k: data[k] for k in keep}

@@ -14,14 +14,32 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from optuna_isnas.compare.hypervolume import pareto_front
+from optuna_isnas.compare.records import SearchRecord, Variant
 from optuna_isnas.compare.scoring import Reference, SeedScore, mean_sd, variant_title
+
+
+@dataclass(frozen=True)
+class FigureFiles:
+    """Where one figure was written: HTML always, PNG where a headless Chromium made one."""
+
+    html: str
+    png: str | None
+
+
+@dataclass
+class FigureSet:
+    """A comparison's figures (by name), their files, and whether PNGs were asked but not made."""
+
+    figures: dict[str, go.Figure] = field(default_factory=dict)
+    files: dict[str, FigureFiles] = field(default_factory=dict)
+    png_skipped: bool = False
 
 COLORS = {
     "isnas": "#d62728",
@@ -62,7 +80,7 @@ CHOICE_COLORS = (
 
 
 def _method(variant: str) -> str:
-    return variant.partition("@")[0]
+    return Variant.parse(variant).method
 
 
 def _color(variant: str, variants: Sequence[str]) -> str:
@@ -85,7 +103,7 @@ def pareto_fronts_figure(
     for variant in order:
         color = _color(variant, order)
         for i, seed in enumerate(scores.get(variant, [])):
-            points = [(e["params"], e["error"]) for e in seed.returned]
+            points = [(e.params, e.error) for e in seed.returned]
             if not points:
                 continue
             front = [points[j] for j in pareto_front(points)]
@@ -118,7 +136,7 @@ def pareto_fronts_figure(
                     showlegend=i == 0,
                     text=[
                         f"{variant_title(variant)}, seed {seed.seed}"
-                        + (f", eps {e['eps']:g}" if e.get("eps") is not None else "")
+                        + (f", eps {e.eps:g}" if e.eps is not None else "")
                         for e in seed.returned
                     ],
                     hovertemplate="%{text}<br>params %{x:,}<br>val error %{y:.4f}<extra></extra>",
@@ -158,13 +176,13 @@ def _steps(
     return xs, ys
 
 
-def probabilities_figure(record: dict[str, Any], title: str) -> go.Figure:
+def probabilities_figure(record: SearchRecord, title: str) -> go.Figure:
     """One row per distribution, one column per variable: stacked choice probabilities over the steps."""
-    probs = record["probs"]
-    variables = record["variables"]
+    probs = record.probs
+    variables = record.variables
     names = list(variables)
-    k = len(probs[0]["theta"]) if probs else 0
-    eps = record.get("epsilons") or [None] * k
+    k = len(probs[0].theta) if probs else 0
+    eps: Sequence[float | None] = record.epsilons or [None] * k
     figure = make_subplots(
         rows=max(k, 1),
         cols=len(names),
@@ -177,7 +195,7 @@ def probabilities_figure(record: dict[str, Any], title: str) -> go.Figure:
     )
     choices_all = sorted({c for cs in variables.values() for c in cs})
     color = {c: CHOICE_COLORS[i % len(CHOICE_COLORS)] for i, c in enumerate(choices_all)}
-    steps = [p["step"] for p in probs]
+    steps = [p.step for p in probs]
     shown: set[str] = set()
     for row in range(k):
         for col, name in enumerate(names):
@@ -185,7 +203,7 @@ def probabilities_figure(record: dict[str, Any], title: str) -> go.Figure:
                 figure.add_trace(
                     go.Scatter(
                         x=steps,
-                        y=[round(p["theta"][row][col][j], 4) for p in probs],
+                        y=[round(p.theta[row][col][j], 4) for p in probs],
                         mode="lines",
                         stackgroup=f"{row}-{col}",
                         line={"width": 0.5, "color": color[choice]},
@@ -213,8 +231,8 @@ def probabilities_figure(record: dict[str, Any], title: str) -> go.Figure:
 
 
 def expected_params_figure(
-    isnas: Sequence[dict[str, Any]],
-    separate: Sequence[dict[str, Any]],
+    isnas: Sequence[SearchRecord],
+    separate: Sequence[SearchRecord],
     epsilons: Sequence[float],
     reference: Reference,
     title: str,
@@ -223,28 +241,29 @@ def expected_params_figure(
     figure = go.Figure()
     for source, records, dash in (("IS-NAS", isnas, "solid"), ("separate", separate, "dash")):
         for r_index, record in enumerate(records):
-            probs = record["probs"]
-            if not probs:
+            probs = record.probs
+            if not probs or record.epsilons is None:
                 continue
-            steps = [p["step"] for p in probs]
-            for k in range(len(probs[0]["expected_params"])):
-                eps_k = record["epsilons"][k]
+            steps = [p.step for p in probs]
+            first_seed = records[0].job.seed
+            for k in range(len(probs[0].expected_params)):
+                eps_k = record.epsilons[k]
                 index = list(epsilons).index(eps_k) if eps_k in epsilons else k
                 figure.add_trace(
                     go.Scatter(
                         x=steps,
-                        y=[round(p["expected_params"][k]) for p in probs],
+                        y=[round(p.expected_params[k]) for p in probs],
                         mode="lines",
                         line={
                             "dash": dash,
                             "color": CHOICE_COLORS[index % len(CHOICE_COLORS)],
                             "width": 2 if r_index < len(epsilons) else 1,
                         },
-                        opacity=0.9 if record["job"]["seed"] == records[0]["job"]["seed"] else 0.35,
+                        opacity=0.9 if record.job.seed == first_seed else 0.35,
                         name=f"{source}, eps {eps_k:g}",
                         legendgroup=f"{source}-{eps_k:g}",
-                        showlegend=record["job"]["seed"] == records[0]["job"]["seed"],
-                        hovertemplate=f"{source} eps {eps_k:g} seed {record['job']['seed']}: %{{y:,}} params at step %{{x}}<extra></extra>",
+                        showlegend=record.job.seed == first_seed,
+                        hovertemplate=f"{source} eps {eps_k:g} seed {record.job.seed}: %{{y:,}} params at step %{{x}}<extra></extra>",
                     )
                 )
     figure.update_layout(
@@ -381,7 +400,7 @@ def write_png(html: Path, png: Path, width: int, height: int, timeout: float = 9
     return png if png.is_file() and png.stat().st_size > 0 else None
 
 
-def save_figure(figure: go.Figure, stem: Path, png: bool) -> dict[str, str | None]:
+def save_figure(figure: go.Figure, stem: Path, png: bool) -> FigureFiles:
     """HTML always, PNG when asked and possible; returns their paths."""
     html = write_html(figure, stem.with_suffix(".html"))
     image = None
@@ -396,4 +415,4 @@ def save_figure(figure: go.Figure, stem: Path, png: bool) -> dict[str, str | Non
             image = write_png(still, stem.with_suffix(".png"), width, height)
         finally:
             still.unlink(missing_ok=True)
-    return {"html": str(html), "png": None if image is None else str(image)}
+    return FigureFiles(html=str(html), png=None if image is None else str(image))

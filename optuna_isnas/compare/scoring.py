@@ -13,14 +13,15 @@ compute added up.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import statistics
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from optuna_isnas.compare.hypervolume import best_subset, hypervolume
+from optuna_isnas.compare.records import Scored, SearchRecord, Variant
 
 METHOD_TITLES = {
     "isnas": "IS-NAS (one search, K dists)",
@@ -32,8 +33,8 @@ METHOD_TITLES = {
 
 
 def variant_title(variant: str) -> str:
-    method, _, budget = variant.partition("@")
-    return f"{METHOD_TITLES.get(method, method)} @ {budget}"
+    parsed = Variant.parse(variant)
+    return f"{METHOD_TITLES.get(parsed.method, parsed.method)} @ {parsed.multiplier:g}x"
 
 
 @dataclass(frozen=True)
@@ -46,21 +47,19 @@ class Reference:
     def normalise(self, points: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
         return [(e, p / self.params) for e, p in points]
 
-    def hypervolume(self, entries: Sequence[dict[str, Any]]) -> float:
-        points = self.normalise(
-            [(e["error"], e["params"]) for e in entries if math.isfinite(e["error"])]
-        )
+    def hypervolume(self, entries: Sequence[Scored]) -> float:
+        points = self.normalise([(e.error, e.params) for e in entries if math.isfinite(e.error)])
         return hypervolume(points, (self.error, 1.0))
 
-    def best_k(self, entries: Sequence[dict[str, Any]], k: int) -> list[dict[str, Any]]:
+    def best_k(self, entries: Sequence[Scored], k: int) -> list[Scored]:
         """The at most ``k`` entries of largest hypervolume (what a user keeping K models would keep)."""
-        usable = [e for e in entries if math.isfinite(e["error"])]
+        usable = [e for e in entries if math.isfinite(e.error)]
         if not usable:
             return []
         chosen = best_subset(
-            self.normalise([(e["error"], e["params"]) for e in usable]), k, (self.error, 1.0)
+            self.normalise([(e.error, e.params) for e in usable]), k, (self.error, 1.0)
         )
-        return sorted((usable[i] for i in chosen), key=lambda e: -e["params"])
+        return sorted((usable[i] for i in chosen), key=lambda e: -e.params)
 
 
 @dataclass
@@ -69,36 +68,36 @@ class SeedScore:
 
     variant: str
     seed: int
-    returned: list[dict[str, Any]]
+    returned: list[Scored]
     passes: int
     wall_s: float
     hv: float
     hv_best_k: float
     trace: list[tuple[int, float]] = field(default_factory=list)  # (passes, hv)
     test_hv: float | None = None
-    retrained: list[dict[str, Any]] | None = None
+    retrained: list[Scored] | None = None
 
 
 def merge_seed(
-    variant: str, seed: int, records: list[dict[str, Any]], reference: Reference, k: int
+    variant: str, seed: int, records: list[SearchRecord], reference: Reference, k: int
 ) -> SeedScore:
     """Score one variant's records of one seed (one record, or K for the separate searches)."""
-    records = sorted(records, key=lambda r: r["job"]["k"] or 0)
-    returned = [dict(e, search=r["label"]) for r in records for e in r["returned"]]
-    n_points = min(len(r["trace"]) for r in records)
+    records = sorted(records, key=lambda r: r.job.k or 0)
+    returned = [dataclasses.replace(e, search=r.label) for r in records for e in r.returned]
+    n_points = min(len(r.trace) for r in records)
     trace = []
     for i in range(n_points):
-        if any(r["trace"][i]["returned"] is None for r in records):
+        points = [r.trace[i] for r in records]
+        if any(p.returned is None for p in points):
             continue  # a sampler had nothing to return yet
-        passes = sum(r["trace"][i]["passes"] for r in records)
-        entries = [e for r in records for e in r["trace"][i]["returned"]]
-        trace.append((passes, reference.hypervolume(entries)))
+        entries = [e for p in points for e in p.returned or ()]
+        trace.append((sum(p.passes for p in points), reference.hypervolume(entries)))
     return SeedScore(
         variant=variant,
         seed=seed,
         returned=returned,
-        passes=sum(r["passes"]["total"] for r in records),
-        wall_s=sum(r["wall_s"] for r in records),
+        passes=sum(r.passes.total for r in records),
+        wall_s=sum(r.wall_s for r in records),
         hv=reference.hypervolume(returned),
         hv_best_k=reference.hypervolume(reference.best_k(returned, k)),
         trace=trace,
@@ -106,12 +105,12 @@ def merge_seed(
 
 
 def score_all(
-    records: list[dict[str, Any]], reference: Reference, k: int
+    records: list[SearchRecord], reference: Reference, k: int
 ) -> dict[str, list[SeedScore]]:
     """Variant -> its per-seed scores, seeds ascending."""
-    groups: dict[tuple[str, int], list[dict[str, Any]]] = defaultdict(list)
+    groups: dict[tuple[str, int], list[SearchRecord]] = defaultdict(list)
     for r in records:
-        groups[(r["variant"], r["job"]["seed"])].append(r)
+        groups[(r.variant, r.job.seed)].append(r)
     scores: dict[str, list[SeedScore]] = defaultdict(list)
     for (variant, seed), group in sorted(groups.items(), key=lambda item: (item[0][0], item[0][1])):
         scores[variant].append(merge_seed(variant, seed, group, reference, k))
@@ -126,37 +125,73 @@ def mean_sd(values: Sequence[float]) -> tuple[float, float]:
     return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
 
 
-def summary_rows(scores: dict[str, list[SeedScore]], order: Sequence[str]) -> list[dict[str, Any]]:
+@dataclass
+class SummaryRow:
+    """One variant over seeds: (mean, sd) of each score."""
+
+    variant: str
+    title: str
+    seeds: list[int]
+    hv: tuple[float, float]
+    hv_best_k: tuple[float, float]
+    passes: tuple[float, float]
+    wall_s: tuple[float, float]
+    n_returned: tuple[float, float]
+    min_error: tuple[float, float]
+    min_params: tuple[float, float]
+    test_hv: tuple[float, float] | None
+    test_seeds: list[int]
+
+
+@dataclass
+class PairedComparison:
+    """``first - second`` per common seed: mean, sd, wins of ``first``, and the compute ratio."""
+
+    first: str
+    second: str
+    key: str
+    seeds: list[int]
+    mean: float
+    sd: float
+    wins: int
+    ties: int
+    compute_ratio: float
+
+
+def summary_rows(scores: dict[str, list[SeedScore]], order: Sequence[str]) -> list[SummaryRow]:
     """One row per variant: mean and sd over seeds of hypervolume, compute and wall time."""
     rows = []
     for variant in order:
         seeds = scores.get(variant)
         if not seeds:
             continue
-        row = {
-            "variant": variant,
-            "title": variant_title(variant),
-            "seeds": [s.seed for s in seeds],
-        }
-        for key in ("hv", "hv_best_k", "passes", "wall_s"):
-            row[key] = mean_sd([getattr(s, key) for s in seeds])
-        row["n_returned"] = mean_sd([len(s.returned) for s in seeds])
-        row["min_error"] = mean_sd(
-            [min(e["error"] for e in s.returned) if s.returned else math.nan for s in seeds]
-        )
-        row["min_params"] = mean_sd(
-            [min(e["params"] for e in s.returned) if s.returned else math.nan for s in seeds]
-        )
         tests = [s.test_hv for s in seeds if s.test_hv is not None]
-        row["test_hv"] = mean_sd(tests) if tests else None
-        row["test_seeds"] = [s.seed for s in seeds if s.test_hv is not None]
-        rows.append(row)
+        rows.append(
+            SummaryRow(
+                variant=variant,
+                title=variant_title(variant),
+                seeds=[s.seed for s in seeds],
+                hv=mean_sd([s.hv for s in seeds]),
+                hv_best_k=mean_sd([s.hv_best_k for s in seeds]),
+                passes=mean_sd([s.passes for s in seeds]),
+                wall_s=mean_sd([s.wall_s for s in seeds]),
+                n_returned=mean_sd([len(s.returned) for s in seeds]),
+                min_error=mean_sd(
+                    [min(e.error for e in s.returned) if s.returned else math.nan for s in seeds]
+                ),
+                min_params=mean_sd(
+                    [min(e.params for e in s.returned) if s.returned else math.nan for s in seeds]
+                ),
+                test_hv=mean_sd(tests) if tests else None,
+                test_seeds=[s.seed for s in seeds if s.test_hv is not None],
+            )
+        )
     return rows
 
 
 def paired_differences(
     scores: dict[str, list[SeedScore]], first: str, second: str, key: str = "hv"
-) -> dict[str, Any] | None:
+) -> PairedComparison | None:
     """``first - second`` per common seed: mean, sd, wins of ``first``, and the compute ratio."""
     a = {s.seed: s for s in scores.get(first, [])}
     b = {s.seed: s for s in scores.get(second, [])}
@@ -165,21 +200,21 @@ def paired_differences(
         return None
     diffs = [getattr(a[s], key) - getattr(b[s], key) for s in common]
     mean, sd = mean_sd(diffs)
-    return {
-        "first": first,
-        "second": second,
-        "key": key,
-        "seeds": common,
-        "mean": mean,
-        "sd": sd,
-        "wins": sum(d > 0 for d in diffs),
-        "ties": sum(d == 0 for d in diffs),
-        "compute_ratio": statistics.fmean(a[s].passes / b[s].passes for s in common),
-    }
+    return PairedComparison(
+        first=first,
+        second=second,
+        key=key,
+        seeds=common,
+        mean=mean,
+        sd=sd,
+        wins=sum(d > 0 for d in diffs),
+        ties=sum(d == 0 for d in diffs),
+        compute_ratio=statistics.fmean(a[s].passes / b[s].passes for s in common),
+    )
 
 
 def format_summary(
-    rows: list[dict[str, Any]], reference: Reference, comparisons: list[dict[str, Any]]
+    rows: list[SummaryRow], reference: Reference, comparisons: list[PairedComparison]
 ) -> str:
     """A markdown table of the rows and a list of paired comparisons."""
     lines = [
@@ -191,24 +226,24 @@ def format_summary(
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in rows:
-        if r["test_hv"] is None:
+        if r.test_hv is None:
             test = "-"
-        elif len(r["test_seeds"]) == 1:
-            test = f"{r['test_hv'][0]:.4f} (seed {r['test_seeds'][0]})"
+        elif len(r.test_seeds) == 1:
+            test = f"{r.test_hv[0]:.4f} (seed {r.test_seeds[0]})"
         else:
-            test = f"{_pm(r['test_hv'], 4)} (seeds {','.join(map(str, r['test_seeds']))})"
+            test = f"{_pm(r.test_hv, 4)} (seeds {','.join(map(str, r.test_seeds))})"
         lines.append(
-            f"| {r['title']} | {len(r['seeds'])} | {_pm(r['hv'], 4)} | {_pm(r['hv_best_k'], 4)} | {test} | "
-            f"{_pm(r['n_returned'], 1)} | {_pm(r['min_error'], 4)} | {_pm(r['min_params'], 0)} | "
-            f"{r['passes'][0]:,.0f} | {_pm(r['wall_s'], 0)} |"
+            f"| {r.title} | {len(r.seeds)} | {_pm(r.hv, 4)} | {_pm(r.hv_best_k, 4)} | {test} | "
+            f"{_pm(r.n_returned, 1)} | {_pm(r.min_error, 4)} | {_pm(r.min_params, 0)} | "
+            f"{r.passes[0]:,.0f} | {_pm(r.wall_s, 0)} |"
         )
     if comparisons:
         lines += ["", "Paired by seed (first minus second):", ""]
         for c in comparisons:
             lines.append(
-                f"- {variant_title(c['first'])} vs {variant_title(c['second'])}: {c['key']} difference "
-                f"{c['mean']:+.4f} ± {c['sd']:.4f}, first better in {c['wins']}/{len(c['seeds'])} seeds, "
-                f"compute ratio {c['compute_ratio']:.2f}"
+                f"- {variant_title(c.first)} vs {variant_title(c.second)}: {c.key} difference "
+                f"{c.mean:+.4f} ± {c.sd:.4f}, first better in {c.wins}/{len(c.seeds)} seeds, "
+                f"compute ratio {c.compute_ratio:.2f}"
             )
     return "\n".join(lines)
 

@@ -7,8 +7,10 @@ from typing import Any
 
 import torch
 
+from optuna_isnas.errors import SettingsError
 
-class DatasetError(ValueError):
+
+class DatasetError(SettingsError):
     """A dataset could not be loaded: unknown name, bad option, missing or corrupt file.
 
     The message always says what was wrong and, where there is one, how to fix it.

@@ -1,88 +1,57 @@
-"""Settings of a one-shot search: the training recipe and the search configuration.
+"""``SearchConfig``: every setting of a one-shot search, declared once with its command-line flag.
 
-Both are plain dataclasses that round-trip through JSON (``to_dict`` / ``from_dict``), so a checkpoint
-can record them and a resumed search can say exactly which settings differ.
+It is the one source of truth for a search's settings: the ``search`` command builds its flags
+from these declarations, ``compare`` holds one and varies it with ``dataclasses.replace``,
+checkpoints record it (``to_dict`` / ``from_dict``), and :meth:`SearchConfig.result_settings` is
+the one answer to "which settings change a result" (checkpoints and compare's records use it).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
+from optuna_isnas.errors import SettingsError
+from optuna_isnas.flags import flag, integer, key_value, numbers, setting, sizes
 from optuna_isnas.search.errors import SearchError
+from optuna_isnas.search.samplers import RESERVED_OPTIONS, SAMPLER_NAMES
+from optuna_isnas.training.recipe import TrainingRecipe
 
 OBJECTIVES = ("accuracy", "loss")
-SAMPLER_NAMES = ("isnas", "random", "nsgaii", "tpe")
-AUGMENTATIONS = ("auto", "none", "crop", "crop-flip")
+"""What a search tells as its first value: accuracy (maximised) or loss (minimised)."""
 
-# Settings that may change between a search and its resumption: where things are and how they are
-# shown, not what is computed (moving a CPU checkpoint to a GPU is allowed; bitwise equality is not
-# promised then).
-RUNTIME_FIELDS = frozenset({"data_root", "device", "threads", "storage", "out", "progress"})
+RUNTIME_FIELDS = frozenset({"data_root", "threads", "storage", "out", "progress"})
+"""Where things are and how they are shown: settings that do not change what a search computes."""
+
+MOVABLE_FIELDS = frozenset({"device"})
+"""Settings that change the arithmetic but may change between a search and its resumption
+(moving a CPU checkpoint to a GPU is allowed; bitwise equality is not promised then)."""
 
 
-@dataclass
-class TrainingRecipe:
-    """How the shared weights are trained; the defaults follow ASNG-NAS (Akimoto et al., 2019).
+def _dataset_help() -> str:
+    from optuna_isnas.data import DATASET_NAMES
 
-    SGD with Nesterov momentum 0.9, a cosine learning-rate schedule over all steps of the search,
-    weight decay 3e-4 and gradient clipping at norm 5. On CUDA, mixed precision (bfloat16 where the GPU
-    supports it, float16 with a GradScaler otherwise) and channels_last memory format.
+    return f"dataset: {', '.join(DATASET_NAMES)} (docs/datasets.md)"
 
-    Attributes:
-        lr: Initial learning rate.
-        lr_min: Learning rate at the end of the cosine schedule.
-        momentum: SGD momentum.
-        nesterov: Use Nesterov momentum.
-        weight_decay: L2 weight decay.
-        grad_clip_norm: Clip the gradient's global norm to this value; ``None`` disables clipping.
-        schedule: ``"cosine"`` (annealed per step to ``lr_min``) or ``"constant"``.
-        augment: ``"none"``, ``"crop"`` (random crop after 4-pixel zero padding), ``"crop-flip"``
-            (and horizontal flips) or ``"auto"`` (crop-flip for natural images: cifar10, imagefolder;
-            none otherwise).
-        amp: Mixed precision on CUDA (ignored on CPU, which always computes in float32).
-        channels_last: ``"auto"`` (on CUDA with mixed precision), ``True`` or ``False``.
-    """
 
-    lr: float = 0.025
-    lr_min: float = 0.0
-    momentum: float = 0.9
-    nesterov: bool = True
-    weight_decay: float = 3e-4
-    grad_clip_norm: float | None = 5.0
-    schedule: str = "cosine"
-    augment: str = "auto"
-    amp: bool = True
-    channels_last: bool | str = "auto"
+def _space_help() -> str:
+    from optuna_isnas.spaces import SPACE_NAMES
 
-    @classmethod
-    def for_dataset(cls, dataset: str) -> "TrainingRecipe":
-        """The default recipe for ``dataset``: ASNG-NAS's, with ``lr=0.1`` for the tiny digits set.
+    return f"search space: {', '.join(SPACE_NAMES)} (docs/spaces.md)"
 
-        A digits search lasts a few hundred steps, in which 0.025 barely moves the weights
-        (docs/search.md has the measurements).
-        """
-        return cls(lr=0.1) if dataset.strip().lower() == "digits" else cls()
 
-    def validate(self) -> None:
-        if not (self.lr > 0 and math.isfinite(self.lr)):
-            raise SearchError(f"learning rate must be a positive number, got {self.lr!r}")
-        if self.schedule not in ("cosine", "constant"):
-            raise SearchError(f"unknown schedule {self.schedule!r}; choose 'cosine' or 'constant'")
-        if self.augment not in AUGMENTATIONS:
-            raise SearchError(
-                f"unknown augment {self.augment!r}; choose one of {', '.join(AUGMENTATIONS)}"
-            )
-        if self.channels_last not in (True, False, "auto"):
-            raise SearchError(
-                f"channels_last must be True, False or 'auto', got {self.channels_last!r}"
-            )
-        if self.grad_clip_norm is not None and not self.grad_clip_norm > 0:
-            raise SearchError(
-                f"grad_clip_norm must be positive or None, got {self.grad_clip_norm!r}"
-            )
+def _default_epsilons() -> str:
+    from optuna_isnas import DEFAULT_EPSILONS
+
+    return ",".join(f"{e:g}" for e in DEFAULT_EPSILONS) + ", or K of that family with -K"
+
+
+def _default_k() -> str:
+    from optuna_isnas import DEFAULT_EPSILONS
+
+    return str(len(DEFAULT_EPSILONS))
 
 
 @dataclass
@@ -93,7 +62,7 @@ class SearchConfig:
         dataset: Dataset name (``optuna_isnas.data.DATASET_NAMES``).
         data_root: Directory of the dataset's files, where the dataset needs one.
         space: Search-space name (``optuna_isnas.spaces.SPACE_NAMES``).
-        space_options: Extra keyword arguments of ``get_space`` (for example widths).
+        space_options: Extra keyword arguments of ``get_space`` (for example ``width``).
         epsilons: ISNASSampler's tradeoff coefficients, one per distribution (K = their number).
         budgets: Instead of ``epsilons``: one complexity budget (parameters) per distribution; the
             sampler adapts each tradeoff so that architecture k fits budget k.
@@ -114,7 +83,11 @@ class SearchConfig:
         out: Output directory (checkpoint, architectures.json, pareto.html, default storage).
         objective: ``"accuracy"`` (maximised) or ``"loss"`` (validation cross-entropy, minimised),
             told as the first value; the number of parameters is always the second (minimised).
-        sampler: ``"isnas"``, ``"random"``, ``"nsgaii"`` or ``"tpe"`` when no sampler object is given.
+        sampler: ``"isnas"``, ``"nsgaii"``, ``"tpe"`` or ``"random"`` when no sampler object is
+            given (``optuna_isnas.search.samplers.SAMPLER_NAMES``).
+        sampler_options: Extra keyword arguments of that sampler's constructor (JSON-able), e.g.
+            ``{"weighting": "own"}`` for ISNASSampler; the search sets the tradeoffs, lambda and
+            the seed itself.
         progress: Show a progress bar.
         max_steps_per_epoch: Cap on steps per epoch (quick runs, tests).
         downsample: Average-pool images to this side length (e.g. 14 for Fashion-MNIST 14x14);
@@ -124,31 +97,204 @@ class SearchConfig:
         recipe: The training recipe; None means ``TrainingRecipe.for_dataset(dataset)``.
     """
 
-    dataset: str = "digits"
-    data_root: str | None = None
-    space: str = "chain"
-    space_options: dict[str, Any] = field(default_factory=dict)
-    epsilons: tuple[float, ...] | None = None
-    budgets: tuple[float, ...] | None = None
-    num_distributions: int | None = None
-    samples_per_distribution: int = 2
-    epochs: int = 15
-    batch_size: int = 64
-    eval_batch_size: int = 256
-    device: str = "auto"
-    threads: int | None = None
-    storage: str | None = None
-    study_name: str | None = None
-    seed: int = 0
-    out: str = "runs/search"
-    objective: str = "accuracy"
-    sampler: str = "isnas"
-    progress: bool = True
-    max_steps_per_epoch: int | None = None
-    downsample: int | None = None
-    train_subset: int | None = None
-    val_subset: int | None = None
-    recipe: TrainingRecipe | None = None
+    dataset: str = setting(flag("--dataset", help=_dataset_help), default="digits")
+    data_root: str | None = setting(
+        flag(
+            "--data-root", help="directory of the dataset's files (not for digits)", metavar="DIR"
+        ),
+        default=None,
+    )
+    space: str = setting(flag("--space", help=_space_help), default="chain")
+    space_options: dict[str, Any] = setting(
+        flag(
+            "--space-option",
+            help="extra argument of the search space, KEY=VALUE (repeatable), e.g. width=8",
+            parse=key_value,
+            metavar="KEY=VALUE",
+            repeat=True,
+        ),
+        flag(
+            "--width",
+            help="channels of the space's first stage (space option width)",
+            parse=integer,
+            key="width",
+            metavar="N",
+        ),
+        default_factory=dict,
+    )
+    epsilons: tuple[float, ...] | None = setting(
+        flag(
+            "--epsilons",
+            help='comma-separated tradeoffs, one per distribution, e.g. "0,0.5,1" (K = their number)',
+            parse=numbers,
+            metavar="LIST",
+            group="tradeoff",
+            default_text=_default_epsilons,
+        ),
+        default=None,
+    )
+    budgets: tuple[float, ...] | None = setting(
+        flag(
+            "--budgets",
+            help='comma-separated parameter budgets instead of epsilons, K/M/G suffixes allowed, e.g. "20K,50K,0.1M"',
+            parse=sizes,
+            metavar="LIST",
+            group="tradeoff",
+        ),
+        default=None,
+    )
+    num_distributions: int | None = setting(
+        flag(
+            "-K",
+            "--num-distributions",
+            help="K when no epsilons or budgets are given",
+            parse=integer,
+            metavar="K",
+            default_text=_default_k,
+        ),
+        default=None,
+    )
+    samples_per_distribution: int = setting(
+        flag(
+            "--lambda",
+            help="samples per distribution and step; a step asks K x lambda trials",
+            parse=integer,
+            metavar="N",
+        ),
+        default=2,
+    )
+    epochs: int = setting(
+        flag("--epochs", help="passes over the training split", parse=integer, metavar="N"),
+        default=15,
+    )
+    batch_size: int = setting(
+        flag(
+            "--batch-size",
+            help="training and validation minibatch size",
+            parse=integer,
+            metavar="N",
+        ),
+        default=64,
+    )
+    eval_batch_size: int = setting(
+        flag(
+            "--eval-batch-size",
+            help="batch size of the scoring on the whole validation split",
+            parse=integer,
+            metavar="N",
+        ),
+        default=256,
+    )
+    device: str = setting(
+        flag("--device", help="auto (CUDA when present), cpu, cuda or cuda:N"), default="auto"
+    )
+    threads: int | None = setting(
+        flag(
+            "--threads",
+            help="CPU threads for torch",
+            parse=integer,
+            metavar="N",
+            default_text="1 for images up to 16 px on the CPU, else torch's choice",
+        ),
+        default=None,
+    )
+    storage: str | None = setting(
+        flag(
+            "--storage",
+            help="Optuna storage URL or journal file",
+            metavar="URL",
+            default_text="OUT/search.journal",
+        ),
+        default=None,
+    )
+    study_name: str | None = setting(
+        flag(
+            "--study-name",
+            help="search study name; the summary study is NAME-summary",
+            metavar="NAME",
+            default_text="DATASET-SPACE",
+        ),
+        default=None,
+    )
+    seed: int = setting(
+        flag(
+            "--seed",
+            help="seed of weights, data split and order, augmentation and sampler",
+            parse=integer,
+        ),
+        default=0,
+    )
+    out: str = setting(flag("--out", help="output directory", metavar="DIR"), default="runs/search")
+    objective: str = setting(
+        flag(
+            "--objective",
+            help="first value told to the sampler: accuracy (maximised) or loss (validation "
+            "cross-entropy, minimised)",
+            choices=OBJECTIVES,
+        ),
+        default="accuracy",
+    )
+    sampler: str = setting(
+        flag(
+            "--sampler",
+            help="isnas returns K architectures, the others their Pareto set",
+            choices=SAMPLER_NAMES,
+        ),
+        default="isnas",
+    )
+    sampler_options: dict[str, Any] = setting(
+        flag(
+            "--sampler-option",
+            help="extra argument of the sampler's constructor, KEY=VALUE (repeatable), e.g. "
+            "weighting=own",
+            parse=key_value,
+            metavar="KEY=VALUE",
+            repeat=True,
+        ),
+        default_factory=dict,
+    )
+    progress: bool = setting(
+        flag("--no-progress", help="no progress bar", switch=True, value=False), default=True
+    )
+    max_steps_per_epoch: int | None = setting(
+        flag(
+            "--max-steps-per-epoch",
+            help="cap on steps per epoch (quick runs)",
+            parse=integer,
+            metavar="N",
+        ),
+        default=None,
+    )
+    downsample: int | None = setting(
+        flag(
+            "--downsample",
+            help="average-pool images to this side, e.g. 14 for Fashion-MNIST 14x14",
+            parse=integer,
+            metavar="N",
+        ),
+        default=None,
+    )
+    train_subset: int | None = setting(
+        flag(
+            "--train-subset",
+            help="use at most N training examples (quick runs)",
+            parse=integer,
+            metavar="N",
+        ),
+        default=None,
+    )
+    val_subset: int | None = setting(
+        flag(
+            "--val-subset",
+            help="use at most N validation examples (quick runs)",
+            parse=integer,
+            metavar="N",
+        ),
+        default=None,
+    )
+    recipe: TrainingRecipe | None = setting(
+        no_flag="its settings have their own flags (TrainingRecipe)", default=None
+    )
 
     def __post_init__(self) -> None:
         if self.epsilons is not None:
@@ -159,6 +305,27 @@ class SearchConfig:
             self.recipe = TrainingRecipe.for_dataset(self.dataset)
         elif isinstance(self.recipe, dict):
             self.recipe = TrainingRecipe(**self.recipe)
+
+    @classmethod
+    def build(cls, **settings: Any) -> SearchConfig:
+        """A config from settings of both ``SearchConfig`` and ``TrainingRecipe``, by name.
+
+        Recipe settings (``lr=0.05``) override the dataset's default recipe; this is how the
+        command lines apply ``--lr`` and the like.
+        """
+        recipe_names = {f.name for f in dataclasses.fields(TrainingRecipe)}
+        overrides = {k: settings.pop(k) for k in list(settings) if k in recipe_names}
+        if overrides:
+            dataset = settings.get("dataset", cls.dataset)
+            base = settings.pop("recipe", None) or TrainingRecipe.for_dataset(dataset)
+            settings["recipe"] = dataclasses.replace(base, **overrides)
+        return cls(**settings)
+
+    @property
+    def training(self) -> TrainingRecipe:
+        """The recipe (never None after construction)."""
+        assert self.recipe is not None
+        return self.recipe
 
     @property
     def resolved_study_name(self) -> str:
@@ -183,16 +350,22 @@ class SearchConfig:
             raise SearchError(
                 f"unknown sampler {self.sampler!r}; choose one of {', '.join(SAMPLER_NAMES)}"
             )
+        reserved = sorted(RESERVED_OPTIONS & set(self.sampler_options))
+        if reserved:
+            raise SearchError(
+                f"sampler options may not set {reserved}: the search sets them from its own "
+                "settings (epsilons, budgets, samples_per_distribution, seed)"
+            )
         if self.epsilons is not None and self.budgets is not None:
             raise SearchError("give either epsilons or budgets, not both")
-        for name, lowest in (("epsilons", 0.0), ("budgets", None)):
+        for name, positive in (("epsilons", False), ("budgets", True)):
             values = getattr(self, name)
             if values is None:
                 continue
             if len(values) == 0 or not all(
-                math.isfinite(v) and (v >= 0 if lowest == 0.0 else v > 0) for v in values
+                math.isfinite(v) and (v > 0 if positive else v >= 0) for v in values
             ):
-                bound = ">= 0" if lowest == 0.0 else "> 0"
+                bound = "> 0" if positive else ">= 0"
                 raise SearchError(
                     f"{name} must be one or more finite numbers {bound}, got {list(values)}"
                 )
@@ -213,8 +386,12 @@ class SearchConfig:
         for name in ("samples_per_distribution", "epochs", "batch_size", "eval_batch_size"):
             if getattr(self, name) < 1:
                 raise SearchError(f"{name} must be at least 1, got {getattr(self, name)}")
-        self.recipe.validate()
+        try:
+            self.training.validate()
+        except SettingsError as exc:
+            raise SearchError(str(exc)) from None
 
+    # ------------------------------------------------------------------------ JSON and results
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         for name in ("epsilons", "budgets"):
@@ -223,27 +400,32 @@ class SearchConfig:
         return data
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "SearchConfig":
+    def from_dict(cls, data: dict[str, Any]) -> SearchConfig:
+        """The inverse of :meth:`to_dict`; settings it does not know are ignored, and settings
+        missing from ``data`` (written before they existed) take their defaults."""
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
 
-    def differences(self, other: "SearchConfig | dict[str, Any]") -> dict[str, tuple[Any, Any]]:
-        """Settings (other than RUNTIME_FIELDS) whose values differ: name -> (self's, other's).
+    def result_settings(self) -> dict[str, Any]:
+        """The settings that change what the search computes, flat and JSON-able.
 
-        Recipe settings are named ``recipe.<field>``.
+        Everything but :data:`RUNTIME_FIELDS`; the study name resolved; recipe settings as
+        ``recipe.<name>``. Resumed searches (:meth:`differences`) and compare's reuse of finished
+        searches both ask this one function.
         """
+        data = self.to_dict()
+        flat = {k: v for k, v in data.items() if k != "recipe" and k not in RUNTIME_FIELDS}
+        flat["study_name"] = self.resolved_study_name
+        flat.update({f"recipe.{k}": v for k, v in data["recipe"].items()})
+        return flat
+
+    def differences(self, other: SearchConfig | dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+        """Result settings (:meth:`result_settings`, but for :data:`MOVABLE_FIELDS`) whose values
+        differ: name -> (self's, other's)."""
         other = other if isinstance(other, SearchConfig) else SearchConfig.from_dict(other)
-        mine, theirs = _flatten(self), _flatten(other)
+        mine, theirs = self.result_settings(), other.result_settings()
         return {
             key: (mine.get(key), theirs.get(key))
             for key in sorted(set(mine) | set(theirs))
-            if key not in RUNTIME_FIELDS and mine.get(key) != theirs.get(key)
+            if key not in MOVABLE_FIELDS and mine.get(key) != theirs.get(key)
         }
-
-
-def _flatten(config: SearchConfig) -> dict[str, Any]:
-    data = config.to_dict()
-    flat = {k: v for k, v in data.items() if k != "recipe"}
-    flat["study_name"] = config.resolved_study_name
-    flat.update({f"recipe.{k}": v for k, v in data["recipe"].items()})
-    return flat

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from optuna_isnas.errors import SettingsError
 
-class SearchError(ValueError):
+
+class SearchError(SettingsError):
     """A setting, file or storage the search cannot use; the message says what to do instead."""
 
 

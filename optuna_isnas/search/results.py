@@ -1,31 +1,53 @@
 """What a search returns: its architectures, scored on the whole validation split, as JSON and as a study.
 
-ISNASSampler returns K architectures (the modes of its distributions, in epsilon order); any other
-sampler returns the Pareto set of the trials it evaluated, without duplicates, largest first. Each is
-scored with the shared weights on the whole validation split and written to ``architectures.json``
-and to the study ``"<study_name>-summary"`` (directions maximize accuracy, minimize params), which
-optuna-dashboard shows as a clean Pareto front next to the search study.
+A family sampler (ISNASSampler) returns K architectures (the modes of its distributions, in epsilon
+order); any other sampler returns the Pareto set of the trials it evaluated, without duplicates,
+largest first (:func:`family_candidates`). Each is scored with the shared weights on the whole
+validation split (:func:`score_candidates`) and written to ``architectures.json`` and to the study
+``"<study_name>-summary"`` (directions maximize accuracy, minimize params), which optuna-dashboard
+shows as a clean Pareto front next to the search study.
 """
 
 from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import optuna
-import torch
 from optuna.distributions import CategoricalDistribution
 
-from optuna_isnas.search.config import SearchConfig
-from optuna_isnas.search.device import Precision
-from optuna_isnas.search.recipe import evaluate
-from optuna_isnas.search.study import is_isnas_sampler, set_metric_names, study_exists
+from optuna_isnas.data import TensorSplit
+from optuna_isnas.search.samplers import FamilySampler, family_sampler
+from optuna_isnas.search.session import SearchSession, summary_name
+from optuna_isnas.search.storage import set_metric_names, study_exists
+from optuna_isnas.spaces import Architecture, SearchSpace, Supernet
+from optuna_isnas.training.device import Precision
+from optuna_isnas.training.evaluation import evaluate
+from optuna_isnas.training.tables import format_table
 
 ARCHITECTURES_NAME = "architectures.json"
 SUMMARY_METRICS = ["accuracy", "params"]
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """An architecture a search would return, before it is scored.
+
+    Attributes:
+        architecture: Parameter name -> choice name.
+        eps: The family sampler's trade-off for it (None for other samplers).
+        budget: Its complexity budget where the sampler has budgets (None otherwise).
+        trial: Number of the search trial it came from (other samplers; None for a family).
+    """
+
+    architecture: Architecture
+    eps: float | None = None
+    budget: float | None = None
+    trial: int | None = None
 
 
 @dataclass
@@ -44,7 +66,7 @@ class ArchitectureResult:
     """
 
     index: int
-    architecture: dict[str, str]
+    architecture: Architecture
     params: int
     accuracy: float
     loss: float
@@ -53,27 +75,17 @@ class ArchitectureResult:
     trial: int | None = None
 
 
-def summary_name(study_name: str) -> str:
-    return f"{study_name}-summary"
+def family_candidates(
+    study: optuna.Study, sampler: optuna.samplers.BaseSampler, space: SearchSpace
+) -> list[Candidate]:
+    """The architectures a search with ``sampler`` returns at this moment (see the module docstring).
 
-
-def returned_architectures(study: optuna.Study, sampler: Any, space: Any) -> list[dict[str, Any]]:
-    """The architectures a search returns, each as ``{"architecture", "eps", "budget", "trial"}``."""
-    if is_isnas_sampler(sampler):
-        archs = sampler.architectures(study)
-        eps = (
-            list(sampler.tradeoffs(study)) if hasattr(sampler, "tradeoffs") else [None] * len(archs)
-        )
-        budgets = getattr(sampler, "complexity_budgets", None) or [None] * len(archs)
-        return [
-            {
-                "architecture": space.validate(a),
-                "eps": _float(e),
-                "budget": _float(b),
-                "trial": None,
-            }
-            for a, e, b in zip(archs, eps, budgets)
-        ]
+    Raises:
+        ValueError: A family sampler that has nothing to return yet (no completed trial).
+    """
+    family = family_sampler(sampler)
+    if family is not None:
+        return _family(study, family, space)
     seen: set[tuple[tuple[str, str], ...]] = set()
     found = []
     for trial in sorted(study.best_trials, key=lambda t: t.number):
@@ -81,40 +93,72 @@ def returned_architectures(study: optuna.Study, sampler: Any, space: Any) -> lis
         key = tuple(arch.items())
         if key not in seen:
             seen.add(key)
-            found.append({"architecture": arch, "eps": None, "budget": None, "trial": trial.number})
-    return sorted(found, key=lambda f: -space.n_params(f["architecture"]))
+            found.append(Candidate(arch, trial=trial.number))
+    return sorted(found, key=lambda c: -space.n_params(c.architecture))
 
 
-def evaluate_returned(
-    study: optuna.Study,
-    sampler: Any,
-    space: Any,
-    supernet: torch.nn.Module,
-    val: Any,
-    config: SearchConfig,
+def _family(study: optuna.Study, family: FamilySampler, space: SearchSpace) -> list[Candidate]:
+    archs = family.architectures(study=study)
+    eps = family.tradeoffs(study)
+    budgets: Sequence[float | None] = family.complexity_budgets or [None] * len(archs)
+    return [
+        Candidate(space.validate(a), eps=_float(e), budget=_float(b))
+        for a, e, b in zip(archs, eps, budgets)
+    ]
+
+
+def score_candidates(
+    candidates: Sequence[Candidate],
+    supernet: Supernet,
+    space: SearchSpace,
+    val: TensorSplit,
+    batch_size: int,
     precision: Precision,
 ) -> list[ArchitectureResult]:
-    """Score the returned architectures on all of ``val`` with the supernet's current weights."""
+    """Score ``candidates`` on all of ``val`` with the supernet's current weights."""
     supernet.eval()
-    entries = []
-    for index, found in enumerate(returned_architectures(study, sampler, space)):
-        arch = found["architecture"]
+    results = []
+    for index, candidate in enumerate(candidates):
         accuracy, loss = evaluate(
-            lambda x, a=arch: supernet(x, a), val.x, val.y, config.eval_batch_size, precision
+            _forward(supernet, candidate.architecture), val.x, val.y, batch_size, precision
         )
-        entries.append(
+        results.append(
             ArchitectureResult(
-                index=index, params=space.n_params(arch), accuracy=accuracy, loss=loss, **found
+                index=index,
+                architecture=candidate.architecture,
+                params=space.n_params(candidate.architecture),
+                accuracy=accuracy,
+                loss=loss,
+                eps=candidate.eps,
+                budget=candidate.budget,
+                trial=candidate.trial,
             )
         )
-    return entries
+    return results
+
+
+def returned_architectures(session: SearchSession) -> list[ArchitectureResult]:
+    """What the search returns now: its candidates, scored on the whole validation split."""
+    candidates = family_candidates(session.study, session.sampler, session.space)
+    return score_candidates(
+        candidates,
+        session.supernet,
+        session.space,
+        session.val,
+        session.config.eval_batch_size,
+        session.precision,
+    )
+
+
+def _forward(supernet: Supernet, arch: Architecture) -> Callable[[Any], Any]:
+    return lambda x: supernet(x, arch)
 
 
 def write_summary_study(
     storage: optuna.storages.BaseStorage,
     search_name: str,
-    space: Any,
-    entries: list[ArchitectureResult],
+    space: SearchSpace,
+    entries: Sequence[ArchitectureResult],
 ) -> optuna.Study:
     """(Re)create ``"<search_name>-summary"`` holding one trial per returned architecture."""
     name = summary_name(search_name)
@@ -151,65 +195,48 @@ def write_summary_study(
 
 
 def write_architectures_json(
-    path: Path,
-    entries: list[ArchitectureResult],
-    config: SearchConfig,
-    space: Any,
-    study_name: str,
-    storage_location: str | None,
+    path: Path, entries: Sequence[ArchitectureResult], session: SearchSession
 ) -> Path:
     """Write the returned architectures with what ``optuna-isnas retrain`` needs to rebuild them."""
+    config = session.config
     document = {
-        "study_name": study_name,
-        "summary_study_name": summary_name(study_name),
-        "storage": storage_location,
+        "study_name": session.study.study_name,
+        "summary_study_name": summary_name(session.study.study_name),
+        "storage": session.storage.location,
         "dataset": config.dataset,
         "data_root": config.data_root,
         "seed": config.seed,
         "downsample": config.downsample,
         "sampler": config.sampler,
         "objective": config.objective,
-        "space": space.config(),
+        "space": session.space.config(),
         "architectures": [asdict(entry) for entry in entries],
     }
     path.write_text(json.dumps(document, indent=2) + "\n")
     return path
 
 
-def format_table(entries: list[ArchitectureResult], width: int = 60) -> str:
+def format_architectures(entries: Sequence[ArchitectureResult], width: int = 60) -> str:
     """A plain-text table: index, eps (or budget), parameters, validation accuracy, architecture."""
     if not entries:
         return "no architectures: every trial failed"
     tradeoff = "budget" if any(e.budget is not None for e in entries) else "eps"
-    rows = [("#", tradeoff, "params", "val acc", "architecture")]
+    rows = []
     for e in entries:
         value = e.budget if tradeoff == "budget" else e.eps
         arch = " ".join(f"{k}={v}" for k, v in e.architecture.items())
         if len(arch) > width:
             arch = arch[: width - 3] + "..."
         rows.append(
-            (
-                str(e.index),
-                "-" if value is None else f"{value:g}",
-                f"{e.params:,}",
-                f"{100 * e.accuracy:.2f}%",
-                arch,
-            )
+            {
+                "#": str(e.index),
+                tradeoff: "-" if value is None else f"{value:g}",
+                "params": f"{e.params:,}",
+                "val acc": f"{100 * e.accuracy:.2f}%",
+                "architecture": arch,
+            }
         )
-    return render_table(rows, left_aligned={4})
-
-
-def render_table(rows: list[tuple[str, ...]], left_aligned: set[int] = frozenset()) -> str:
-    """Columns separated by two spaces; right-aligned except the ``left_aligned`` column indices."""
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = [
-        "  ".join(
-            c.ljust(w) if i in left_aligned else c.rjust(w)
-            for i, (c, w) in enumerate(zip(r, widths))
-        )
-        for r in rows
-    ]
-    return "\n".join(line.rstrip() for line in lines)
+    return format_table(rows)
 
 
 def _float(value: Any) -> float | None:

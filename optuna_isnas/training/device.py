@@ -14,14 +14,14 @@ from dataclasses import dataclass
 
 import torch
 
-from optuna_isnas.search.errors import SearchError
+from optuna_isnas.errors import SettingsError
 
 
 def resolve_device(spec: str = "auto") -> torch.device:
     """Turn ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"`` into a usable ``torch.device``.
 
     Raises:
-        SearchError: For an unknown spec, or CUDA asked for where torch sees no GPU.
+        SettingsError: For an unknown spec, or CUDA asked for where torch sees no GPU.
     """
     spec = spec.strip().lower()
     if spec == "auto":
@@ -35,17 +35,17 @@ def resolve_device(spec: str = "auto") -> torch.device:
                 if torch.version.cuda
                 else "a CPU-only build"
             )
-            raise SearchError(
+            raise SettingsError(
                 f"device {spec!r} was requested but no CUDA GPU is available (torch {torch.__version__}, {built}); "
                 "use --device cpu or --device auto"
             )
         device = torch.device(spec)
         if device.index is not None and device.index >= torch.cuda.device_count():
-            raise SearchError(
+            raise SettingsError(
                 f"device {spec!r} does not exist: {torch.cuda.device_count()} CUDA device(s) visible"
             )
         return device
-    raise SearchError(f"unknown device {spec!r}; choose auto, cpu, cuda or cuda:N")
+    raise SettingsError(f"unknown device {spec!r}; choose auto, cpu, cuda or cuda:N")
 
 
 SMALL_IMAGE = 16  # pixels: images this small train on one CPU thread unless told otherwise
@@ -102,7 +102,7 @@ class Precision:
             channels_last = device.type == "cuda" and dtype is not None
         return cls(device=device, dtype=dtype, channels_last=bool(channels_last))
 
-    def autocast(self) -> contextlib.AbstractContextManager:
+    def autocast(self) -> contextlib.AbstractContextManager[None]:
         """Autocast context of the forward passes (a no-op in float32)."""
         if self.dtype is None:
             return contextlib.nullcontext()

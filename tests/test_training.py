@@ -1,4 +1,5 @@
-"""Pieces of the search loop: devices and mixed precision, the SGD step, minibatches, settings."""
+"""Training pieces shared by search and retraining: devices and mixed precision, the SGD step,
+minibatches and augmentation."""
 
 from __future__ import annotations
 
@@ -8,17 +9,11 @@ import pytest
 import torch
 from torch import nn
 
-from optuna_isnas import DEFAULT_EPSILONS
-from optuna_isnas.search import (
-    Precision,
-    SearchConfig,
-    SearchError,
-    TrainingRecipe,
-    autocast_dtype,
-    resolve_device,
-)
-from optuna_isnas.search.recipe import MinibatchStream, augment_batch, sgd_step
-from optuna_isnas.search.study import default_epsilons, num_distributions
+from optuna_isnas.errors import SettingsError
+from optuna_isnas.training.batches import MinibatchStream, augment_batch
+from optuna_isnas.training.device import Precision, autocast_dtype, resolve_device
+from optuna_isnas.training.optim import sgd_step
+from optuna_isnas.training.recipe import TrainingRecipe
 
 CUDA = torch.device("cuda")
 CPU = torch.device("cpu")
@@ -29,17 +24,17 @@ def test_device_resolution(monkeypatch):
     assert resolve_device(" CPU ") == CPU
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert resolve_device("auto") == CPU
-    with pytest.raises(SearchError, match="no CUDA GPU is available.*--device cpu"):
+    with pytest.raises(SettingsError, match="no CUDA GPU is available.*--device cpu"):
         resolve_device("cuda")
-    with pytest.raises(SearchError, match="no CUDA GPU"):
+    with pytest.raises(SettingsError, match="no CUDA GPU"):
         resolve_device("cuda:1")
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
     assert resolve_device("auto") == CUDA
     assert resolve_device("cuda:0") == torch.device("cuda:0")
-    with pytest.raises(SearchError, match="1 CUDA device"):
+    with pytest.raises(SettingsError, match="1 CUDA device"):
         resolve_device("cuda:3")
-    with pytest.raises(SearchError, match="unknown device 'tpu'"):
+    with pytest.raises(SettingsError, match="unknown device 'tpu'"):
         resolve_device("tpu")
 
 
@@ -126,55 +121,3 @@ def test_augmentation_is_seeded_and_keeps_shape():
     assert augment_batch(x, "none", torch.Generator()) is x
     shifted = augment_batch(x, "crop", torch.Generator().manual_seed(1), padding=0)
     assert torch.equal(shifted, x)
-
-
-def test_settings_differences_and_round_trip():
-    config = SearchConfig(epsilons=[0, 1], batch_size=32)
-    assert config.recipe.lr == 0.1  # the digits preset
-    assert SearchConfig(dataset="cifar10").recipe.lr == 0.025
-    again = SearchConfig.from_dict(config.to_dict())
-    assert again == config and config.differences(again) == {}
-    other = SearchConfig(
-        epsilons=[0, 2],
-        batch_size=32,
-        device="cuda",
-        out="elsewhere",
-        recipe=TrainingRecipe(lr=0.2),
-    )
-    assert config.differences(other) == {
-        "epsilons": ([0.0, 1.0], [0.0, 2.0]),
-        "recipe.lr": (0.1, 0.2),
-    }
-    assert SearchConfig(study_name="digits-chain").differences(SearchConfig()) == {}
-
-
-@pytest.mark.parametrize(
-    ("settings", "message"),
-    [
-        (dict(space="nope"), "valid spaces: chain"),
-        (dict(objective="f1"), "unknown objective"),
-        (dict(sampler="cmaes"), "unknown sampler"),
-        (dict(epsilons=[]), "epsilons must be"),
-        (dict(epsilons=[0, float("nan")]), "epsilons must be"),
-        (dict(budgets=[0]), "budgets must be"),
-        (dict(epsilons=[0], budgets=[1]), "either epsilons or budgets"),
-        (dict(epsilons=[0, 1], num_distributions=3), "disagrees"),
-        (dict(epochs=0), "epochs must be at least 1"),
-        (dict(recipe=TrainingRecipe(schedule="step")), "unknown schedule"),
-    ],
-)
-def test_bad_settings_are_named(settings, message):
-    with pytest.raises(SearchError, match=message):
-        SearchConfig(**settings).validate()
-
-
-def test_default_epsilon_families():
-    assert default_epsilons(len(DEFAULT_EPSILONS)) == tuple(DEFAULT_EPSILONS)
-    assert default_epsilons(1) == (0.0,)
-    three = default_epsilons(3)
-    assert three[0] == 0.0 and three[1:] == (
-        min(e for e in DEFAULT_EPSILONS if e > 0),
-        max(DEFAULT_EPSILONS),
-    )
-    assert num_distributions(SearchConfig(num_distributions=6)) == 6
-    assert num_distributions(SearchConfig(budgets=[1e4, 2e4])) == 2

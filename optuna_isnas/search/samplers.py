@@ -1,0 +1,182 @@
+"""The samplers a search can build by name, and the family-returning sampler contract.
+
+``make_sampler(config, space)`` builds ``config.sampler`` with ``config.sampler_options``; a
+resumed search rebuilds its sampler the same way (ISNASSampler keeps its whole state in the study;
+Optuna's samplers get their random states back from the checkpoint, see ``search.rng``).
+
+:class:`FamilySampler` names what the upper floors need from a sampler that returns a family of
+architectures (``ISNASSampler``): every "is this our sampler?" question is ``isinstance(sampler,
+FamilySampler)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+import numpy as np
+import optuna
+
+from optuna_isnas.search.errors import SearchError
+
+if TYPE_CHECKING:
+    from optuna_isnas.search.config import SearchConfig
+    from optuna_isnas.spaces import SearchSpace
+
+
+@runtime_checkable
+class FamilySampler(Protocol):
+    """A sampler that returns a family of architectures, one per trade-off (``ISNASSampler``).
+
+    Calls to :meth:`architectures` pass ``study`` by keyword where they can, so that the method may
+    grow keyword arguments (which family to return) without breaking its callers.
+    """
+
+    @property
+    def generation_size(self) -> int:
+        """Trials asked per generation (per search step)."""
+        ...
+
+    @property
+    def complexity_budgets(self) -> tuple[float, ...] | None:
+        """One complexity budget per member of the family, or None in trade-off mode."""
+        ...
+
+    def architectures(self, study: optuna.Study) -> list[dict[str, Any]]:
+        """The family: one architecture per distribution, in trade-off order."""
+        ...
+
+    def tradeoffs(self, study: optuna.Study) -> list[float]:
+        """Each member's current trade-off coefficient."""
+        ...
+
+    def probabilities(self, study: optuna.Study) -> list[dict[str, dict[Any, float]]]:
+        """Each distribution's probability of every choice, by parameter name."""
+        ...
+
+    def expected_complexity(self, study: optuna.Study) -> list[float | None] | None:
+        """Each distribution's estimated mean complexity (None before the first update)."""
+        ...
+
+
+def family_sampler(sampler: object) -> FamilySampler | None:
+    """``sampler`` as a :class:`FamilySampler`, or None when it returns no family."""
+    return sampler if isinstance(sampler, FamilySampler) else None
+
+
+# ------------------------------------------------------------------------------------- builders
+SamplerBuilder = Callable[["SearchConfig", "SearchSpace | None"], optuna.samplers.BaseSampler]
+
+# Set by the search itself, never by sampler options.
+RESERVED_OPTIONS = frozenset(
+    {"epsilons", "complexity_budgets", "complexity_fn", "samples_per_distribution", "seed"}
+)
+
+
+def _isnas(config: SearchConfig, space: SearchSpace | None) -> optuna.samplers.BaseSampler:
+    from optuna_isnas import ISNASSampler
+
+    tradeoff: dict[str, Any]
+    if config.budgets is not None:
+        tradeoff = {"complexity_budgets": list(config.budgets)}
+        if space is not None:
+            tradeoff["complexity_fn"] = space.n_params
+    else:
+        tradeoff = {"epsilons": list(tradeoff_epsilons(config))}
+    return ISNASSampler(
+        **tradeoff,
+        samples_per_distribution=config.samples_per_distribution,
+        seed=config.seed,
+        **config.sampler_options,
+    )
+
+
+def _nsgaii(config: SearchConfig, space: SearchSpace | None) -> optuna.samplers.BaseSampler:
+    population = max(num_distributions(config) * config.samples_per_distribution, 2)
+    return optuna.samplers.NSGAIISampler(
+        population_size=population, seed=config.seed, **config.sampler_options
+    )
+
+
+def _tpe(config: SearchConfig, space: SearchSpace | None) -> optuna.samplers.BaseSampler:
+    options = {"multivariate": True, **config.sampler_options}
+    return optuna.samplers.TPESampler(seed=config.seed, **options)
+
+
+def _random(config: SearchConfig, space: SearchSpace | None) -> optuna.samplers.BaseSampler:
+    return optuna.samplers.RandomSampler(seed=config.seed, **config.sampler_options)
+
+
+BUILDERS: dict[str, SamplerBuilder] = {
+    "isnas": _isnas,
+    "nsgaii": _nsgaii,
+    "tpe": _tpe,
+    "random": _random,
+}
+SAMPLER_NAMES: tuple[str, ...] = tuple(BUILDERS)
+"""Names of the samplers a search builds itself (``SearchConfig.sampler``)."""
+
+
+def make_sampler(
+    config: SearchConfig, space: SearchSpace | None = None
+) -> optuna.samplers.BaseSampler:
+    """The sampler named by ``config.sampler``, seeded with ``config.seed``, with its options.
+
+    With budgets and a ``space``, ISNASSampler gets ``complexity_fn=space.n_params``: the
+    exact parameter count steers each trade-off and repairs the returned architectures
+    into their budgets (docs/algorithm.md, section 4).
+
+    Raises:
+        SearchError: An unknown sampler, or options its constructor rejects.
+    """
+    try:
+        build = BUILDERS[config.sampler]
+    except KeyError:
+        raise SearchError(
+            f"unknown sampler {config.sampler!r}; choose one of {', '.join(SAMPLER_NAMES)}"
+        ) from None
+    try:
+        return build(config, space)
+    except (TypeError, ValueError) as exc:
+        raise SearchError(
+            f"the {config.sampler} sampler rejects its options {config.sampler_options}: {exc}"
+        ) from exc
+
+
+def default_epsilons(k: int) -> tuple[float, ...]:
+    """K tradeoffs: 0 ("accuracy only"), then geometric between ISNASSampler's smallest and largest
+    positive defaults (for the default K this is ``DEFAULT_EPSILONS`` itself)."""
+    from optuna_isnas import DEFAULT_EPSILONS
+
+    if k == len(DEFAULT_EPSILONS):
+        return tuple(DEFAULT_EPSILONS)
+    positive = [e for e in DEFAULT_EPSILONS if e > 0]
+    low, high = min(positive), max(positive)
+    if k == 1:
+        return (0.0,)
+    if k == 2:
+        return (0.0, round(float(np.sqrt(low * high)), 3))
+    return (0.0, *(round(float(e), 3) for e in np.geomspace(low, high, k - 1)))
+
+
+def num_distributions(config: SearchConfig) -> int:
+    """K: the number of epsilons or budgets given, else ``num_distributions``, else the default."""
+    from optuna_isnas import DEFAULT_EPSILONS
+
+    for given in (config.epsilons, config.budgets):
+        if given is not None:
+            return len(given)
+    return config.num_distributions or len(DEFAULT_EPSILONS)
+
+
+def tradeoff_epsilons(config: SearchConfig) -> tuple[float, ...]:
+    """The epsilons of a trade-off search: those given, else the default family of K."""
+    return config.epsilons or default_epsilons(num_distributions(config))
+
+
+def generation_size(sampler: object, config: SearchConfig) -> int:
+    """Trials asked per step: a family sampler's generation, else K * lambda from the settings."""
+    family = family_sampler(sampler)
+    if family is not None and family.generation_size:
+        return int(family.generation_size)
+    return num_distributions(config) * config.samples_per_distribution

@@ -1,0 +1,69 @@
+"""Optimiser, learning-rate schedule and one SGD step on the average of several losses."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Sequence
+
+import torch
+from torch import nn
+
+from optuna_isnas.training.recipe import TrainingRecipe
+
+Scheduler = torch.optim.lr_scheduler.LRScheduler
+
+
+def make_optimizer(parameters: Iterable[nn.Parameter], recipe: TrainingRecipe) -> torch.optim.SGD:
+    return torch.optim.SGD(
+        parameters,
+        lr=recipe.lr,
+        momentum=recipe.momentum,
+        nesterov=recipe.nesterov and recipe.momentum > 0,
+        weight_decay=recipe.weight_decay,
+    )
+
+
+def make_scheduler(
+    optimizer: torch.optim.Optimizer, recipe: TrainingRecipe, total_steps: int
+) -> Scheduler:
+    """Cosine annealing from ``lr`` to ``lr_min`` over ``total_steps`` steps, or a constant rate."""
+    if recipe.schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(
+            optimizer, T_max=max(total_steps, 1), eta_min=recipe.lr_min
+        )
+    return torch.optim.lr_scheduler.ConstantLR(optimizer, factor=1.0, total_iters=0)
+
+
+def sgd_step(
+    model: nn.Module,
+    loss_fns: Sequence[Callable[[], torch.Tensor]],
+    optimizer: torch.optim.Optimizer,
+    scaler: torch.amp.GradScaler,
+    recipe: TrainingRecipe,
+) -> list[float]:
+    """One SGD step on the average of the finite losses among ``loss_fns``.
+
+    Each loss is computed and back-propagated in turn (one graph in memory at a time); a NaN or
+    infinite loss is left out of the update. Returns every loss's value (non-finite ones included).
+    """
+    optimizer.zero_grad(set_to_none=True)
+    values = []
+    for loss_fn in loss_fns:
+        loss = loss_fn()
+        value = float(loss.detach())
+        values.append(value)
+        if math.isfinite(value):
+            scaler.scale(loss).backward()
+    n_finite = sum(math.isfinite(v) for v in values)
+    if n_finite:
+        scaler.unscale_(optimizer)
+        if n_finite > 1:
+            with torch.no_grad():
+                for p in model.parameters():
+                    if p.grad is not None:
+                        p.grad.div_(float(n_finite))
+        if recipe.grad_clip_norm is not None:
+            nn.utils.clip_grad_norm_(model.parameters(), recipe.grad_clip_norm)
+        scaler.step(optimizer)
+        scaler.update()
+    return values

@@ -1,0 +1,182 @@
+"""A test harness for optuna-dashboard: serve a storage, ask its API, render it in Chromium.
+
+``serve`` runs the dashboard's WSGI app on a loopback port in a background thread. ``check_api``
+asks the dashboard's HTTP API what a browser would get; ``check_browser`` loads the study's page in
+headless Chromium, lets its JavaScript run, and looks for the rendered figures in the page.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import subprocess
+import tempfile
+import threading
+import urllib.request
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+from optuna_isnas.compare.figures import chromium_command, find_chromium
+from optuna_isnas.search.storage import open_storage
+
+
+@contextlib.contextmanager
+def serve(
+    storage: optuna.storages.BaseStorage | str, host: str = "127.0.0.1", port: int = 0
+) -> Iterator[str]:
+    """Serve optuna-dashboard on ``host:port`` (0: any free port) while the block runs; yields its URL."""
+    from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+    from optuna_dashboard import wsgi
+
+    class _Quiet(WSGIRequestHandler):
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    app = wsgi(open_storage(storage).storage if isinstance(storage, str) else storage)
+    server = make_server(host, port, app, handler_class=_Quiet)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://{host}:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
+def _get_json(url: str, timeout: float = 30.0) -> Any:
+    with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - loopback URL we started
+        return json.loads(response.read().decode())
+
+
+@dataclass
+class ApiCheck:
+    """What the dashboard's API says about one study."""
+
+    study_id: int
+    n_trials: int
+    n_best_trials: int
+    objective_names: list[str] | None
+    figure_ids: list[str]
+    figure_titles: list[str] = field(default_factory=list)
+
+
+def check_api(base_url: str, study_name: str) -> ApiCheck:
+    """Find ``study_name`` through ``/api/studies`` and read its page data from ``/api/studies/<id>``.
+
+    Raises:
+        LookupError: The dashboard does not list the study.
+    """
+    listing = _get_json(f"{base_url}/api/studies")
+    ids = [s["study_id"] for s in listing["study_summaries"] if s["study_name"] == study_name]
+    if not ids:
+        names = ", ".join(s["study_name"] for s in listing["study_summaries"])
+        raise LookupError(f"optuna-dashboard does not list study {study_name!r}; it lists: {names}")
+    detail = _get_json(f"{base_url}/api/studies/{ids[0]}?after=0")
+    titles = []
+    for graph in detail.get("plotly_graph_objects", []):
+        layout = json.loads(graph["graph_object"]).get("layout", {})
+        title = layout.get("title", {})
+        titles.append(title.get("text", "") if isinstance(title, dict) else str(title))
+    return ApiCheck(
+        study_id=ids[0],
+        n_trials=len(detail["trials"]),
+        n_best_trials=len(detail["best_trials"]),
+        objective_names=detail.get("objective_names"),
+        figure_ids=[g["id"] for g in detail.get("plotly_graph_objects", [])],
+        figure_titles=titles,
+    )
+
+
+@dataclass
+class BrowserCheck:
+    """What headless Chromium rendered on the study's page."""
+
+    url: str
+    plotly_plots: int  # rendered plotly graphs (``main-svg`` roots) in the page
+    titles_found: list[str]
+    titles_missing: list[str]
+    axis_names_found: list[str]
+    screenshot: str | None
+
+
+def check_browser(
+    base_url: str,
+    study_id: int,
+    titles: Sequence[str],
+    axis_names: Sequence[str] = (),
+    screenshot: Path | None = None,
+    budget_ms: int = 20000,
+    timeout: float = 120.0,
+) -> BrowserCheck:
+    """Load the study's page in headless Chromium and look for the figures it renders.
+
+    Raises:
+        FileNotFoundError: No Chromium on PATH (``apt-get install -y chromium``).
+    """
+    chromium = find_chromium()
+    if chromium is None:
+        raise FileNotFoundError(
+            "no Chromium found on PATH; install it (Debian: apt-get install -y chromium)"
+        )
+    url = f"{base_url}/dashboard/studies/{study_id}"
+    with tempfile.TemporaryDirectory() as profile:
+        dom = subprocess.run(
+            chromium_command(
+                chromium,
+                f"--user-data-dir={profile}",
+                f"--virtual-time-budget={budget_ms}",
+                "--window-size=1400,4000",
+                "--dump-dom",
+                url,
+            ),
+            capture_output=True,
+            timeout=timeout,
+            check=False,
+            text=True,
+        ).stdout
+        shot = None
+        if screenshot is not None:
+            screenshot.parent.mkdir(parents=True, exist_ok=True)
+            subprocess.run(
+                chromium_command(
+                    chromium,
+                    f"--user-data-dir={profile}",
+                    f"--virtual-time-budget={budget_ms}",
+                    "--window-size=1400,3000",
+                    f"--screenshot={screenshot.resolve()}",
+                    url,
+                ),
+                capture_output=True,
+                timeout=timeout,
+                check=False,
+            )
+            shot = str(screenshot) if screenshot.is_file() else None
+    text = re.sub(r"\s+", " ", _unescape(dom))
+    titles = [first_line(t) for t in titles]
+    found = [t for t in titles if t and t in text]
+    return BrowserCheck(
+        url=url,
+        plotly_plots=dom.count('class="main-svg"'),
+        titles_found=found,
+        titles_missing=[t for t in titles if t and t not in found],
+        axis_names_found=[a for a in axis_names if a in text],
+        screenshot=shot,
+    )
+
+
+def first_line(title: str) -> str:
+    """A plotly title's first line without markup (what the page shows as one run of text)."""
+    return re.sub(r"<[^>]+>", "", title.split("<br>")[0]).strip()
+
+
+def _unescape(html: str) -> str:
+    import html as html_module
+
+    return html_module.unescape(html)
