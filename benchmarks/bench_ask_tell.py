@@ -30,7 +30,7 @@ import optuna
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _provenance import source_fingerprint  # noqa: E402
+from _provenance import source_fingerprint
 
 PARAMS = {f"x{i}": ("a", "b", "c", "d", "e") for i in range(6)}
 
@@ -171,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
         "",
         f"- command: `{cmd}`",
         f"- machine: {platform.machine()}, {os.cpu_count()} CPU cores (nproc); python {platform.python_version()}; "
-        f"optuna {optuna.__version__}; {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC}; "
+        f"optuna {optuna.__version__}; {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M UTC}; "
         f"total {total:.0f} s; load average at the end {os.getloadavg()[0]:.1f}",
         f"- code: {fingerprint}",
         f"- 6 categorical parameters x 5 choices, 2 objectives; ms per trial (ask + 6 suggest + tell) averaged "

@@ -27,11 +27,13 @@ import shlex
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from optuna_isnas.spaces import get_space
 
@@ -99,17 +101,19 @@ def bench_case(
         n_params.append(space.n_params(arch))
         child_opt = torch.optim.SGD(child.parameters(), lr=0.01, momentum=0.9)
 
-        def child_step() -> None:
+        def child_step(child: nn.Module = child, child_opt: torch.optim.SGD = child_opt) -> None:
             child_opt.zero_grad(set_to_none=True)
             F.cross_entropy(child(x), y).backward()
             child_opt.step()
 
         counter = iter(range(10**9))
 
-        def random_step() -> None:
+        def random_step(counter: Iterator[int] = counter) -> None:
             supernet_step(pool[next(counter) % len(pool)])
 
-        fixed_step = lambda: supernet_step(arch)  # noqa: E731
+        def fixed_step(arch: dict[str, str] = arch) -> None:
+            supernet_step(arch)
+
         for step in (fixed_step, child_step, random_step):
             _time_block(step, warmup, device)
         for r in range(repeats):
@@ -158,7 +162,7 @@ def main(argv: list[str] | None = None) -> None:
     device = torch.device(args.device)
 
     load_before = os.getloadavg()
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name in args.cases:
         print(f"timing {name} ...", file=sys.stderr, flush=True)
         rows.append(

@@ -69,9 +69,7 @@ def main() -> int:
         "seeds": tuple(range(args.seeds)),
         "separate_multipliers": tuple(float(v) for v in args.separate_budgets.split(",")),
     }
-    config = CompareConfig.build(
-        **settings, workers=args.workers, out=args.out, resume=args.resume
-    )
+    config = CompareConfig.build(**settings, workers=args.workers, out=args.out, resume=args.resume)
     start = time.perf_counter()
     result = compare(config)
     machine = f"{platform.machine()}, {os.cpu_count()} CPU cores, {platform.system()} {platform.release()}, Python {platform.python_version()}"

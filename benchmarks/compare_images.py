@@ -18,7 +18,7 @@ def shrink(source: Path, target: Path, max_width: int) -> int:
     image = Image.open(source).convert("RGB")
     if image.width > max_width:
         image = image.resize(
-            (max_width, round(image.height * max_width / image.width)), Image.LANCZOS
+            (max_width, round(image.height * max_width / image.width)), Image.Resampling.LANCZOS
         )
     image.quantize(colors=96, method=Image.Quantize.MEDIANCUT).save(target, optimize=True)
     return target.stat().st_size

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import platform
 import time
+from typing import Literal
 
 import numpy as np
 
@@ -24,7 +25,9 @@ EPSILONS = [0.0, 0.06, 0.3, 1.5]
 D = 6
 
 
-def wrong_variables(weighting: str, lam: int, generations: int, seed: int, every: int) -> list[int]:
+def wrong_variables(
+    weighting: Literal["mixture", "own"], lam: int, generations: int, seed: int, every: int
+) -> list[int]:
     best = np.array([int(np.argmin(LOSS + e * COST)) for e in EPSILONS])
     opt = ISNAS(
         [4] * D,
@@ -34,7 +37,7 @@ def wrong_variables(weighting: str, lam: int, generations: int, seed: int, every
         complexity_scale=1.0,
         weighting=weighting,
         seed=seed,
-    )  # type: ignore[arg-type]
+    )
     counts = []
     for g in range(1, generations + 1):
         sols = []

@@ -34,7 +34,7 @@ def objective_params(arch: dict[str, str]) -> float:
     return float(20_000 + sum(OPS[op][1] for op in arch.values()))
 
 
-def objective(trial: optuna.Trial) -> tuple[float, float]:
+def objective(trial: optuna.trial.BaseTrial) -> tuple[float, float]:
     ops = {f"block{i}": trial.suggest_categorical(f"block{i}", list(OPS)) for i in range(BLOCKS)}
     accuracy = 60.0 + sum(OPS[op][0] for op in ops.values())
     return accuracy, objective_params(ops)

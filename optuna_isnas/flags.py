@@ -66,7 +66,7 @@ class Flag:
         return self.names[-1].lstrip("-").replace("-", "_")
 
 
-def flag(*names: str, help: str | Callable[[], str], **options: Any) -> Flag:  # noqa: A002 - argparse's own word
+def flag(*names: str, help: str | Callable[[], str], **options: Any) -> Flag:
     """A :class:`Flag`; see its attributes for ``options``."""
     return Flag(names=names, help=help, **options)
 
@@ -116,9 +116,10 @@ def add_flags(
         aliases: Extra option strings per setting name.
     """
     groups: dict[str, Any] = {}
+    given = defaults or {}
     for field in flagged_fields(cls, exclude):
-        overridden = defaults is not None and field.name in defaults
-        default = defaults[field.name] if overridden else _field_default(field)
+        overridden = field.name in given
+        default = given[field.name] if overridden else _field_default(field)
         for f in flags_of(field):
             target: Any = parser
             if f.group is not None:

@@ -51,7 +51,7 @@ def serve(
 
 
 def _get_json(url: str, timeout: float = 30.0) -> Any:
-    with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - loopback URL we started
+    with urllib.request.urlopen(url, timeout=timeout) as response:
         return json.loads(response.read().decode())
 
 

@@ -12,7 +12,7 @@ sys.path.insert(
     0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks")
 )
 
-from _hv import hypervolume_2d, pareto_mask  # noqa: E402
+from _hv import hypervolume_2d, pareto_mask
 
 
 def test_hypervolume_single_point() -> None:

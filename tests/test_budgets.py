@@ -56,7 +56,7 @@ def test_returned_architectures_respect_budgets_and_are_near_the_best() -> None:
         study = optuna.create_study(directions=["minimize", "minimize"], sampler=sampler)
         study.optimize(objective, n_trials=3000)
         for arch, budget in zip(sampler.architectures(study), BUDGETS):
-            x = [arch[f"v{i}"] for i in range(D)]
+            x = np.array([arch[f"v{i}"] for i in range(D)], dtype=int)
             assert COST[x].sum() <= budget, (seed, arch, budget)
             gap = LOSS[x].sum() - best_loss_within(budget)
             assert gap <= 1.5 + 1e-9, (seed, arch, budget, gap)
@@ -75,7 +75,7 @@ def test_with_complexity_fn_modes_are_repaired_into_the_budget(seed: int) -> Non
     study = optuna.create_study(directions=["minimize", "minimize"], sampler=sampler)
     study.optimize(objective, n_trials=2400)
     for arch, budget in zip(sampler.architectures(study), BUDGETS):
-        x = [arch[f"v{i}"] for i in range(D)]
+        x = np.array([arch[f"v{i}"] for i in range(D)], dtype=int)
         assert COST[x].sum() <= budget
         # Tight budgets (every upgrade of the optimum crosses it): the mode may sit a few
         # choices inside; see optuna_isnas.core.budget.

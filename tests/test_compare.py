@@ -16,6 +16,7 @@ from optuna_isnas.compare.runner import Job, plan_jobs, run_job, space_for
 def cli_main(argv):
     return main(["compare", *argv])
 
+
 EPSILONS = (0.0, 9.0)
 STEPS = 3
 
@@ -93,7 +94,7 @@ def test_reference_point_is_fixed_and_stated(result):
 
 
 def test_retrained_subset_has_test_scores(result):
-    for variant, seeds in result.scores.items():
+    for seeds in result.scores.values():
         s = seeds[0]
         assert s.retrained and len(s.retrained) <= len(EPSILONS)
         assert s.test_hv == pytest.approx(result.reference.hypervolume(s.retrained))
@@ -331,3 +332,52 @@ def test_records_from_before_a_new_setting_are_reused_with_its_default(tmp_path)
     assert load_record(config, job) is not None
     assert load_record(tiny(tmp_path, sampler_options={"weighting": "own"}), job) is None
     assert load_record(tiny(tmp_path, epochs=2), job) is None
+
+
+def test_records_round_trip_through_json(result):
+    from optuna_isnas.compare.records import SearchRecord
+
+    for record in result.records:
+        again = SearchRecord.from_json(json.loads(json.dumps(record.to_json())))
+        assert again == record
+    on_disk = json.loads((Path(result.config.out) / "runs" / "isnas@1x-seed0.json").read_text())
+    assert SearchRecord.from_json(on_disk) == next(
+        r for r in result.records if r.label == "isnas@1x-seed0"
+    )
+
+
+def test_fingerprint_is_the_job_searchs_result_settings(tmp_path):
+    import dataclasses
+
+    config = tiny(tmp_path)
+    for job in plan_jobs(config):
+        settings = config.job_config(job)
+        assert config.fingerprint(job)["search"] == settings.result_settings()
+        assert settings.seed == job.seed and settings.epochs == config.epochs_for(job.multiplier)
+    job = Job("isnas", 1.0, 0)
+    base = config.fingerprint(job)
+    # any setting that changes a search's result changes the fingerprint; where things go does not
+    for change in (dict(batch_size=8), dict(lr=0.2), dict(sampler_options={"weighting": "own"})):
+        assert tiny(tmp_path, **change).fingerprint(job) != base, change
+    moved = dataclasses.replace(config, search=dataclasses.replace(config.search, data_root=None))
+    assert moved.fingerprint(job) == base
+
+
+def test_jobs_vary_the_one_search_config(tmp_path):
+    config = tiny(tmp_path, sampler_options={"weighting": "own"}, lr=0.05)
+    separate = config.job_config(Job("separate", 1.0, 3, k=1))
+    assert separate.epsilons == (EPSILONS[1],) and separate.sampler == "isnas"
+    assert separate.sampler_options == {"weighting": "own"} and separate.recipe.lr == 0.05
+    baseline = config.job_config(Job("tpe", 1.0, 3))
+    assert baseline.sampler == "tpe" and baseline.sampler_options == {}
+    assert baseline.epsilons == EPSILONS  # K * lambda trials per step
+    assert baseline.space_options == {"width": 4} and baseline.seed == 3
+
+
+def test_variant_ids_parse():
+    from optuna_isnas.compare.records import Variant
+
+    assert Variant.parse("separate@0.5x") == Variant("separate", 0.5)
+    assert Variant.parse(Variant("isnas", 2.0).key).multiplier == 2.0
+    with pytest.raises(ValueError, match="not a variant"):
+        Variant.parse("isnas-1x")

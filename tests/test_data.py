@@ -16,10 +16,11 @@ from optuna_isnas.data import (
     DatasetError,
     DatasetSplits,
     TensorSplit,
+    cifar,
     load_dataset,
     read_idx,
+    sources,
 )
-from optuna_isnas.data import cifar, sources
 from optuna_isnas.data.splits import stratified_take
 
 REAL_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
@@ -394,10 +395,10 @@ def test_fashion_mnist_bad_contents(tmp_path):
         load_dataset("fashion-mnist", root=tmp_path)
     assert str(labels) in str(info.value)
     write_idx(tmp_path / "train-labels-idx1-ubyte", np.zeros(59, np.uint8))
-    with pytest.raises(DatasetError, match="holds 60 images but .* holds 59 labels"):
+    with pytest.raises(DatasetError, match=r"holds 60 images but .* holds 59 labels"):
         load_dataset("fashion-mnist", root=tmp_path)
     write_idx(tmp_path / "train-labels-idx1-ubyte", np.full(60, 10, np.uint8))
-    with pytest.raises(DatasetError, match="labels in 0..9"):
+    with pytest.raises(DatasetError, match=r"labels in 0..9"):
         load_dataset("fashion-mnist", root=tmp_path)
     write_idx(tmp_path / "train-labels-idx1-ubyte", np.zeros(60, np.uint8))
     write_idx(tmp_path / "t10k-images-idx3-ubyte", np.zeros((20, 14, 14), np.uint8))
@@ -484,7 +485,7 @@ def test_cifar10_download_uses_torchvision(tmp_path, monkeypatch):
         raise OSError("network unreachable")
 
     monkeypatch.setattr(tv_utils, "download_and_extract_archive", failing_download)
-    with pytest.raises(DatasetError, match="downloading CIFAR-10 .* failed: OSError: network"):
+    with pytest.raises(DatasetError, match=r"downloading CIFAR-10 .* failed: OSError: network"):
         load_dataset("cifar10", root=tmp_path / "other", download=True)
 
 
@@ -497,7 +498,7 @@ def test_cifar10_refuses_foreign_pickles(tmp_path):
 
     (folder / "data_batch_2").write_bytes(pickle.dumps(Evil(), protocol=2))
     with pytest.raises(
-        DatasetError, match="refusing to load global (__builtin__|builtins).print"
+        DatasetError, match=r"refusing to load global (__builtin__|builtins).print"
     ) as info:
         load_dataset("cifar10", root=tmp_path)
     assert "data_batch_2" in str(info.value)
@@ -514,7 +515,7 @@ def test_cifar10_bad_batch_contents(tmp_path):
     with pytest.raises(DatasetError, match=r"data_batch_4: labels outside 0..9"):
         load_dataset("cifar10", root=tmp_path)
     (folder / "data_batch_4").write_bytes(b"not a pickle")
-    with pytest.raises(DatasetError, match="cannot read CIFAR-10 batch .*data_batch_4"):
+    with pytest.raises(DatasetError, match=r"cannot read CIFAR-10 batch .*data_batch_4"):
         load_dataset("cifar10", root=tmp_path)
 
 
@@ -560,14 +561,14 @@ def test_imagefolder_errors(tmp_path):
     with pytest.raises(DatasetError, match="is not a directory"):
         load_dataset("imagefolder", root=tmp_path / "absent")
     (tmp_path / "empty").mkdir()
-    with pytest.raises(DatasetError, match="holds no usable images.*one subfolder per class"):
+    with pytest.raises(DatasetError, match=r"holds no usable images.*one subfolder per class"):
         load_dataset("imagefolder", root=tmp_path / "empty")
     (tmp_path / "noimages" / "a").mkdir(parents=True)
     (tmp_path / "noimages" / "a" / "notes.txt").write_text("hello")
     with pytest.raises(DatasetError, match="holds no usable images"):
         load_dataset("imagefolder", root=tmp_path / "noimages")
     make_image_folder(tmp_path / "one", classes=("only",))
-    with pytest.raises(DatasetError, match="1 class folder .*at least 2"):
+    with pytest.raises(DatasetError, match=r"1 class folder .*at least 2"):
         load_dataset("imagefolder", root=tmp_path / "one")
     make_image_folder(tmp_path / "few", per_class=1, classes=("a", "b"))
     with pytest.raises(DatasetError, match="too few for a train/val/test split"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -51,7 +52,7 @@ def test_retrain_reports_and_saves_children(tmp_path, document):
         module = torch.load(result.model_path, weights_only=False)
         rebuilt = space.build_child(result.architecture)
         rebuilt.load_state_dict(torch.load(result.state_dict_path))
-        info = json.loads(open(result.json_path).read())
+        info = json.loads(Path(result.json_path).read_text())
         assert info["architecture"] == result.architecture and info["space"] == document["space"]
         module.eval(), rebuilt.eval()
         x = torch.randn(4, 1, 8, 8)

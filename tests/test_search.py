@@ -7,6 +7,7 @@ import math
 import os
 import signal
 import threading
+from typing import Any
 
 import optuna
 import pytest
@@ -29,7 +30,7 @@ STEPS = 3  # per epoch
 
 def tiny(tmp_path, name="run", **overrides) -> SearchConfig:
     """Digits + chain space, 2 epochs of 3 steps, 16-image minibatches, 1 CPU thread."""
-    settings = dict(
+    settings: dict[str, Any] = dict(
         dataset="digits",
         space="chain",
         epochs=2,
@@ -148,7 +149,7 @@ def _interrupt_at(step: int):
 @pytest.mark.skipif(
     threading.current_thread() is not threading.main_thread(), reason="signals need the main thread"
 )
-@pytest.mark.parametrize(("sampler", "stop"), [("isnas", 4), ("random", STEPS)])
+@pytest.mark.parametrize(("sampler", "stop"), [("isnas", 4), ("random", STEPS), ("nsgaii", 4)])
 def test_resume_after_ctrl_c_equals_uninterrupted_run(tmp_path, sampler, stop):
     straight = run_search(tiny(tmp_path, "straight", sampler=sampler))
 
@@ -195,3 +196,49 @@ def test_existing_study_in_given_storage_needs_overwrite(tmp_path):
         run_search(tiny(tmp_path, "b", epochs=1, sampler="random", storage=url))
     again = run_search(tiny(tmp_path, "b", epochs=1, sampler="random", storage=url), overwrite=True)
     assert len(again.study.trials) == STEPS * 8
+
+
+def test_checkpoint_is_plain_data_and_format_1_is_upgraded(tmp_path):
+    """Checkpoints load with weights_only=True; an old pickled one is refused, upgraded, resumed."""
+    import pickle
+    import random
+
+    import numpy as np
+
+    from optuna_isnas.search.checkpoint import upgrade_checkpoint
+    from optuna_isnas.search.samplers import make_sampler
+
+    straight = run_search(tiny(tmp_path, "straight", sampler="random"))
+    config = tiny(tmp_path, "old", sampler="random")
+    with pytest.raises(SearchInterrupted):
+        run_search(config, step_callback=_interrupt_at(STEPS))
+    path = tmp_path / "old" / "checkpoint.pt"
+    state = torch.load(path, weights_only=True)  # nothing in it needs unpickling
+    assert state["format_version"] == 2 and "_rng._rng" in state["sampler_random_states"]
+
+    # What format 1 wrote: numpy's and Python's states as tuples, and the pickled sampler.
+    sampler = make_sampler(config)
+    from optuna_isnas.search.rng import set_sampler_random_states
+
+    set_sampler_random_states(sampler, state.pop("sampler_random_states"))
+    np.random.seed(1)
+    random.seed(1)
+    numpy_state = state["random_states"]["numpy"]
+    keys = np.asarray(numpy_state["keys"], dtype=np.uint32)
+    state["random_states"]["numpy"] = (
+        "MT19937",
+        keys,
+        numpy_state["pos"],
+        numpy_state["has_gauss"],
+        numpy_state["cached_gaussian"],
+    )
+    version, internal, gauss = state["random_states"]["python"]
+    state["random_states"]["python"] = (version, tuple(internal), gauss)
+    torch.save({**state, "format_version": 1, "sampler": pickle.dumps(sampler)}, path)
+
+    with pytest.raises(SearchError, match=r"format 1.*optuna_isnas.search.checkpoint upgrade"):
+        run_search(config, resume=True)
+    upgrade_checkpoint(path)
+    assert (tmp_path / "old" / "checkpoint.pt.v1").is_file()
+    resumed = run_search(config, resume=True)
+    assert trial_record(resumed.study) == trial_record(straight.study)

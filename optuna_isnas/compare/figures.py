@@ -41,6 +41,7 @@ class FigureSet:
     files: dict[str, FigureFiles] = field(default_factory=dict)
     png_skipped: bool = False
 
+
 COLORS = {
     "isnas": "#d62728",
     "separate": "#1f77b4",

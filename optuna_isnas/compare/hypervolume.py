@@ -41,7 +41,7 @@ def pareto_front(points: Sequence[Sequence[float]] | np.ndarray) -> np.ndarray:
 
 
 def hypervolume(
-    points: Sequence[Sequence[float]] | np.ndarray, reference: Sequence[float]
+    points: Sequence[Sequence[float]] | np.ndarray, reference: Sequence[float] | np.ndarray
 ) -> float:
     """Area dominated by ``points`` inside the box below ``reference`` (exact).
 
@@ -60,7 +60,7 @@ def hypervolume(
 
 
 def best_subset(
-    points: Sequence[Sequence[float]] | np.ndarray, k: int, reference: Sequence[float]
+    points: Sequence[Sequence[float]] | np.ndarray, k: int, reference: Sequence[float] | np.ndarray
 ) -> list[int]:
     """Indices of at most ``k`` points whose hypervolume is the largest possible (exact, 2-D).
 

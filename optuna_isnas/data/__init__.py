@@ -119,20 +119,22 @@ def load_dataset(
     elif key == "cifar10":
         raw = sources.load_cifar10(root, download)
     else:
+        assert image_size is not None  # set above for imagefolder
         raw = sources.load_image_folder(root, image_size, grayscale)
 
     rng = np.random.default_rng(seed)
     everything = np.arange(len(raw.y))
-    if raw.x_test is None:
+    if raw.x_test is None or raw.y_test is None:
+        x_test, y_test = raw.x, raw.y
         test_idx, rest = stratified_take(
             raw.y, everything, fraction_count(test_fraction, len(everything)), rng
         )
     else:
-        test_idx, rest = np.arange(len(raw.y_test)), everything
+        x_test, y_test = raw.x_test, raw.y_test
+        test_idx, rest = np.arange(len(y_test)), everything
     val_idx, train_idx = stratified_take(
         raw.y, rest, fraction_count(val_fraction, len(everything)), rng
     )
-    x_test, y_test = (raw.x, raw.y) if raw.x_test is None else (raw.x_test, raw.y_test)
     train_idx = limit(raw.y, train_idx, max_train_samples, rng)
     val_idx = limit(raw.y, val_idx, max_eval_samples, rng)
     test_idx = limit(y_test, test_idx, max_eval_samples, rng)

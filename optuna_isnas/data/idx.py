@@ -10,13 +10,14 @@ from __future__ import annotations
 import gzip
 import os
 import zlib
+from typing import Any
 
 import numpy as np
 
 from ._types import DatasetError
 
 # type code -> big-endian numpy dtype
-_IDX_TYPES = {
+_IDX_TYPES: dict[int, np.dtype[Any]] = {
     0x08: np.dtype(">u1"),
     0x09: np.dtype(">i1"),
     0x0B: np.dtype(">i2"),

@@ -193,13 +193,14 @@ def load_image_folder(root: str | Path | None, image_size: int, grayscale: bool)
     x = np.empty((len(folder.samples), 1 if grayscale else 3, image_size, image_size), np.uint8)
     for i, (path, _) in enumerate(folder.samples):
         try:
-            with Image.open(path) as image:
-                image.draft(mode, (image_size, image_size))  # JPEG: decode at a reduced scale
-                image = image.convert(mode)
+            with Image.open(path) as opened:
+                opened.draft(mode, (image_size, image_size))  # JPEG: decode at a reduced scale
+                image = opened.convert(mode)
         except (OSError, ValueError) as e:
             raise DatasetError(f"cannot read image {path}: {e}") from e
-        image = TF.center_crop(TF.resize(image, image_size), image_size)
-        pixels = np.asarray(image, dtype=np.uint8)
+        pixels = np.asarray(
+            TF.center_crop(TF.resize(image, image_size), image_size), dtype=np.uint8
+        )
         x[i] = pixels[None] if grayscale else pixels.transpose(2, 0, 1)
     return RawDataset(
         x=x,

@@ -49,7 +49,7 @@ def stratified_take(
 
 def fraction_count(fraction: float, n: int) -> int:
     """``fraction * n`` rounded half up: the size of a split."""
-    return int(math.floor(fraction * n + 0.5))
+    return math.floor(fraction * n + 0.5)
 
 
 def limit(

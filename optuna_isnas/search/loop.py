@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import optuna
-import torch
 
 from optuna_isnas.plots import write_pareto_html
 from optuna_isnas.search import results
@@ -31,7 +30,7 @@ from optuna_isnas.search.rng import random_states, sampler_random_states, set_ra
 from optuna_isnas.search.session import SearchSession, open_session
 from optuna_isnas.search.signals import GracefulStop
 from optuna_isnas.search.step import LossHook, OneShotTrainer, StepLosses
-from optuna_isnas.spaces import SearchSpace
+from optuna_isnas.spaces import SearchSpace, Supernet
 
 
 @dataclass
@@ -86,7 +85,7 @@ class SearchResult:
     plot_path: Path
     checkpoint_path: Path
     storage_location: str | None
-    supernet: torch.nn.Module
+    supernet: Supernet
     space: SearchSpace
     session: SearchSession
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-from optuna.distributions import CategoricalDistribution
+from optuna.distributions import BaseDistribution, CategoricalDistribution
 
 from optuna_isnas.data import TensorSplit
 from optuna_isnas.search.samplers import FamilySampler, family_sampler
@@ -172,7 +172,7 @@ def write_summary_study(
     )
     set_metric_names(summary, SUMMARY_METRICS)
     summary.set_user_attr("search_study", search_name)
-    distributions = {
+    distributions: dict[str, BaseDistribution] = {
         name: CategoricalDistribution(list(choices)) for name, choices in space.variables.items()
     }
     for entry in entries:

@@ -11,7 +11,7 @@ import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import optuna
 from optuna.storages.journal import JournalFileBackend, JournalFileSymlinkLock
@@ -105,7 +105,7 @@ def metric_names(objective: str) -> list[str]:
     return [objective, "params"]
 
 
-def directions(objective: str) -> list[str]:
+def directions(objective: str) -> list[Literal["maximize", "minimize"]]:
     return ["maximize" if objective == "accuracy" else "minimize", "minimize"]
 
 

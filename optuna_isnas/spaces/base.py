@@ -170,7 +170,7 @@ class Supernet(nn.Module, abc.ABC):
             validate_architecture(self._variables, arch)
 
     @abc.abstractmethod
-    def forward(self, x: torch.Tensor, arch: Mapping[str, str]) -> torch.Tensor:  # noqa: D102
+    def forward(self, x: torch.Tensor, arch: Mapping[str, str]) -> torch.Tensor:
         raise NotImplementedError
 
     @abc.abstractmethod

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping, Sequence
+from typing import cast
 
 import torch
 from torch import nn
@@ -73,7 +74,7 @@ class ChainSupernet(Supernet):
     def forward(self, x: torch.Tensor, arch: Mapping[str, str]) -> torch.Tensor:
         self._check(arch)
         try:
-            selected = [block[arch[name]] for name, block in zip(self._names, self.blocks)]
+            selected = [block[arch[name]] for name, block in zip(self._names, self._choices())]
         except KeyError:
             validate_architecture(self._variables, arch)
             raise
@@ -84,15 +85,20 @@ class ChainSupernet(Supernet):
 
     def extract_child(self, arch: Mapping[str, str]) -> ChainNet:
         arch = validate_architecture(self._variables, arch)
-        blocks = [copy.deepcopy(block[arch[name]]) for name, block in zip(self._names, self.blocks)]
+        blocks = [
+            copy.deepcopy(block[arch[name]]) for name, block in zip(self._names, self._choices())
+        ]
         return ChainNet(copy.deepcopy(self.stem), blocks, copy.deepcopy(self.head))
 
     def choice_modules(self) -> dict[tuple[str, str], list[nn.Module]]:
         return {
             (name, choice): [module]
-            for name, block in zip(self._names, self.blocks)
+            for name, block in zip(self._names, self._choices())
             for choice, module in block.items()
         }
+
+    def _choices(self) -> list[nn.ModuleDict]:
+        return [cast(nn.ModuleDict, block) for block in self.blocks]
 
 
 @register_space("chain")

@@ -36,6 +36,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -68,7 +69,7 @@ SLOTS = ("a", "b")
 
 def input_choices(node: int) -> tuple[str, ...]:
     """Input choices of node ``node``: the 2 cell inputs and the earlier nodes."""
-    return ("in0", "in1") + tuple(f"node{k}" for k in range(node))
+    return ("in0", "in1", *(f"node{k}" for k in range(node)))
 
 
 @dataclass(frozen=True)
@@ -141,7 +142,7 @@ class EnasSuperCell(_CellBase):
 
     def forward(self, s0: torch.Tensor, s1: torch.Tensor, arch: CellArch) -> torch.Tensor:
         states = [self.preprocess0(s0), self.preprocess1(s1)]
-        slots, inputs, ops = self.slots, arch.inputs, arch.ops
+        slots, inputs, ops = self._slots(), arch.inputs, arch.ops
         for i in range(NUM_NODES):
             a, b = 2 * i, 2 * i + 1
             states.append(slots[a][ops[a]](states[inputs[a]]) + slots[b][ops[b]](states[inputs[b]]))
@@ -150,6 +151,9 @@ class EnasSuperCell(_CellBase):
         w = self.combine.weight
         w = torch.cat([w[:, s * c : (s + 1) * c] for s in arch.loose], dim=1)
         return self.combine_bn(F.conv2d(x, w))
+
+    def _slots(self) -> list[nn.ModuleDict]:
+        return [cast(nn.ModuleDict, slot) for slot in self.slots]
 
     def extract(self, arch: CellArch) -> EnasCell:
         c = self.channels
@@ -167,7 +171,7 @@ class EnasSuperCell(_CellBase):
             reduce=copy.deepcopy(self.reduce),
             preprocess0=copy.deepcopy(self.preprocess0),
             preprocess1=copy.deepcopy(self.preprocess1),
-            ops=[copy.deepcopy(self.slots[k][op]) for k, op in enumerate(arch.ops)],
+            ops=[copy.deepcopy(self._slots()[k][op]) for k, op in enumerate(arch.ops)],
             inputs=arch.inputs,
             loose=arch.loose,
             combine=nn.Sequential(nn.ReLU(inplace=False), combine, copy.deepcopy(self.combine_bn)),
@@ -224,7 +228,7 @@ class EnasNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         s0 = s1 = self.stem(x)
-        for cell in self.cells:
+        for cell in cast(list[EnasCell], list(self.cells)):
             if cell.reduction:
                 s0, s1 = s1, cell.reduce(s1)
             s0, s1 = s1, cell(s0, s1)
@@ -258,7 +262,7 @@ class EnasSupernet(Supernet):
     def forward(self, x: torch.Tensor, arch: Mapping[str, str]) -> torch.Tensor:
         decoded = self._decode(arch)
         s0 = s1 = self.stem(x)
-        for cell in self.cells:
+        for cell in self._cells():
             if cell.reduction:
                 s0, s1 = s1, cell.reduce(s1)
             s0, s1 = s1, cell(s0, s1, decoded["reduce" if cell.reduction else "normal"])
@@ -267,15 +271,19 @@ class EnasSupernet(Supernet):
     def extract_child(self, arch: Mapping[str, str]) -> EnasNet:
         decoded = self._decode(validate_architecture(self._variables, arch))
         cells = [
-            cell.extract(decoded["reduce" if cell.reduction else "normal"]) for cell in self.cells
+            cell.extract(decoded["reduce" if cell.reduction else "normal"])
+            for cell in self._cells()
         ]
         return EnasNet(copy.deepcopy(self.stem), cells, copy.deepcopy(self.head))
 
+    def _cells(self) -> list[EnasSuperCell]:
+        return [cast(EnasSuperCell, cell) for cell in self.cells]
+
     def choice_modules(self) -> dict[tuple[str, str], list[nn.Module]]:
         owned: dict[tuple[str, str], list[nn.Module]] = {}
-        for cell in self.cells:
+        for cell in self._cells():
             kind = "reduce" if cell.reduction else "normal"
-            for k, slot in enumerate(cell.slots):
+            for k, slot in enumerate(cell._slots()):
                 name = f"{kind}_node{k // 2}_op_{SLOTS[k % 2]}"
                 for op, module in slot.items():
                     owned.setdefault((name, op), []).append(module)

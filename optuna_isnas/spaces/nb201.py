@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping, Sequence
+from typing import cast
 
 import torch
 from torch import nn
@@ -117,7 +118,7 @@ class NB201SuperCell(nn.Module):
 
     def forward(self, x: torch.Tensor, ops: Sequence[str]) -> torch.Tensor:
         nodes: list[torch.Tensor | None] = [x, None, None, None]
-        for (i, j), edge, op in zip(EDGES, self.edges, ops):
+        for (i, j), edge, op in zip(EDGES, self._edges(), ops):
             if op == "none":
                 continue
             src = nodes[i]
@@ -125,6 +126,9 @@ class NB201SuperCell(nn.Module):
             nodes[j] = y if nodes[j] is None else nodes[j] + y
         out = nodes[3]
         return out if out is not None else torch.zeros_like(x)
+
+    def _edges(self) -> list[nn.ModuleDict]:
+        return [cast(nn.ModuleDict, edge) for edge in self.edges]
 
 
 class NB201Supernet(Supernet):
@@ -168,7 +172,7 @@ class NB201Supernet(Supernet):
                 layers.append(
                     NB201Cell(
                         [EDGES[e] for e, _ in kept],
-                        [copy.deepcopy(layer.edges[e][op]) for e, op in kept],
+                        [copy.deepcopy(layer._edges()[e][op]) for e, op in kept],
                     )
                 )
             else:
@@ -179,7 +183,7 @@ class NB201Supernet(Supernet):
         owned: dict[tuple[str, str], list[nn.Module]] = {}
         for layer in self.layers:
             if isinstance(layer, NB201SuperCell):
-                for name, edge in zip(PARAM_NAMES, layer.edges):
+                for name, edge in zip(PARAM_NAMES, layer._edges()):
                     for op, module in edge.items():
                         owned.setdefault((name, op), []).append(module)
         return owned

@@ -11,10 +11,13 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TypeVar
 
 import torch
 
 from optuna_isnas.errors import SettingsError
+
+Model = TypeVar("Model", bound=torch.nn.Module)
 
 
 def resolve_device(spec: str = "auto") -> torch.device:
@@ -96,7 +99,7 @@ class Precision:
     @classmethod
     def for_device(
         cls, device: torch.device, amp: bool = True, channels_last: bool | str = "auto"
-    ) -> "Precision":
+    ) -> Precision:
         dtype = autocast_dtype(device, amp)
         if channels_last == "auto":
             channels_last = device.type == "cuda" and dtype is not None
@@ -112,10 +115,11 @@ class Precision:
         """A GradScaler, enabled only for float16 (bfloat16 has float32's range)."""
         return torch.amp.GradScaler(self.device.type, enabled=self.dtype == torch.float16)
 
-    def prepare_model(self, model: torch.nn.Module) -> torch.nn.Module:
-        model = model.to(self.device)
+    def prepare_model(self, model: Model) -> Model:
+        """``model`` on the device, in channels_last where chosen (moved in place)."""
+        model.to(self.device)
         if self.channels_last:
-            model = model.to(memory_format=torch.channels_last)
+            model.to(memory_format=torch.channels_last)
         return model
 
     def prepare_input(self, x: torch.Tensor) -> torch.Tensor:
