@@ -11,17 +11,22 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import optuna
 import plotly.graph_objects as go
 from optuna.trial import TrialState
 
+if TYPE_CHECKING:
+    from optuna_isnas.search.results import ArchitectureResult
+
 MAX_POINTS = 20_000
 
 
 def pareto_figure(
-    study: optuna.Study, architectures: Sequence[Any] = (), title: str | None = None
+    study: optuna.Study,
+    architectures: Sequence[ArchitectureResult] = (),
+    title: str | None = None,
 ) -> go.Figure:
     """Accuracy against parameters of a search study's trials and of its returned architectures.
 
@@ -86,7 +91,7 @@ def pareto_figure(
 
 def write_pareto_html(
     study: optuna.Study,
-    architectures: Sequence[Any],
+    architectures: Sequence[ArchitectureResult],
     path: str | Path,
     *,
     to_dashboard: bool = True,
@@ -119,9 +124,9 @@ def _front(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
     return front
 
 
-def _label(entry: Any) -> str:
-    if getattr(entry, "budget", None) is not None:
+def _label(entry: ArchitectureResult) -> str:
+    if entry.budget is not None:
         return f"#{entry.index} budget {entry.budget:g}"
-    if getattr(entry, "eps", None) is not None:
+    if entry.eps is not None:
         return f"#{entry.index} eps {entry.eps:g}"
     return f"#{entry.index}"

@@ -29,7 +29,7 @@ from optuna_isnas.compare.compute import PassCounter, Stopwatch
 from optuna_isnas.compare.config import FAMILY_METHODS, CompareConfig, default_search
 from optuna_isnas.compare.records import Job, ProbabilityPoint, Scored, SearchRecord, TracePoint
 from optuna_isnas.search.loop import StepInfo, run_search
-from optuna_isnas.search.results import ArchitectureResult, family_candidates, score_candidates
+from optuna_isnas.search.results import ArchitectureResult, returned_architectures
 from optuna_isnas.search.session import SearchSession
 from optuna_isnas.spaces import SearchSpace, get_space
 
@@ -141,17 +141,9 @@ class _Recorder:
 
     def _score(self, session: SearchSession, step: int) -> TracePoint:
         try:
-            candidates = family_candidates(session.study, session.sampler, session.space)
+            results = returned_architectures(session)
         except ValueError:  # ISNASSampler before its first update: nothing to return yet
             return TracePoint(step, self.counter.count.total, None)
-        results = score_candidates(
-            candidates,
-            session.supernet,
-            session.space,
-            session.val,
-            session.config.eval_batch_size,
-            session.precision,
-        )
         self.counter.count.eval_examples += len(session.val) * len(results)
         return TracePoint(step, self.counter.count.total, [scored(r) for r in results])
 

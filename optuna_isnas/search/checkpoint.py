@@ -114,12 +114,15 @@ def _load_with_numpy_arrays(path: Path) -> Any:
     """``torch.load(weights_only=True)`` that also accepts numpy arrays (format 1 kept numpy's
     random state as one); None when the file holds anything else that would need unpickling."""
     names = torch.serialization.get_unsafe_globals_in_checkpoint(path)
-    allowed = []
+    allowed: list[Any] = []
     for name in names:
         module, _, attr = name.rpartition(".")
         if not (name in _NUMPY_ARRAY_GLOBALS or module == "numpy.dtypes"):
             return None
         allowed.append(getattr(importlib.import_module(module), attr))
+    # dtypes are rebuilt from their classes, which the scan above does not list
+    dtypes = importlib.import_module("numpy.dtypes")
+    allowed += [getattr(dtypes, n) for n in dir(dtypes) if n.endswith("DType")]
     with torch.serialization.safe_globals(allowed):
         return torch.load(path, map_location="cpu", weights_only=True)
 

@@ -7,7 +7,6 @@ import math
 import sys
 import time
 from collections.abc import Iterator, Sequence
-from types import TracebackType
 
 import optuna
 from tqdm.auto import tqdm
@@ -72,12 +71,7 @@ class EpochProgress:
     def __enter__(self) -> EpochProgress:
         return self
 
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.bar.close()
 
     def update(self, step: int, train_losses: Sequence[float], val_losses: Sequence[float]) -> None:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+import torch
 from optuna.distributions import BaseDistribution, CategoricalDistribution
 
 from optuna_isnas.data import TensorSplit
@@ -150,7 +151,7 @@ def returned_architectures(session: SearchSession) -> list[ArchitectureResult]:
     )
 
 
-def _forward(supernet: Supernet, arch: Architecture) -> Callable[[Any], Any]:
+def _forward(supernet: Supernet, arch: Architecture) -> Callable[[torch.Tensor], torch.Tensor]:
     return lambda x: supernet(x, arch)
 
 

@@ -425,6 +425,32 @@ class SearchSpace(abc.ABC):
         raise NotImplementedError
 
 
+class CellSpace(SearchSpace):
+    """A space of searched cells in three stages of ``width``, 2 ``width`` and 4 ``width``
+    channels (ENAS, NAS-Bench-201): a 3x3 convolution -> norm stem, then ``cells_per_stage``
+    cells per stage."""
+
+    def __init__(
+        self,
+        *,
+        in_channels: int,
+        num_classes: int,
+        image_size: int,
+        width: int,
+        cells_per_stage: int,
+    ) -> None:
+        super().__init__(in_channels=in_channels, num_classes=num_classes, image_size=image_size)
+        sizes = positive_ints(width=width, cells_per_stage=cells_per_stage)
+        self.width = sizes["width"]
+        self.cells_per_stage = sizes["cells_per_stage"]
+        self._kwargs.update(sizes)
+
+    def build_stem(self, norm: Norm) -> nn.Module:
+        return nn.Sequential(
+            nn.Conv2d(self.in_channels, self.width, 3, padding=1, bias=False), norm(self.width)
+        )
+
+
 def _jsonable(value: Any) -> Any:
     if isinstance(value, tuple):
         return [_jsonable(v) for v in value]

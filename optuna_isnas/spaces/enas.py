@@ -44,9 +44,8 @@ from torch import nn
 
 from optuna_isnas.spaces.base import (
     BlockSpec,
-    SearchSpace,
+    CellSpace,
     Supernet,
-    positive_ints,
     register_space,
     validate_architecture,
 )
@@ -291,7 +290,7 @@ class EnasSupernet(Supernet):
 
 
 @register_space("enas")
-class EnasSpace(SearchSpace):
+class EnasSpace(CellSpace):
     """ENAS micro search space (see the module docstring).
 
     Args:
@@ -311,11 +310,13 @@ class EnasSpace(SearchSpace):
         width: int = 8,
         cells_per_stage: int = 1,
     ) -> None:
-        super().__init__(in_channels=in_channels, num_classes=num_classes, image_size=image_size)
-        sizes = positive_ints(width=width, cells_per_stage=cells_per_stage)
-        self.width = sizes["width"]
-        self.cells_per_stage = sizes["cells_per_stage"]
-        self._kwargs.update(sizes)
+        super().__init__(
+            in_channels=in_channels,
+            num_classes=num_classes,
+            image_size=image_size,
+            width=width,
+            cells_per_stage=cells_per_stage,
+        )
         self._variables = {}
         for cell in CELL_TYPES:
             for i in range(NUM_NODES):
@@ -356,11 +357,6 @@ class EnasSpace(SearchSpace):
         return self._combine_weights
 
     # ----------------------------------------------------------------- modules
-    def build_stem(self, norm: Norm) -> nn.Module:
-        return nn.Sequential(
-            nn.Conv2d(self.in_channels, self.width, 3, padding=1, bias=False), norm(self.width)
-        )
-
     def build_head(self, norm: Norm) -> nn.Module:
         return ClassifierHead(self.width * 4, self.num_classes, norm=norm)
 

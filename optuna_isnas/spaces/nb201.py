@@ -36,9 +36,8 @@ from torch import nn
 
 from optuna_isnas.spaces.base import (
     BlockSpec,
-    SearchSpace,
+    CellSpace,
     Supernet,
-    positive_ints,
     register_space,
     validate_architecture,
 )
@@ -190,7 +189,7 @@ class NB201Supernet(Supernet):
 
 
 @register_space("nb201")
-class NB201Space(SearchSpace):
+class NB201Space(CellSpace):
     """NAS-Bench-201 cell space (see the module docstring).
 
     Args:
@@ -210,11 +209,13 @@ class NB201Space(SearchSpace):
         width: int = 8,
         cells_per_stage: int = 2,
     ) -> None:
-        super().__init__(in_channels=in_channels, num_classes=num_classes, image_size=image_size)
-        sizes = positive_ints(width=width, cells_per_stage=cells_per_stage)
-        self.width = sizes["width"]
-        self.cells_per_stage = sizes["cells_per_stage"]
-        self._kwargs.update(sizes)
+        super().__init__(
+            in_channels=in_channels,
+            num_classes=num_classes,
+            image_size=image_size,
+            width=width,
+            cells_per_stage=cells_per_stage,
+        )
         self._variables = {name: OPS for name in PARAM_NAMES}
         blocks: list[BlockSpec] = []
         for s in range(3):
@@ -239,11 +240,6 @@ class NB201Space(SearchSpace):
         return self.validate(dict(zip(PARAM_NAMES, ops)))
 
     # ----------------------------------------------------------------- modules
-    def build_stem(self, norm: Norm) -> nn.Module:
-        return nn.Sequential(
-            nn.Conv2d(self.in_channels, self.width, 3, padding=1, bias=False), norm(self.width)
-        )
-
     def build_head(self, norm: Norm) -> nn.Module:
         return ClassifierHead(self.width * 4, self.num_classes, norm=norm, pre_norm=True)
 
