@@ -10,6 +10,8 @@ evaluated within its class (``sampler.budgets``).
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 import optuna
 
@@ -45,10 +47,10 @@ def main() -> None:
             study.tell(trial, evaluate(widths, rng))
 
     print(f"{len(study.trials)} trials, {sampler.generation(study)} generations")
-    for budget, arch in zip(sampler.budgets(study), sampler.architectures(study)):
-        widths = [int(arch[f"width{i}"]) for i in range(LAYERS)]
+    for budget, arch in zip(sampler.budgets(study) or [], sampler.architectures(study)):
+        chosen = [cast(int, arch[f"width{i}"]) for i in range(LAYERS)]
         print(
-            f"size class <= {budget:9,.0f}  params={n_params(np.array(widths)):7,d}  widths={widths}"
+            f"size class <= {budget:9,.0f}  params={n_params(np.array(chosen)):7,d}  widths={chosen}"
         )
 
 
