@@ -159,8 +159,15 @@ def test_old_checkpoint_configs_read_with_new_settings_at_their_defaults():
 def test_sampler_options_reach_the_sampler_and_reserved_ones_are_refused():
     from optuna_isnas.search.samplers import make_sampler
 
-    sampler = make_sampler(SearchConfig(sampler_options={"weighting": "own"}))
-    assert sampler._weighting == "own"
+    from optuna_isnas import ISNASSampler
+
+    assert isinstance(
+        make_sampler(SearchConfig(sampler_options={"weighting": "own"})), ISNASSampler
+    )
+    with pytest.raises(
+        SearchError, match=r"isnas sampler rejects its options \{'weighting': 'bogus'\}"
+    ):
+        make_sampler(SearchConfig(sampler_options={"weighting": "bogus"}))  # it reached the sampler
     with pytest.raises(SearchError, match="may not set"):
         SearchConfig(sampler_options={"seed": 3}).validate()
     with pytest.raises(SearchError, match="rejects its options"):
