@@ -157,9 +157,8 @@ def test_old_checkpoint_configs_read_with_new_settings_at_their_defaults():
 
 
 def test_sampler_options_reach_the_sampler_and_reserved_ones_are_refused():
-    from optuna_isnas.search.samplers import make_sampler
-
     from optuna_isnas import ISNASSampler
+    from optuna_isnas.search.samplers import make_sampler
 
     assert isinstance(
         make_sampler(SearchConfig(sampler_options={"weighting": "own"})), ISNASSampler
