@@ -43,11 +43,7 @@ def observe(archive: Archive, rows, losses, costs, rank, generation=0, violation
 
 def brute_pareto(losses: np.ndarray, costs: np.ndarray) -> set[tuple[float, float]]:
     pts = list(zip(losses.tolist(), costs.tolist()))
-    return {
-        p
-        for p in pts
-        if not any(q[0] <= p[0] and q[1] <= p[1] and q != p for q in pts)
-    }
+    return {p for p in pts if not any(q[0] <= p[0] and q[1] <= p[1] and q != p for q in pts)}
 
 
 # ---------------------------------------------------------------- pooling and noise

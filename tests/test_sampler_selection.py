@@ -173,7 +173,9 @@ def test_trials_of_an_earlier_sampler_join_the_archive_not_the_update() -> None:
     sampler = ISNASSampler(epsilons=[0.0, 0.1, 0.4, 2.0], seed=0)
     study.sampler = sampler
     study.optimize(toy, n_trials=8 * 3)
-    closed = [t.system_attrs["isnas:closed"] for t in study.trials if "isnas:closed" in t.system_attrs]
+    closed = [
+        t.system_attrs["isnas:closed"] for t in study.trials if "isnas:closed" in t.system_attrs
+    ]
     used = {n for c in closed for n in c["trials"]}
     assert used and min(used) >= 30  # only the sampler's own trials update the distributions
     assert sampler.architectures(study)[0] == BEST  # found by the earlier sampler
@@ -191,7 +193,9 @@ def test_enqueued_trials_go_to_the_archive_not_to_the_update() -> None:
     # enqueued: sampled, but tagged as no distribution's sample (-1).
     assert "isnas:distribution" not in enqueued[0].system_attrs
     assert enqueued[1].system_attrs["isnas:distribution"] == -1
-    closed = [t.system_attrs["isnas:closed"] for t in study.trials if "isnas:closed" in t.system_attrs]
+    closed = [
+        t.system_attrs["isnas:closed"] for t in study.trials if "isnas:closed" in t.system_attrs
+    ]
     used = {n for c in closed for n in c["trials"]}
     assert not used & {t.number for t in enqueued}
     for c in closed:  # still lambda trials per distribution per generation

@@ -78,11 +78,31 @@ def test_end_to_end_isnas_writes_architectures_and_summary(tmp_path):
     document = json.loads(result.architectures_path.read_text())
     assert document["study_name"] == "digits-chain" and document["space"] == space.config()
     entries = document["architectures"]
+    # The default family: K size classes, largest first, each member within its class's budget.
     assert [e["index"] for e in entries] == list(range(k))
-    assert [e["eps"] for e in entries] == list(DEFAULT_EPSILONS)
+    assert all(e["eps"] is None for e in entries)
+    budgets = [e["budget"] for e in entries]
+    assert budgets == sorted(budgets, reverse=True) == result.session.sampler.budgets(result.study)
     for entry, returned in zip(entries, result.architectures):
         assert entry["params"] == space.n_params(entry["architecture"]) == returned.params
+        assert entry["params"] <= entry["budget"]
         assert 0.0 <= entry["accuracy"] <= 1.0
+    # Chosen from candidates rescored on the whole validation split, counted as compute.
+    selection = result.selection
+    assert len(selection.candidates) >= k
+    assert selection.evaluated_examples == len(selection.candidates) * len(result.session.val)
+    rescored = {tuple(c.architecture.items()): c for c in selection.candidates}
+    for returned in result.architectures:
+        assert rescored[tuple(returned.architecture.items())].accuracy == returned.accuracy
+    # Distinct as far as the rescored front allows, none dominated by another member.
+    points = [(e["accuracy"], e["params"]) for e in entries]
+    eligible = [(c.accuracy, c.params) for c in selection.candidates if c.params <= budgets[0]]
+    front = {
+        a for a in eligible if not any(b != a and b[0] >= a[0] and b[1] <= a[1] for b in eligible)
+    }
+    assert len(set(points)) == min(k, len(front))
+    for a in points:
+        assert not any(b != a and b[0] >= a[0] and b[1] <= a[1] for b in points)
 
     summary = optuna.load_study(
         study_name=summary_name("digits-chain"), storage=journal(tmp_path / "run")
@@ -96,16 +116,46 @@ def test_end_to_end_isnas_writes_architectures_and_summary(tmp_path):
 
 
 @pytest.mark.parametrize("sampler", ["random", "nsgaii"])
-def test_other_samplers_return_their_deduplicated_pareto_set(tmp_path, sampler):
+def test_other_samplers_return_their_rescored_pareto_set(tmp_path, sampler):
     result = run_search(tiny(tmp_path, sampler=sampler, epochs=1))
     assert len(result.study.trials) == STEPS * 8
     archs = [tuple(a.architecture.items()) for a in result.architectures]
     assert len(archs) == len(set(archs)) >= 1
+    # Candidates: the deduplicated Pareto set of the trials; returned: those the whole-split
+    # rescoring leaves undominated.
     pareto = {tuple(t.params.items()) for t in result.study.best_trials}
-    assert set(archs) == pareto
+    assert {tuple(c.architecture.items()) for c in result.selection.candidates} == pareto
+    assert set(archs) <= pareto
+    points = [(a.accuracy, a.params) for a in result.selection.candidates]
+    kept = {p for p in points if not any(q != p and q[0] >= p[0] and q[1] <= p[1] for q in points)}
+    assert {(a.accuracy, a.params) for a in result.architectures} == kept
     assert all(a.eps is None and a.trial is not None for a in result.architectures)
     params = [a.params for a in result.architectures]
     assert params == sorted(params, reverse=True)
+
+
+def test_trade_off_mode_records_each_members_epsilon(tmp_path):
+    result = run_search(tiny(tmp_path, epsilons=DEFAULT_EPSILONS, epochs=1))
+    assert [a.eps for a in result.architectures] == list(DEFAULT_EPSILONS)
+    assert all(a.budget is None for a in result.architectures)
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"epochs": 1, "max_steps_per_epoch": 1},  # the tiny searches
+        {"train_subset": 5, "batch_size": 5, "epochs": 1},
+    ],
+)
+def test_a_search_that_completed_no_generation_ends_cleanly_and_says_so(
+    tmp_path, capsys, overrides
+):
+    result = run_search(tiny(tmp_path, **overrides))
+    assert result.selection.note and "completed no generation" in result.selection.note
+    assert "completed no generation" in capsys.readouterr().err
+    pareto = {tuple(t.params.items()) for t in result.study.best_trials}
+    assert {tuple(a.architecture.items()) for a in result.architectures} <= pareto
+    assert json.loads(result.architectures_path.read_text())["architectures"]
 
 
 def test_loss_objective_tells_validation_loss(tmp_path):

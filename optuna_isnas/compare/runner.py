@@ -29,7 +29,7 @@ from optuna_isnas.compare.compute import PassCounter, Stopwatch
 from optuna_isnas.compare.config import FAMILY_METHODS, CompareConfig, default_search
 from optuna_isnas.compare.records import Job, ProbabilityPoint, Scored, SearchRecord, TracePoint
 from optuna_isnas.search.loop import StepInfo, run_search
-from optuna_isnas.search.results import ArchitectureResult, returned_architectures
+from optuna_isnas.search.results import ArchitectureResult, select_returned
 from optuna_isnas.search.session import SearchSession
 from optuna_isnas.spaces import SearchSpace, get_space
 
@@ -140,12 +140,11 @@ class _Recorder:
         self.probs.append(ProbabilityPoint(step, self.counter.count.total, theta, expected))
 
     def _score(self, session: SearchSession, step: int) -> TracePoint:
-        try:
-            results = returned_architectures(session)
-        except ValueError:  # ISNASSampler before its first update: nothing to return yet
+        selection = select_returned(session)
+        self.counter.count.eval_examples += selection.evaluated_examples
+        if not selection.returned:
             return TracePoint(step, self.counter.count.total, None)
-        self.counter.count.eval_examples += len(session.val) * len(results)
-        return TracePoint(step, self.counter.count.total, [scored(r) for r in results])
+        return TracePoint(step, self.counter.count.total, [scored(r) for r in selection.returned])
 
 
 def spread_steps(total: int, points: int) -> set[int]:
@@ -173,7 +172,8 @@ def run_job(job: Job, config: CompareConfig) -> SearchRecord:
         )
     session = result.session
     final = [scored(a, with_origin=True) for a in result.architectures]
-    counter.count.eval_examples += len(session.val) * len(final)
+    # Choosing the family rescored every candidate on the whole validation split: compute too.
+    counter.count.eval_examples += result.selection.evaluated_examples
     recorder.trace.append(TracePoint(session.total_steps, counter.count.total, final))
     if not dashboard:
         for name in ("pareto.html", "checkpoint.pt"):

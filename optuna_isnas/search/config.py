@@ -43,15 +43,13 @@ def _space_help() -> str:
 
 
 def _default_epsilons() -> str:
-    from optuna_isnas import DEFAULT_EPSILONS
-
-    return ",".join(f"{e:g}" for e in DEFAULT_EPSILONS) + ", or K of that family with -K"
+    return "none: the default family of K size classes (docs/algorithm.md section 6)"
 
 
 def _default_k() -> str:
-    from optuna_isnas import DEFAULT_EPSILONS
+    from optuna_isnas.sampler import DEFAULT_N_DISTRIBUTIONS
 
-    return str(len(DEFAULT_EPSILONS))
+    return str(DEFAULT_N_DISTRIBUTIONS)
 
 
 @dataclass
@@ -66,12 +64,17 @@ class SearchConfig:
         epsilons: ISNASSampler's tradeoff coefficients, one per distribution (K = their number).
         budgets: Instead of ``epsilons``: one complexity budget (parameters) per distribution; the
             sampler adapts each tradeoff so that architecture k fits budget k.
-        num_distributions: K when neither ``epsilons`` nor ``budgets`` is given (a default family of
-            epsilons: 0, then geometric between ISNASSampler's default extremes).
+        num_distributions: K when neither ``epsilons`` nor ``budgets`` is given: the default
+            family of K size classes (ISNASSampler's default, docs/algorithm.md section 6).
         samples_per_distribution: lambda, architectures each distribution draws per generation.
         epochs: Passes over the training split (each step uses one training minibatch).
         batch_size: Minibatch size, for training and for the validation minibatch of each step.
         eval_batch_size: Batch size of the final evaluation on the whole validation split.
+        rescore: At the end of a search with a family sampler (ISNASSampler), each distribution's
+            ``rescore`` best evaluated architectures and its most likely one are scored on the
+            whole validation split with the final shared weights, and the family is chosen from
+            those scores (docs/search.md, "What a search returns"). Other samplers' Pareto sets
+            are rescored the same way.
         device: ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda"`` / ``"cuda:N"``.
         threads: CPU threads for torch during the search (``torch.set_num_threads``, restored
             afterwards). None: 1 for images of at most 16 pixels on the CPU (their operations are too
@@ -147,7 +150,7 @@ class SearchConfig:
         flag(
             "-K",
             "--num-distributions",
-            help="K when no epsilons or budgets are given",
+            help="K, the number of size classes, when no epsilons or budgets are given",
             parse=integer,
             metavar="K",
             default_text=_default_k,
@@ -184,6 +187,17 @@ class SearchConfig:
             metavar="N",
         ),
         default=256,
+    )
+    rescore: int = setting(
+        flag(
+            "--rescore",
+            help="at the end, each distribution's N best evaluated architectures (and its mode) "
+            "are scored on the whole validation split with the final weights, and the family "
+            "is chosen from those scores",
+            parse=integer,
+            metavar="N",
+        ),
+        default=4,
     )
     device: str = setting(
         flag("--device", help="auto (CUDA when present), cpu, cuda or cuda:N"), default="auto"
@@ -383,6 +397,8 @@ class SearchConfig:
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise SearchError(f"{name} must be at least 1, got {value}")
+        if self.rescore < 0:
+            raise SearchError(f"rescore must be 0 or more, got {self.rescore}")
         for name in ("samples_per_distribution", "epochs", "batch_size", "eval_batch_size"):
             if getattr(self, name) < 1:
                 raise SearchError(f"{name} must be at least 1, got {getattr(self, name)}")

@@ -25,7 +25,7 @@ from optuna_isnas.search.checkpoint import (
 )
 from optuna_isnas.search.config import SearchConfig
 from optuna_isnas.search.errors import SearchError, SearchInterrupted
-from optuna_isnas.search.progress import EpochProgress
+from optuna_isnas.search.progress import EpochProgress, say
 from optuna_isnas.search.rng import random_states, sampler_random_states, set_random_states
 from optuna_isnas.search.session import SearchSession, open_session
 from optuna_isnas.search.signals import GracefulStop
@@ -75,6 +75,8 @@ class SearchResult:
         supernet: The trained supernet (``supernet.extract_child(arch)`` gives a child with its weights).
         space: The search space.
         session: Everything the search worked with (splits, sampler, sizes).
+        selection: How the family was chosen: every candidate rescored on the whole validation
+            split, the compute that took, and a note where the choice was special.
     """
 
     study: optuna.Study
@@ -88,6 +90,7 @@ class SearchResult:
     supernet: Supernet
     space: SearchSpace
     session: SearchSession
+    selection: results.Selection
 
     def dashboard_command(self) -> str | None:
         return (
@@ -137,7 +140,10 @@ def run_search(
         if checkpoint is not None:
             _restore(trainer, checkpoint)
         _train(trainer, step_callback)
-        returned = results.returned_architectures(session)
+        selection = results.select_returned(session)
+        if selection.note:
+            say(selection.note)
+        returned = selection.returned
         summary = results.write_summary_study(
             session.storage.storage, session.study.study_name, session.space, returned
         )
@@ -158,6 +164,7 @@ def run_search(
         supernet=session.supernet,
         space=session.space,
         session=session,
+        selection=selection,
     )
 
 

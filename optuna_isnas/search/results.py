@@ -1,15 +1,25 @@
-"""What a search returns: its architectures, scored on the whole validation split, as JSON and as a study.
+"""What a search returns: its family, chosen on the whole validation split, as JSON and as a study.
 
-A family sampler (ISNASSampler) returns K architectures (the modes of its distributions, in epsilon
-order); any other sampler returns the Pareto set of the trials it evaluated, without duplicates,
-largest first (:func:`family_candidates`). Each is scored with the shared weights on the whole
-validation split (:func:`score_candidates`) and written to ``architectures.json`` and to the study
-``"<study_name>-summary"`` (directions maximize accuracy, minimize params), which optuna-dashboard
-shows as a clean Pareto front next to the search study.
+At the end of a search (:func:`select_returned`) each method's candidates are scored on the whole
+validation split with the final shared weights, and the family is chosen from those scores:
+
+* a family sampler (ISNASSampler): per distribution, its ``config.rescore`` best evaluated
+  architectures and its most likely one (``sampler.candidates``); the sampler's own rules then
+  choose one per distribution (``sampler.select_from``: distinct and non-dominated in its
+  default size classes and in trade-off mode, the best within each budget in budget mode);
+* any other sampler: the Pareto set of the trials it evaluated, without duplicates; after
+  rescoring, the members another member dominates are dropped.
+
+The rescoring is compute like any other (``Selection.evaluated_examples``). The family is written
+to ``architectures.json`` and to the study ``"<study_name>-summary"`` (directions maximize
+accuracy, minimize params), which optuna-dashboard shows as a clean Pareto front next to the
+search study. A search that completed no generation returns the Pareto set of what it evaluated,
+and says so (``Selection.note``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from collections.abc import Callable, Sequence
@@ -61,9 +71,9 @@ class ArchitectureResult:
         params: Parameters of its standalone child network.
         accuracy: Accuracy on the whole validation split with the supernet's shared weights.
         loss: Mean cross-entropy on the whole validation split.
-        eps: ISNASSampler's tradeoff coefficient for it (None for other samplers).
-        budget: Its complexity budget where the sampler has budgets (None otherwise).
-        trial: Number of the search trial it came from (other samplers; None for ISNASSampler).
+        eps: ISNASSampler's tradeoff coefficient for it in trade-off mode (None otherwise).
+        budget: Its complexity budget (budgets or size classes; None otherwise).
+        trial: Number of the (latest) search trial that evaluated it, where known.
     """
 
     index: int
@@ -76,36 +86,114 @@ class ArchitectureResult:
     trial: int | None = None
 
 
-def family_candidates(
-    study: optuna.Study, sampler: optuna.samplers.BaseSampler, space: SearchSpace
-) -> list[Candidate]:
-    """The architectures a search with ``sampler`` returns at this moment (see the module docstring).
+@dataclass
+class Selection:
+    """The family a search returns, and how it was chosen.
 
-    Raises:
-        ValueError: A family sampler that has nothing to return yet (no completed trial).
+    Attributes:
+        returned: The family, largest first (a family sampler: one per distribution, in its order).
+        candidates: Every candidate, scored on the whole validation split.
+        evaluated_examples: Validation examples the rescoring forwarded through the supernet
+            (``len(candidates) * len(val)``): compute spent on choosing the family.
+        note: What the user should know about the choice (None when nothing special happened).
     """
-    family = family_sampler(sampler)
+
+    returned: list[ArchitectureResult]
+    candidates: list[ArchitectureResult]
+    evaluated_examples: int
+    note: str | None = None
+
+
+def select_returned(session: SearchSession) -> Selection:
+    """Score the candidates on the whole validation split and choose the family (module docstring)."""
+    family = family_sampler(session.sampler)
     if family is not None:
-        return _family(study, family, space)
+        selection = _select_family(session, family)
+        if selection is not None:
+            return selection
+        note = (
+            f"{type(session.sampler).__name__} completed no generation "
+            f"({session.generation_size} trials each), so it has no family yet: returning the "
+            "Pareto set of the trials evaluated. Run more steps for a family."
+        )
+        return _select_pareto(session, note)
+    return _select_pareto(session, None)
+
+
+def _select_family(session: SearchSession, family: FamilySampler) -> Selection | None:
+    study, space = session.study, session.space
+    if family.generation(study) == 0:
+        return None
+    found = family.candidates(study, per_distribution=session.config.rescore)
+    candidates = [Candidate(space.validate(c.params, ignore_extra=True)) for c in found]
+    scored = _score(session, candidates)
+    values = [(_objective_value(session, r), r.params) for r in scored]
+    chosen = family.select_from(study, [r.architecture for r in scored], values)
+    budgets = family.budgets(study)
+    eps = family.tradeoffs(study) if budgets is None else [None] * len(chosen)
+    returned = []
+    for k, index in enumerate(chosen):
+        if index is None:
+            continue
+        entry = found[index].entry
+        returned.append(
+            dataclasses.replace(
+                scored[index],
+                index=k,
+                eps=_float(eps[k]),
+                budget=None if budgets is None else _float(budgets[k]),
+                trial=None if entry is None or entry.trial < 0 else entry.trial,
+            )
+        )
+    missing = [k for k, index in enumerate(chosen) if index is None]
+    note = None
+    if missing:
+        note = (
+            f"distribution(s) {missing} had no candidate within budget or constraints after "
+            "rescoring; the family has fewer members"
+        )
+    return Selection(returned, scored, len(scored) * len(session.val), note)
+
+
+def _select_pareto(session: SearchSession, note: str | None) -> Selection:
+    space = session.space
     seen: set[tuple[tuple[str, str], ...]] = set()
-    found = []
-    for trial in sorted(study.best_trials, key=lambda t: t.number):
+    candidates = []
+    for trial in sorted(session.study.best_trials, key=lambda t: t.number):
         arch = space.validate(trial.params, ignore_extra=True)
         key = tuple(arch.items())
         if key not in seen:
             seen.add(key)
-            found.append(Candidate(arch, trial=trial.number))
-    return sorted(found, key=lambda c: -space.n_params(c.architecture))
+            candidates.append(Candidate(arch, trial=trial.number))
+    scored = _score(session, candidates)
+    keep = _non_dominated([(_objective_value(session, r), r.params) for r in scored], session)
+    returned = sorted((r for r, kept in zip(scored, keep) if kept), key=lambda r: -r.params)
+    returned = [dataclasses.replace(r, index=i) for i, r in enumerate(returned)]
+    if not candidates:
+        note = (note + " " if note else "") + "No trial completed: nothing to return."
+    return Selection(returned, scored, len(scored) * len(session.val), note)
 
 
-def _family(study: optuna.Study, family: FamilySampler, space: SearchSpace) -> list[Candidate]:
-    archs = family.architectures(study=study)
-    eps = family.tradeoffs(study)
-    budgets: Sequence[float | None] = family.complexity_budgets or [None] * len(archs)
-    return [
-        Candidate(space.validate(a), eps=_float(e), budget=_float(b))
-        for a, e, b in zip(archs, eps, budgets)
-    ]
+def _objective_value(session: SearchSession, result: ArchitectureResult) -> float:
+    """The rescored value of the search's first objective (what the trials were told)."""
+    return result.accuracy if session.config.objective == "accuracy" else result.loss
+
+
+def _non_dominated(values: Sequence[tuple[float, int]], session: SearchSession) -> list[bool]:
+    sign = -1.0 if session.config.objective == "accuracy" else 1.0
+    points = [(sign * v, p) for v, p in values]
+    return [not any(q[0] <= p[0] and q[1] <= p[1] and q != p for q in points) for p in points]
+
+
+def _score(session: SearchSession, candidates: Sequence[Candidate]) -> list[ArchitectureResult]:
+    return score_candidates(
+        candidates,
+        session.supernet,
+        session.space,
+        session.val,
+        session.config.eval_batch_size,
+        session.precision,
+    )
 
 
 def score_candidates(
@@ -139,16 +227,8 @@ def score_candidates(
 
 
 def returned_architectures(session: SearchSession) -> list[ArchitectureResult]:
-    """What the search returns now: its candidates, scored on the whole validation split."""
-    candidates = family_candidates(session.study, session.sampler, session.space)
-    return score_candidates(
-        candidates,
-        session.supernet,
-        session.space,
-        session.val,
-        session.config.eval_batch_size,
-        session.precision,
-    )
+    """What the search returns now (:func:`select_returned`), the family only."""
+    return select_returned(session).returned
 
 
 def _forward(supernet: Supernet, arch: Architecture) -> Callable[[torch.Tensor], torch.Tensor]:

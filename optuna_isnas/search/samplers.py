@@ -11,7 +11,7 @@ FamilySampler)``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -58,6 +58,27 @@ class FamilySampler(Protocol):
         """Each distribution's estimated mean complexity (None before the first update)."""
         ...
 
+    def budgets(self, study: optuna.Study) -> list[float] | None:
+        """Each member's current complexity budget (given or placed), None in trade-off mode."""
+        ...
+
+    def generation(self, study: optuna.Study) -> int:
+        """Generations completed so far (0 before any)."""
+        ...
+
+    def candidates(self, study: optuna.Study, *, per_distribution: int | None = None) -> list[Any]:
+        """Architectures worth rescoring before the family is chosen (``.params``, ``.entry``)."""
+        ...
+
+    def select_from(
+        self,
+        study: optuna.Study,
+        architectures: Sequence[dict[str, Any]],
+        values: Sequence[Sequence[float]],
+    ) -> list[int | None]:
+        """Per member, the index of the architecture it returns among scored ones (or None)."""
+        ...
+
 
 def family_sampler(sampler: object) -> FamilySampler | None:
     """``sampler`` as a :class:`FamilySampler`, or None when it returns no family."""
@@ -77,12 +98,15 @@ def _isnas(config: SearchConfig, space: SearchSpace | None) -> optuna.samplers.B
     from optuna_isnas import ISNASSampler
 
     tradeoff: dict[str, Any]
-    if config.budgets is not None:
-        tradeoff = {"complexity_budgets": list(config.budgets)}
+    if config.epsilons is not None:
+        tradeoff = {"epsilons": list(config.epsilons)}
+    else:
+        if config.budgets is not None:
+            tradeoff = {"complexity_budgets": list(config.budgets)}
+        else:  # the default family: K size classes
+            tradeoff = {"n_distributions": num_distributions(config)}
         if space is not None:
             tradeoff["complexity_fn"] = space.n_params
-    else:
-        tradeoff = {"epsilons": list(tradeoff_epsilons(config))}
     return ISNASSampler(
         **tradeoff,
         samples_per_distribution=config.samples_per_distribution,
@@ -161,12 +185,12 @@ def default_epsilons(k: int) -> tuple[float, ...]:
 
 def num_distributions(config: SearchConfig) -> int:
     """K: the number of epsilons or budgets given, else ``num_distributions``, else the default."""
-    from optuna_isnas import DEFAULT_EPSILONS
+    from optuna_isnas.sampler import DEFAULT_N_DISTRIBUTIONS
 
     for given in (config.epsilons, config.budgets):
         if given is not None:
             return len(given)
-    return config.num_distributions or len(DEFAULT_EPSILONS)
+    return config.num_distributions or DEFAULT_N_DISTRIBUTIONS
 
 
 def tradeoff_epsilons(config: SearchConfig) -> tuple[float, ...]:
