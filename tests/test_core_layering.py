@@ -6,8 +6,6 @@ import json
 import subprocess
 import sys
 
-import pytest
-
 FORBIDDEN = ("optuna", "torch", "torchvision", "plotly", "sklearn")
 
 #: Registers the package ``optuna_isnas`` without running its ``__init__`` (which is not

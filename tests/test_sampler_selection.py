@@ -3,9 +3,12 @@ and its arguments (issues 8 and 10)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import optuna
 import pytest
+from optuna.storages.journal import JournalFileBackend
 
 from optuna_isnas import ISNASSampler
 
@@ -25,12 +28,12 @@ def toy(trial: optuna.Trial) -> tuple[float, float]:
     return float(np.sum(1.0 - GAIN[x])), float(1.0 + np.sum(COST[x]))
 
 
-def values(arch: dict[str, int]) -> tuple[float, float]:
+def values(arch: dict[str, Any]) -> tuple[float, float]:
     x = np.array([arch[f"v{i}"] for i in range(D)])
     return float(np.sum(1.0 - GAIN[x])), float(1.0 + np.sum(COST[x]))
 
 
-def study_with(sampler: ISNASSampler, n_trials: int, **kwargs: object) -> optuna.Study:
+def study_with(sampler: ISNASSampler, n_trials: int, **kwargs: Any) -> optuna.Study:
     study = optuna.create_study(directions=["minimize", "minimize"], sampler=sampler, **kwargs)
     study.optimize(toy, n_trials=n_trials)
     return study
@@ -61,15 +64,13 @@ def test_mode_is_the_argmax_of_each_distribution() -> None:
     study = study_with(sampler, 1 + 8 * 20)
     modes = sampler.architectures(study, source="mode")
     for mode, probs in zip(modes, sampler.probabilities(study)):
-        assert mode == {name: max(p, key=p.get) for name, p in probs.items()}
+        assert mode == {name: max(p.items(), key=lambda cp: cp[1])[0] for name, p in probs.items()}
     with pytest.raises(ValueError, match="source"):
-        sampler.architectures(study, source="best")
+        sampler.architectures(study, source="best")  # type: ignore[arg-type]
 
 
 def test_a_fresh_sampler_on_the_same_storage_returns_the_same_family(tmp_path) -> None:
-    storage = optuna.storages.JournalStorage(
-        optuna.storages.journal.JournalFileBackend(str(tmp_path / "s.journal"))
-    )
+    storage = optuna.storages.JournalStorage(JournalFileBackend(str(tmp_path / "s.journal")))
     first = ISNASSampler(seed=3)
     study = study_with(first, 1 + 8 * 25, storage=storage, study_name="s")
     again = ISNASSampler(seed=3)

@@ -17,17 +17,14 @@ from typing import Any
 
 import optuna
 import pytest
-from optuna.distributions import CategoricalDistribution
-from optuna.trial import TrialState
-
 from _worker_script import (
     CHOICES,
     COST,
-    LOSS,
-    MARGIN,
     DISTRIBUTION_KEY,
     EPSILONS,
     GENERATION_KEY,
+    LOSS,
+    MARGIN,
     NAMES,
     check_closed_generation,
     closed_records,
@@ -42,13 +39,16 @@ from _worker_script import (
     trajectory,
     values,
 )
+from optuna.distributions import BaseDistribution, CategoricalDistribution
+from optuna.study import StudyDirection
+from optuna.trial import TrialState
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)
 
 K = len(EPSILONS)
 LAM = 2
 GEN = K * LAM
-DIRECTIONS = ["minimize", "minimize"]
+DIRECTIONS: list[StudyDirection] = [StudyDirection.MINIMIZE, StudyDirection.MINIMIZE]
 WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_worker_script.py")
 
 
@@ -267,7 +267,9 @@ def test_batch_ask_tell_of_one_generation_equals_sequential_optimize() -> None:
 
     sampler = make_sampler(0)
     study = optuna.create_study(sampler=sampler, directions=DIRECTIONS)
-    space = {name: CategoricalDistribution(list(CHOICES)) for name in NAMES}
+    space: dict[str, BaseDistribution] = {
+        name: CategoricalDistribution(list(CHOICES)) for name in NAMES
+    }
     warm = study.ask(space)  # the independent sampler's trial, before the space is known
     study.tell(warm, values(warm.params))
     for b in range(n_batches):
@@ -314,10 +316,12 @@ def test_trial_with_only_its_generation_tag_blocks_like_an_untagged_one() -> Non
     Simulated here in one process by writing the other worker's tags and result by hand."""
     sampler = make_sampler(0, epsilons=(0.0, 10.0))  # K = 2, lambda = 2
     study = optuna.create_study(sampler=sampler, directions=DIRECTIONS)
-    space = {name: CategoricalDistribution(list(CHOICES)) for name in NAMES}
+    space: dict[str, BaseDistribution] = {
+        name: CategoricalDistribution(list(CHOICES)) for name in NAMES
+    }
     storage = study._storage
 
-    def run(n: int) -> list[int]:
+    def run(n: int) -> list[Any]:
         ks = []
         for _ in range(n):
             t = study.ask(space)
@@ -351,10 +355,10 @@ def test_trial_with_only_its_generation_tag_blocks_like_an_untagged_one() -> Non
     # What any worker closing generation 0 now would use: the first 2 complete trials of
     # each distribution, by number; trial 5 is one of distribution 1's.
     final: dict[int, list[int]] = {}
-    for t in trials:
-        a = t.system_attrs
-        if t.state == TrialState.COMPLETE and a.get(GENERATION_KEY) == 0:
-            final.setdefault(a[DISTRIBUTION_KEY], []).append(t.number)
+    for frozen in trials:
+        a = frozen.system_attrs
+        if frozen.state == TrialState.COMPLETE and a.get(GENERATION_KEY) == 0:
+            final.setdefault(a[DISTRIBUTION_KEY], []).append(frozen.number)
     expected = {k: sorted(ns)[:2] for k, ns in final.items()}
     assert expected[1][1] == 5
     assert {k: sorted(v) for k, v in recorded.items()} == expected

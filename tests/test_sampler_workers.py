@@ -19,8 +19,6 @@ from typing import Any
 
 import optuna
 import pytest
-from optuna.trial import TrialState
-
 from _worker_script import (
     CHOICES,
     DISTRIBUTION_KEY,
@@ -35,6 +33,7 @@ from _worker_script import (
     state_writes,
     stored_state,
 )
+from optuna.trial import TrialState
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)
 
