@@ -37,6 +37,7 @@ from optuna_isnas.search.storage import (
     directions,
     metric_names,
     open_storage,
+    output_directory,
     set_metric_names,
     study_exists,
 )
@@ -126,6 +127,7 @@ def open_session(
         checkpoint: The checkpoint a resumed search continues from.
         overwrite: Replace an unfinished search in ``out`` or an existing study of that name.
     """
+    out = output_directory(config.out)  # before any work: a bad --out is reported at once
     precision = Precision.for_device(
         resolve_device(config.device), config.training.amp, config.training.channels_last
     )
@@ -144,8 +146,6 @@ def open_session(
         image_size=splits.image_size,
         **config.space_options,
     )
-    out = Path(config.out)
-    out.mkdir(parents=True, exist_ok=True)
     opened = open_storage(storage if storage is not None else config.storage, out)
     if sampler is None:
         sampler = make_sampler(config, space, checkpoint)
