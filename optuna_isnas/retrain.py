@@ -1,12 +1,13 @@
-"""Retrain architectures returned by a search from scratch, and save them as plain PyTorch modules.
+"""Retrain architectures returned by a search from scratch, and save them as deployable children.
 
 Reads ``architectures.json`` (written by the search), rebuilds each chosen architecture's standalone
 child network with fresh weights, trains it on the training split with the search's recipe (ordinary
 BatchNorm with running statistics), and reports validation and test accuracy and parameters. Each
-child is saved three ways: ``child-<i>.pt`` (``torch.save`` of the ``nn.Module``; loading it needs
-``optuna_isnas`` importable), ``child-<i>.state_dict.pt`` (its ``state_dict``) and ``child-<i>.json``
-(architecture, space configuration and scores), so ``get_space(**space).build_child(arch)`` plus
-``load_state_dict`` rebuilds it anywhere.
+child is saved as described in :mod:`optuna_isnas.children`: ``child-<i>.pt`` (config and
+state_dict, loadable with ``torch.load(weights_only=True)``), ``child-<i>.json`` (the config:
+architecture, space, input normalisation, class names, scores), ``child-<i>.pt2`` (a
+``torch.export`` program that runs without this package) and, on request, ``child-<i>.onnx``; the
+command line also attaches them to the search's summary study for optuna-dashboard.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from optuna_isnas.children import ChildFiles, child_config, require_onnx, save_child
 from optuna_isnas.data import DatasetSplits
 from optuna_isnas.errors import SettingsError
 from optuna_isnas.spaces import SearchSpace
@@ -47,8 +49,9 @@ class RetrainResult:
     test_loss: float
     epochs: int
     model_path: str | None = None
-    state_dict_path: str | None = None
     json_path: str | None = None
+    export_path: str | None = None
+    onnx_path: str | None = None
 
 
 def load_architectures(path: str | Path) -> dict[str, Any]:
@@ -103,6 +106,8 @@ def retrain(
     max_steps_per_epoch: int | None = None,
     train_subset: int | None = None,
     eval_subset: int | None = None,
+    export: bool = True,
+    onnx: bool = False,
 ) -> list[RetrainResult]:
     """Train the chosen architectures from scratch and score them on the test split.
 
@@ -114,11 +119,18 @@ def retrain(
         device: ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
         seed: Seed of the weights, minibatch order and augmentation (the data split keeps the
             search's seed, so the test split is the one the search never saw).
-        out: Directory for the saved children; None saves nothing.
+        out: Directory for the saved children (checked before any training); None saves
+            nothing.
         data_root: Dataset directory; default the one recorded by the search.
         progress: Show a progress bar.
         threads: torch CPU threads (None: as for the search, see ``device.torch_threads``).
         max_steps_per_epoch, train_subset, eval_subset: Limits for quick runs and tests.
+        export: Also write each child as a ``torch.export`` program (``child-I.pt2``).
+        onnx: Also write each child as ONNX (``child-I.onnx``; needs the ``onnx`` extra).
+
+    Raises:
+        RetrainError: A bad file, index or setting (``epochs`` below 1, ...).
+        SearchError: ``out`` is a file or cannot be written in.
     """
     from optuna_isnas.data import load_dataset
     from optuna_isnas.spaces import get_space
@@ -127,6 +139,13 @@ def retrain(
         architectures if isinstance(architectures, dict) else load_architectures(architectures)
     )
     chosen = select(document, indices)
+    _check_settings(epochs, batch_size, max_steps_per_epoch)
+    if out is not None:
+        from optuna_isnas.search.storage import output_directory
+
+        out = output_directory(out)
+    if onnx:
+        require_onnx()
     dataset = document["dataset"]
     recipe = recipe or TrainingRecipe.for_dataset(dataset)
     recipe.validate()
@@ -140,9 +159,10 @@ def retrain(
         max_eval_samples=eval_subset,
     )
     space = get_space(**document["space"])
+    results = []
     with torch_threads(threads, precision.device, splits.image_size):
-        results = [
-            _retrain_one(
+        for entry in chosen:
+            result, model = _retrain_one(
                 entry,
                 space,
                 splits,
@@ -153,15 +173,26 @@ def retrain(
                 seed,
                 progress,
                 max_steps_per_epoch,
-                out,
             )
-            for entry in chosen
-        ]
+            if out is not None:
+                config = _child_config(result, space, splits, document)
+                _record_files(result, save_child(model, config, out, export=export, onnx=onnx))
+            results.append(result)
     if out is not None:
         (Path(out) / "retrain.json").write_text(
             json.dumps([asdict(r) for r in results], indent=2) + "\n"
         )
     return results
+
+
+def _check_settings(epochs: int, batch_size: int, max_steps_per_epoch: int | None) -> None:
+    for name, value in (("epochs", epochs), ("batch size", batch_size)):
+        if not (isinstance(value, int) and value >= 1):
+            raise RetrainError(f"{name} must be a whole number of at least 1, got {value!r}")
+    if max_steps_per_epoch is not None and max_steps_per_epoch < 1:
+        raise RetrainError(
+            f"max steps per epoch must be at least 1 (or not given), got {max_steps_per_epoch}"
+        )
 
 
 def _retrain_one(
@@ -175,8 +206,7 @@ def _retrain_one(
     seed: int,
     progress: bool,
     max_steps_per_epoch: int | None,
-    out: str | Path | None,
-) -> RetrainResult:
+) -> tuple[RetrainResult, torch.nn.Module]:
     arch = space.validate(entry["architecture"])
     torch.manual_seed(seed)
     model = precision.prepare_model(space.build_child(arch))
@@ -221,26 +251,51 @@ def _retrain_one(
         test_loss=test_loss,
         epochs=epochs,
     )
-    if out is not None:
-        _save(model.to("cpu"), result, space.config(), Path(out))
-    return result
+    return result, model
 
 
-def _save(
-    model: torch.nn.Module, result: RetrainResult, space_config: dict[str, Any], out: Path
-) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    stem = out / f"child-{result.index}"
-    result.model_path = str(stem.with_suffix(".pt"))
-    result.state_dict_path = str(stem) + ".state_dict.pt"
-    result.json_path = str(stem.with_suffix(".json"))
-    torch.save(model, result.model_path)
-    torch.save(model.state_dict(), result.state_dict_path)
-    info = {
-        "space": space_config,
-        **{k: v for k, v in asdict(result).items() if not k.endswith("_path")},
-    }
-    Path(result.json_path).write_text(json.dumps(info, indent=2) + "\n")
+def _child_config(
+    result: RetrainResult, space: SearchSpace, splits: DatasetSplits, document: dict[str, Any]
+) -> dict[str, Any]:
+    return child_config(
+        index=result.index,
+        architecture=result.architecture,
+        space=space.config(),
+        dataset=splits.name,
+        classes=list(splits.classes),
+        input_shape=(splits.in_channels, splits.image_size, splits.image_size),
+        mean=list(splits.mean),
+        std=list(splits.std),
+        downsample=document.get("downsample"),
+        scores={
+            "params": result.params,
+            "val_accuracy": result.val_accuracy,
+            "test_accuracy": result.test_accuracy,
+            "test_loss": result.test_loss,
+            "epochs": result.epochs,
+        },
+    )
+
+
+def _record_files(result: RetrainResult, files: ChildFiles) -> None:
+    result.model_path = str(files.model)
+    result.json_path = str(files.json)
+    result.export_path = None if files.export is None else str(files.export)
+    result.onnx_path = None if files.onnx is None else str(files.onnx)
+
+
+def saved_files(results: list[RetrainResult]) -> list[ChildFiles]:
+    """The files the results were saved to (results of a ``retrain`` with ``out``)."""
+    return [
+        ChildFiles(
+            model=Path(r.model_path),
+            json=Path(r.json_path),
+            export=None if r.export_path is None else Path(r.export_path),
+            onnx=None if r.onnx_path is None else Path(r.onnx_path),
+        )
+        for r in results
+        if r.model_path is not None and r.json_path is not None
+    ]
 
 
 def format_retrained(results: list[RetrainResult]) -> str:

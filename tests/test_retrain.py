@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 
@@ -9,7 +10,9 @@ import numpy as np
 import pytest
 import torch
 
+from optuna_isnas.children import CHILD_FORMAT, ExportError, load_child, load_exported_config
 from optuna_isnas.retrain import RetrainError, load_architectures, retrain
+from optuna_isnas.search.errors import SearchError
 from optuna_isnas.spaces import get_space
 
 
@@ -43,21 +46,139 @@ def test_retrain_reports_and_saves_children(tmp_path, document):
         progress=False,
         max_steps_per_epoch=5,
         eval_subset=100,
+        export=False,
     )
     assert [r.index for r in results] == [0, 2]
     space = get_space(**document["space"])
     for result in results:
         assert result.params == document["architectures"][result.index]["params"]
         assert 0.0 <= result.test_accuracy <= 1.0
-        module = torch.load(result.model_path, weights_only=False)
+        saved = torch.load(result.model_path, weights_only=True)  # plain data and tensors
         rebuilt = space.build_child(result.architecture)
-        rebuilt.load_state_dict(torch.load(result.state_dict_path))
+        rebuilt.load_state_dict(saved["state_dict"])
         info = json.loads(Path(result.json_path).read_text())
+        assert info == saved["config"]
         assert info["architecture"] == result.architecture and info["space"] == document["space"]
-        module.eval(), rebuilt.eval()
+        model, config = load_child(result.model_path)
+        assert config == info
+        rebuilt.eval()
         x = torch.randn(4, 1, 8, 8)
-        torch.testing.assert_close(module(x), rebuilt(x))
+        torch.testing.assert_close(model(x), rebuilt(x))
+        assert result.export_path is None and result.onnx_path is None
     assert len(json.loads((tmp_path / "children" / "retrain.json").read_text())) == 2
+
+
+def test_child_config_describes_the_input_and_classes(tmp_path, document):
+    from optuna_isnas.data import load_dataset
+
+    (result,) = retrain(
+        document,
+        [1],
+        epochs=1,
+        device="cpu",
+        out=tmp_path,
+        progress=False,
+        max_steps_per_epoch=2,
+        export=False,
+    )
+    config = json.loads(Path(result.json_path).read_text())
+    splits = load_dataset("digits", seed=0)
+    assert config["format"] == CHILD_FORMAT
+    assert config["input"]["shape"] == [1, 8, 8] and config["input"]["layout"] == "NCHW"
+    assert config["input"]["mean"] == pytest.approx(list(splits.mean))
+    assert config["input"]["std"] == pytest.approx(list(splits.std))
+    assert config["classes"] == list(splits.classes) and len(config["classes"]) == 10
+    assert config["test_accuracy"] == result.test_accuracy and config["params"] == result.params
+
+
+# Run in a fresh interpreter that cannot import optuna_isnas: the exports need PyTorch alone.
+_RUN_EXPORTS = """
+import json, sys
+sys.modules["optuna_isnas"] = None  # any import of the package fails
+try:
+    import optuna_isnas  # noqa: F401
+except ImportError:
+    pass
+else:
+    raise SystemExit("optuna_isnas is importable")
+import torch
+folder = sys.argv[1]
+x = torch.load(f"{folder}/x.pt", weights_only=True)
+extra = {"config.json": ""}
+program = torch.export.load(f"{folder}/child-0.pt2", extra_files=extra)
+torch.save(program.module()(x), f"{folder}/y_export.pt")
+torch.save(program.module()(x[:1]), f"{folder}/y_export_one.pt")
+print(json.loads(extra["config.json"])["format"])
+try:
+    import onnxruntime
+except ImportError:
+    print("no onnxruntime")
+else:
+    session = onnxruntime.InferenceSession(f"{folder}/child-0.onnx")
+    (y,) = session.run(None, {session.get_inputs()[0].name: x.numpy()})
+    torch.save(torch.from_numpy(y), f"{folder}/y_onnx.pt")
+"""
+
+
+@pytest.mark.slow
+def test_exports_run_without_this_package_and_match_the_child(tmp_path, document):
+    import subprocess
+    import sys
+
+    onnx = importlib.util.find_spec("onnxscript") is not None
+    (result,) = retrain(
+        document,
+        [0],
+        epochs=1,
+        device="cpu",
+        out=tmp_path,
+        progress=False,
+        max_steps_per_epoch=3,
+        onnx=onnx,
+    )
+    assert result.export_path == str(tmp_path / "child-0.pt2")
+    model, config = load_child(result.model_path)
+    x = torch.randn(5, *config["input"]["shape"])
+    torch.save(x, tmp_path / "x.pt")
+    script = tmp_path / "run_exports.py"
+    script.write_text(_RUN_EXPORTS)
+    done = subprocess.run(
+        [sys.executable, "-I", str(script), str(tmp_path)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[0] == CHILD_FORMAT  # the config travels inside the export
+    with torch.no_grad():
+        expected = model(x)
+    torch.testing.assert_close(torch.load(tmp_path / "y_export.pt"), expected)
+    torch.testing.assert_close(torch.load(tmp_path / "y_export_one.pt"), expected[:1])
+    if onnx and "no onnxruntime" not in done.stdout:
+        torch.testing.assert_close(
+            torch.load(tmp_path / "y_onnx.pt"), expected, rtol=1e-4, atol=1e-5
+        )
+    assert load_exported_config(result.export_path) == config
+
+
+def test_onnx_without_its_extra_is_a_clear_error(tmp_path, document, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "onnxscript", None)
+    with pytest.raises(ExportError, match=r"needs the onnx extra .*optuna-isnas\[onnx\]"):
+        retrain(document, [0], epochs=1, out=tmp_path, onnx=True, progress=False)
+
+
+def test_bad_settings_are_refused_before_training(tmp_path, document):
+    with pytest.raises(RetrainError, match="epochs must be a whole number of at least 1, got 0"):
+        retrain(document, [0], epochs=0)
+    with pytest.raises(RetrainError, match="batch size must be"):
+        retrain(document, [0], batch_size=0)
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    with pytest.raises(SearchError, match="is a file, not a directory"):
+        retrain(document, [0], out=afile)
 
 
 def test_retrain_is_seeded(document):
