@@ -381,3 +381,39 @@ def test_variant_ids_parse():
     assert Variant.parse(Variant("isnas", 2.0).key).multiplier == 2.0
     with pytest.raises(ValueError, match="not a variant"):
         Variant.parse("isnas-1x")
+
+
+@pytest.mark.slow
+def test_cli_in_worker_processes_prints_each_pair_once_and_leaks_nothing(tmp_path):
+    """A real `optuna-isnas compare` with two worker processes: one line per compared pair, and
+    no leaked-semaphore warning at exit (the pool's workers are joined, not terminated)."""
+    import os
+    import subprocess
+    import sys
+
+    argv = ["--dataset", "digits", "--width", "4", "--epsilons", "0,9", "--epochs", "1"]
+    argv += ["--max-steps-per-epoch", "2", "--batch-size", "16", "--train-subset", "120"]
+    argv += ["--val-subset", "60", "--seeds", "1", "--methods", "isnas,separate,random"]
+    argv += ["--separate-budgets", "1", "--trace-points", "1", "--no-png", "--no-dashboard"]
+    argv += ["--workers", "2", "--out", str(tmp_path / "cmp")]
+    done = subprocess.run(
+        [sys.executable, "-c", "import sys; from optuna_isnas.cli import main; sys.exit(main())"]
+        + ["compare", *argv],
+        env={**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr
+    pairs = [line for line in done.stdout.splitlines() if line.startswith("- ") and " vs " in line]
+    assert len(pairs) == 2  # IS-NAS vs K separate, IS-NAS vs random
+    assert len({p.split(":")[0] for p in pairs}) == 2
+    assert "leaked semaphore" not in done.stderr and "Warning" not in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_resume_with_every_search_finished_runs_no_pool(tmp_path):
+    from optuna_isnas.compare.parallel import run_jobs
+
+    config = tiny(tmp_path, workers=2)
+    assert run_jobs(config, [], print, [], "search") == []

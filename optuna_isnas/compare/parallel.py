@@ -36,6 +36,8 @@ def run_jobs(
 ) -> list[Result]:
     """Run ``worker(payload)`` for each job, in ``config.workers`` processes (in this one for 1)."""
     results: list[Result] = []
+    if not payloads:  # everything was reused (--resume)
+        return results
     start = time.perf_counter()
     if config.workers == 1 or len(payloads) == 1:
         threads = torch.get_num_threads()
@@ -57,4 +59,8 @@ def run_jobs(
                 config,
                 f"[{time.perf_counter() - start:7.1f}s] {what} {i + 1}/{len(payloads)} {result.label}",
             )
+        # Let the workers exit on their own (leaving the block would terminate them, and a
+        # terminated worker leaves its semaphores to the resource tracker's leak warning).
+        pool.close()
+        pool.join()
     return results

@@ -239,13 +239,32 @@ def format_summary(
         )
     if comparisons:
         lines += ["", "Paired by seed (first minus second):", ""]
-        for c in comparisons:
-            lines.append(
-                f"- {variant_title(c.first)} vs {variant_title(c.second)}: {c.key} difference "
-                f"{c.mean:+.4f} ± {c.sd:.4f}, first better in {c.wins}/{len(c.seeds)} seeds, "
-                f"compute ratio {c.compute_ratio:.2f}"
-            )
+        lines += [_paired_line(pair) for pair in _by_pair(comparisons)]
     return "\n".join(lines)
+
+
+def _by_pair(comparisons: list[PairedComparison]) -> list[list[PairedComparison]]:
+    """The comparisons grouped by (first, second), in their order (one line per pair)."""
+    pairs: dict[tuple[str, str], list[PairedComparison]] = {}
+    for c in comparisons:
+        pairs.setdefault((c.first, c.second), []).append(c)
+    return list(pairs.values())
+
+
+def _paired_line(pair: list[PairedComparison]) -> str:
+    """One pair's line: the HV difference, and the best-K one only where it differs."""
+    main = next((c for c in pair if c.key == "hv"), pair[0])
+    text = (
+        f"- {variant_title(main.first)} vs {variant_title(main.second)}: {main.key} difference "
+        f"{main.mean:+.4f} ± {main.sd:.4f}, first better in {main.wins}/{len(main.seeds)} seeds"
+    )
+    for c in pair:
+        if c is not main and (f"{c.mean:+.4f} ± {c.sd:.4f}", c.wins) != (
+            f"{main.mean:+.4f} ± {main.sd:.4f}",
+            main.wins,
+        ):
+            text += f" ({c.key}: {c.mean:+.4f} ± {c.sd:.4f}, better in {c.wins}/{len(c.seeds)})"
+    return text + f", compute ratio {main.compute_ratio:.2f}"
 
 
 def _pm(value: tuple[float, float], digits: int) -> str:
