@@ -9,6 +9,7 @@ opens offline). The figure can also be attached to a study for optuna-dashboard 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -66,27 +67,102 @@ def pareto_figure(
             name="Pareto front of the trials",
         )
     )
-    if architectures:
+    # The returned architectures: a short label "#i" on a white box beside each marker, placed
+    # where it meets no other label (_label_offsets), and the details (eps or budget,
+    # parameters, accuracy) in the legend.
+    ordered = sorted(architectures, key=lambda a: a.params)
+    ys_all = [t.user_attrs["accuracy"] for t in shown] + [a.accuracy for a in architectures]
+    offsets = _label_offsets(
+        [(math.log10(max(a.params, 1)), a.accuracy) for a in ordered],
+        y_span=max(ys_all, default=1.0) - min(ys_all, default=0.0),
+    )
+    for rank, (entry, offset) in enumerate(zip(ordered, offsets)):
         figure.add_trace(
             go.Scatter(
-                x=[a.params for a in architectures],
-                y=[a.accuracy for a in architectures],
-                mode="markers+text",
-                marker={"size": 12, "color": "crimson", "symbol": "diamond"},
-                text=[_label(a) for a in architectures],
-                textposition="top center",
-                name="returned architectures (whole validation split)",
+                x=[entry.params],
+                y=[entry.accuracy],
+                mode="markers",
+                marker={"size": 11, "color": "crimson", "symbol": "diamond"},
+                name=_label(entry),
+                legendgroup="returned",
+                legendgrouptitle={"text": "returned (whole validation split)"}
+                if rank == 0
+                else None,
+                hovertemplate=f"{_label(entry)}<extra></extra>",
             )
         )
+        figure.add_annotation(
+            x=math.log10(max(entry.params, 1)),  # annotations on a log axis take log10(x)
+            y=entry.accuracy,
+            text=f"#{entry.index}",
+            showarrow=True,
+            arrowcolor="crimson",
+            arrowwidth=1,
+            arrowhead=0,
+            ax=offset[0],
+            ay=offset[1],
+            font={"size": 11, "color": "crimson"},
+            bgcolor="rgba(255,255,255,0.9)",
+            bordercolor="crimson",
+            borderwidth=1,
+            borderpad=1,
+        )
+    ys = ys_all
     figure.update_layout(
         title=title or f"{study.study_name}: accuracy vs parameters",
-        xaxis_title="parameters",
+        xaxis_title="parameters (log scale)",
         yaxis_title="validation accuracy",
         template="plotly_white",
-        legend={"orientation": "h", "y": -0.2},
+        legend={"orientation": "h", "yanchor": "top", "y": -0.22, "font": {"size": 11}},
+        margin={"t": 60},
     )
+    if ys:  # room above the top marker and below the lowest for their labels
+        low, high = min(ys), max(ys)
+        span = max(high - low, 0.02)
+        figure.update_yaxes(range=[low - 0.12 * span, high + 0.15 * span])
     figure.update_xaxes(type="log")
     return figure
+
+
+DASHBOARD_CARD_HEIGHT = 450
+"""optuna-dashboard 0.21 draws each saved figure in a half-width card 450 px high (its page
+clips a taller figure: axis titles and legend vanish)."""
+_TOOLBAR_PX = 30
+
+
+def fit_dashboard_card(figure: go.Figure) -> go.Figure:
+    """A copy of ``figure`` laid out for an optuna-dashboard card: its width and 450 px high,
+    smaller title and legend, the legend below the axis title, no clipped top label."""
+    copy = go.Figure(figure)
+    copy.layout.width = None
+    copy.layout.height = DASHBOARD_CARD_HEIGHT
+    copy.layout.autosize = True
+    lines = (copy.layout.title.text or "").count("<br>") + 1
+    # The title starts below the dashboard's toolbar (the top right 30 px of the card).
+    copy.update_layout(
+        title={
+            "font": {"size": 13},
+            "yref": "container",
+            "y": 1 - _TOOLBAR_PX / DASHBOARD_CARD_HEIGHT,
+            "yanchor": "top",
+            "x": 0.01,
+            "xanchor": "left",
+        },
+        margin={"l": 60, "r": 25, "t": _TOOLBAR_PX + 20 * lines + 14, "b": 10},
+        legend={
+            "orientation": "h",
+            "font": {"size": 10},
+            "yref": "container",
+            "y": 0,
+            "yanchor": "bottom",
+            "itemsizing": "constant",
+        },
+    )
+    for annotation in copy.layout.annotations or ():
+        annotation.font.size = min(annotation.font.size or 12, 10)
+    copy.update_xaxes(automargin=True, title_standoff=4)
+    copy.update_yaxes(automargin=True)
+    return copy
 
 
 def write_pareto_html(
@@ -109,7 +185,9 @@ def write_pareto_html(
             from optuna_dashboard import save_plotly_graph_object
         except ImportError:
             return path
-        save_plotly_graph_object(study, figure, graph_object_id="optuna-isnas-pareto")
+        save_plotly_graph_object(
+            study, fit_dashboard_card(figure), graph_object_id="optuna-isnas-pareto"
+        )
     return path
 
 
@@ -124,9 +202,52 @@ def _front(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
     return front
 
 
+_CANDIDATE_OFFSETS = [
+    (0, -24),
+    (0, 24),
+    (30, -24),
+    (-30, -24),
+    (30, 24),
+    (-30, 24),
+    (0, -46),
+    (0, 46),
+]
+_LABEL_W, _LABEL_H = 26.0, 18.0  # a label's box in pixels (with a margin)
+_PLOT_W, _PLOT_H = 450.0, 250.0  # the smallest plot area the figure is drawn in (dashboard card)
+
+
+def _label_offsets(points: Sequence[tuple[float, float]], y_span: float) -> list[tuple[int, int]]:
+    """Arrow offsets (pixels) of one label per point, each placed where its box meets no box
+    placed before (``points``: (log10 params, accuracy); tried in order of size)."""
+    if not points:
+        return []
+    xs = [x for x, _ in points]
+    x_span = max(max(xs) - min(xs), 1.0)
+    y_span = max(y_span, 0.02)
+    boxes: list[tuple[float, float]] = []
+    chosen = []
+    for x, y in points:
+        px, py = x / x_span * _PLOT_W, -y / y_span * _PLOT_H
+        best = _CANDIDATE_OFFSETS[0]
+        for dx, dy in _CANDIDATE_OFFSETS:
+            centre = (px + dx, py + dy)
+            if all(
+                abs(centre[0] - bx) >= _LABEL_W or abs(centre[1] - by) >= _LABEL_H
+                for bx, by in boxes
+            ):
+                best = (dx, dy)
+                break
+        boxes.append((px + best[0], py + best[1]))
+        chosen.append(best)
+    return chosen
+
+
 def _label(entry: ArchitectureResult) -> str:
+    """``#0 eps 0: 80,234 params, 98.05 %`` (or ``budget 2e+04``)."""
     if entry.budget is not None:
-        return f"#{entry.index} budget {entry.budget:g}"
-    if entry.eps is not None:
-        return f"#{entry.index} eps {entry.eps:g}"
-    return f"#{entry.index}"
+        which = f" budget {entry.budget:,.0f}"
+    elif entry.eps is not None:
+        which = f" eps {entry.eps:g}"
+    else:
+        which = ""
+    return f"#{entry.index}{which}: {entry.params:,} params, {100 * entry.accuracy:.2f} %"

@@ -8,6 +8,7 @@ headless Chromium, lets its JavaScript run, and looks for the rendered figures i
 from __future__ import annotations
 
 import contextlib
+import html as html_module
 import json
 import re
 import subprocess
@@ -180,3 +181,116 @@ def _unescape(html: str) -> str:
     import html as html_module
 
     return html_module.unescape(html)
+
+
+def dump_dom(base_url: str, study_id: int, budget_ms: int = 20000, timeout: float = 120.0) -> str:
+    """The study page's DOM after its JavaScript ran (headless Chromium)."""
+    chromium = find_chromium()
+    if chromium is None:
+        raise FileNotFoundError("no Chromium found on PATH (Debian: apt-get install -y chromium)")
+    with tempfile.TemporaryDirectory() as profile:
+        return subprocess.run(
+            chromium_command(
+                chromium,
+                f"--user-data-dir={profile}",
+                f"--virtual-time-budget={budget_ms}",
+                "--window-size=1400,4000",
+                "--dump-dom",
+                f"{base_url}/dashboard/studies/{study_id}",
+            ),
+            capture_output=True,
+            timeout=timeout,
+            check=False,
+            text=True,
+        ).stdout
+
+
+Box = tuple[float, float, float, float]  # left, top, right, bottom in the figure's pixels
+
+
+@dataclass
+class RenderedPlot:
+    """One saved figure as the dashboard's plotly.js drew it (coordinates in its SVG)."""
+
+    width: float
+    height: float
+    title_bottom: float  # baseline of the title's last line
+    axis_titles: list[str]  # x titles, then y titles
+    axis_title_boxes: list[Box]  # approximate: a line of 14 px text around each anchor
+    annotation_boxes: dict[str, Box]  # annotation text -> its box
+
+
+def rendered_plot(dom: str, graph_id: str) -> RenderedPlot:
+    """Read the plot ``user-defined-plot:<graph_id>`` out of a dumped page.
+
+    Raises:
+        LookupError: The page has no such plot (the dashboard did not draw it).
+    """
+    start = dom.find(f'id="user-defined-plot:{graph_id}"')
+    if start < 0:
+        raise LookupError(f"the page has no plot {graph_id!r}")
+    end = dom.find('id="user-defined-plot:', start + 10)
+    part = html_module.unescape(dom[start : end if end > 0 else len(dom)])
+    svg = re.search(r'<svg class="main-svg"[^>]*width="([\d.]+)" height="([\d.]+)"', part)
+    if svg is None:
+        raise LookupError(f"plot {graph_id!r} was not rendered")
+    titles = re.findall(r'class="gtitle"[^>]*?y="([\d.]+)"', part)
+    tspans = re.findall(r'class="gtitle".*?</text>', part, flags=re.S)
+    lines = tspans[0].count("<tspan") if tspans else 0
+    title_bottom = float(titles[0]) + 16.0 * max(lines - 1, 0) if titles else 0.0
+    names, boxes = [], []
+    for axis in ("xtitle", "ytitle"):
+        for match in re.finditer(
+            rf'class="{axis}"(?: transform="[^"]*")? x="([\d.]+)" y="([\d.]+)"[^>]*>([^<]*)', part
+        ):
+            x, y, text = float(match[1]), float(match[2]), match[3]
+            names.append(text)
+            boxes.append(
+                (x - 7, y - 14, x + 7, y + 4) if axis == "ytitle" else (x, y - 14, x, y + 4)
+            )
+    annotations = {}
+    for match in re.finditer(
+        r'class="annotation-text-g" transform="rotate\(0,[\d.]+,[\d.]+\)">'
+        r'<g class="cursor-pointer" transform="translate\(([\d.-]+),([\d.-]+)\)">'
+        r'<rect class="bg" x="[\d.]+" y="[\d.]+" width="([\d.]+)" height="([\d.]+)".*?'
+        r'data-unformatted="([^"]*)"',
+        part,
+    ):
+        left, top, w, h = (float(match[i]) for i in range(1, 5))
+        annotations[match[5]] = (left, top, left + w, top + h)
+    return RenderedPlot(
+        width=float(svg[1]),
+        height=float(svg[2]),
+        title_bottom=title_bottom,
+        axis_titles=names,
+        axis_title_boxes=boxes,
+        annotation_boxes=annotations,
+    )
+
+
+def overlap(a: Box, b: Box) -> bool:
+    """Two boxes share area."""
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def screenshot(base_url: str, study_id: int, path: Path, height: int = 3000) -> Path:
+    """A PNG of the study's page, 1400 px wide (headless Chromium)."""
+    chromium = find_chromium()
+    if chromium is None:
+        raise FileNotFoundError("no Chromium found on PATH (Debian: apt-get install -y chromium)")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as profile:
+        subprocess.run(
+            chromium_command(
+                chromium,
+                f"--user-data-dir={profile}",
+                "--virtual-time-budget=20000",
+                f"--window-size=1400,{height}",
+                f"--screenshot={path.resolve()}",
+                f"{base_url}/dashboard/studies/{study_id}",
+            ),
+            capture_output=True,
+            timeout=120,
+            check=False,
+        )
+    return path

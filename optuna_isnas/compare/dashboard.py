@@ -23,13 +23,3 @@ def attach_figures(
     if note is not None:
         save_note(study, note)
     return ids
-
-
-def fit_card(figure: go.Figure) -> go.Figure:
-    """A copy that fills the dashboard's figure card instead of its fixed page size."""
-    copy = go.Figure(figure)
-    copy.layout.width = None
-    copy.layout.height = min(int(figure.layout.height or 600), 900)
-    copy.layout.autosize = True
-    copy.layout.title.font.size = 13
-    return copy

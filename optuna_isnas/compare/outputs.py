@@ -87,7 +87,8 @@ def attach_to_dashboard(
     """Attach the figures and the table to the first seed's IS-NAS study (journal ``out/dashboard.journal``)."""
     import optuna
 
-    from optuna_isnas.compare.dashboard import attach_figures, fit_card
+    from optuna_isnas.compare.dashboard import attach_figures
+    from optuna_isnas.plots import fit_dashboard_card
     from optuna_isnas.search.storage import open_storage
 
     job = dashboard_job(config)
@@ -103,7 +104,7 @@ def attach_to_dashboard(
         return None
     ids = attach_figures(
         study,
-        {f"isnas-{key}": fit_card(figure) for key, figure in figures.figures.items()},
+        {f"isnas-{key}": fit_dashboard_card(figure) for key, figure in figures.figures.items()},
         note=table,
     )
     opened.sync()
