@@ -50,8 +50,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except SearchInterrupted as exc:
+    except SearchInterrupted as exc:  # the first Ctrl-C or SIGTERM: a checkpoint was written
         print(str(exc), file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except KeyboardInterrupt:  # Ctrl-C outside a search's steps, or a second one during them
+        print(f"interrupted: stopped at once{getattr(args, 'interrupt_hint', '')}", file=sys.stderr)
         return EXIT_INTERRUPTED
 
 
@@ -110,6 +113,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
     r.add_argument("--max-steps-per-epoch", type=int, help="cap on steps per epoch (quick runs)")
+    r.add_argument(
+        "--no-export",
+        action="store_true",
+        help="do not write child-I.pt2 (the torch.export program that runs without this package)",
+    )
+    r.add_argument(
+        "--onnx", action="store_true", help="also write child-I.onnx (needs the onnx extra)"
+    )
+    r.add_argument(
+        "--no-attach",
+        action="store_true",
+        help="do not attach the children to the search's summary study (optuna.artifacts)",
+    )
     r.set_defaults(func=_retrain)
 
     add_compare_parser(sub)
@@ -124,13 +140,20 @@ _SEARCH_HELP = (
 )
 _RETRAIN_HELP = (
     "Train architectures from a search's architectures.json from scratch and report their test "
-    "accuracy and parameters; saves each as child-I.pt (nn.Module), child-I.state_dict.pt and child-I.json."
+    "accuracy and parameters. Saves each as child-I.pt (config and state_dict: "
+    "torch.load(weights_only=True)), child-I.json (architecture, input normalisation, class names, "
+    "scores) and child-I.pt2 (torch.export: runs with PyTorch alone), and attaches them to the "
+    "search's summary study, where optuna-dashboard --artifact-dir OUT/artifacts offers them."
 )
 
 
 def _search(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from optuna_isnas.flags import given_values
+    from optuna_isnas.search.checkpoint import CHECKPOINT_NAME
     from optuna_isnas.search.config import SearchConfig
+    from optuna_isnas.search.errors import SearchInterrupted
     from optuna_isnas.search.loop import run_search
     from optuna_isnas.search.results import format_architectures
     from optuna_isnas.training.recipe import TrainingRecipe
@@ -138,7 +161,17 @@ def _search(args: argparse.Namespace) -> int:
     config = SearchConfig.build(
         **given_values(args, SearchConfig), **given_values(args, TrainingRecipe)
     )
-    result = run_search(config, resume=args.resume, overwrite=args.overwrite)
+    try:
+        result = run_search(config, resume=args.resume, overwrite=args.overwrite)
+    except KeyboardInterrupt as exc:
+        if not isinstance(exc, SearchInterrupted):  # stopped at once: say what is left
+            checkpoint = Path(config.out) / CHECKPOINT_NAME
+            args.interrupt_hint = (
+                f"; resume from the last checkpoint ({checkpoint}) with --resume"
+                if checkpoint.is_file()
+                else " (no checkpoint had been written yet)"
+            )
+        raise
 
     print(
         f"\nReturned architectures of study {result.study.study_name!r} "
@@ -151,16 +184,35 @@ def _search(args: argparse.Namespace) -> int:
         f"studies {result.study.study_name!r} and {result.summary_study.study_name!r} are in {where}"
     )
     if result.dashboard_command():
-        print(f"view them:  {result.dashboard_command()}")
+        print(f"view them:  {result.dashboard_command()}{dashboard_install_hint()}")
     print(f"retrain:    optuna-isnas retrain {result.architectures_path} --index 0")
     return 0
+
+
+DASHBOARD_EXTRA = "pip install 'optuna-isnas[dashboard]'"
+
+
+def dashboard_install_hint() -> str:
+    """``"   (not installed: pip install ...)"`` where optuna-dashboard is missing, else ``""``."""
+    import importlib.util
+    import shutil
+
+    if importlib.util.find_spec("optuna_dashboard") or shutil.which("optuna-dashboard"):
+        return ""
+    return f"   (optuna-dashboard is not installed: {DASHBOARD_EXTRA})"
 
 
 def _retrain(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from optuna_isnas.children import Attached, attach_children
     from optuna_isnas.flags import given_values
-    from optuna_isnas.retrain import format_retrained, load_architectures, retrain
+    from optuna_isnas.retrain import (
+        format_retrained,
+        load_architectures,
+        retrain,
+        saved_files,
+    )
     from optuna_isnas.training.recipe import TrainingRecipe
 
     document = load_architectures(args.architectures)
@@ -180,10 +232,24 @@ def _retrain(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
         threads=args.threads,
         max_steps_per_epoch=args.max_steps_per_epoch,
+        export=not args.no_export,
+        onnx=args.onnx,
     )
     print(f"\nRetrained from scratch for {args.epochs} epochs:")
     print(format_retrained(results))
-    print(f"\nsaved the children (child-I.pt, child-I.state_dict.pt, child-I.json) in {out}")
+    made = ["child-I.pt", "child-I.json"]
+    made += [] if args.no_export else ["child-I.pt2"]
+    made += ["child-I.onnx"] if args.onnx else []
+    print(f"\nsaved the children ({', '.join(made)}) in {out}")
+    if not args.no_attach:
+        attached = attach_children(document, Path(args.architectures), saved_files(results))
+        if isinstance(attached, Attached):
+            print(
+                f"attached them to study {attached.study_name!r}; download them from "
+                f"optuna-dashboard:  {attached.dashboard_command()}{dashboard_install_hint()}"
+            )
+        else:
+            print(f"note: the children were not attached to the summary study: {attached}")
     return 0
 
 
