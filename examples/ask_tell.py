@@ -46,7 +46,7 @@ def main() -> None:
             )
             study.tell(trial, evaluate(widths, rng))
 
-    print(f"{len(study.trials)} trials, {sampler.generation(study)} generations")
+    print(f"{len(study.trials)} trials, {sampler.generation(study)} updates of the distributions")
     for budget, arch in zip(sampler.budgets(study) or [], sampler.architectures(study)):
         chosen = [cast(int, arch[f"width{i}"]) for i in range(LAYERS)]
         print(

@@ -141,9 +141,10 @@ def load_cifar10(root: str | Path | None, download: bool) -> RawDataset:
 
         raise DatasetError(
             f"CIFAR-10 file{'s' if len(missing) > 1 else ''} {', '.join(missing)} missing from "
-            f"{cifar.find_batches_dir(base)}. Pass download=True (--download) to download "
-            f"{CIFAR10.url} (163 MB) into {base}, or point root=DIR (--data-root DIR) at a "
-            f"directory that holds an extracted {cifar.BASE_FOLDER} (or at that directory itself)."
+            f"{cifar.find_batches_dir(base)}. Download and extract {CIFAR10.url} (163 MB) and "
+            f"point --data-root DIR (root=DIR) at the directory that holds {cifar.BASE_FOLDER} "
+            f"(or at that directory itself); from Python, load_dataset('cifar10', "
+            f"download=True) downloads it into {base}."
         )
     x, y, x_test, y_test, classes = cifar.read_cifar10(base)
     return RawDataset(
