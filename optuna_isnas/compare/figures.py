@@ -217,7 +217,8 @@ def probabilities_figure(record: SearchRecord, title: str) -> go.Figure:
                     col=col + 1,
                 )
                 shown.add(choice)
-    figure.update_yaxes(range=[0, 1], showticklabels=False)
+    # Ticks 0 and 0.5 only: a 1 at each row's top would sit on the 0 of the row above.
+    figure.update_yaxes(range=[0, 1], tickvals=[0, 0.5], showticklabels=False)
     figure.update_yaxes(showticklabels=True, col=1)
     figure.update_xaxes(title_text="step", row=k)
     figure.update_layout(
