@@ -74,4 +74,4 @@ def main(out: str = "runs/example", quick: bool = False) -> None:
 
 if __name__ == "__main__":
     arguments = [a for a in sys.argv[1:] if a != "--quick"]
-    main(*arguments[:1], quick="--quick" in sys.argv[1:])
+    main(arguments[0] if arguments else "runs/example", quick="--quick" in sys.argv[1:])

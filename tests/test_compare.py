@@ -397,8 +397,13 @@ def test_cli_in_worker_processes_prints_each_pair_once_and_leaks_nothing(tmp_pat
     argv += ["--separate-budgets", "1", "--trace-points", "1", "--no-png", "--no-dashboard"]
     argv += ["--workers", "2", "--out", str(tmp_path / "cmp")]
     done = subprocess.run(
-        [sys.executable, "-c", "import sys; from optuna_isnas.cli import main; sys.exit(main())"]
-        + ["compare", *argv],
+        [
+            sys.executable,
+            "-c",
+            "import sys; from optuna_isnas.cli import main; sys.exit(main())",
+            "compare",
+            *argv,
+        ],
         env={**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"},
         capture_output=True,
         text=True,

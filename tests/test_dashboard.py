@@ -149,11 +149,11 @@ def test_figures_fit_their_dashboard_cards_with_axis_titles_and_readable_labels(
     assert search.height <= DASHBOARD_CARD_HEIGHT
     assert search.axis_titles == ["parameters (log scale)", "validation accuracy"]
     for box in search.axis_title_boxes:
-        assert 0 <= box[1] and box[3] <= search.height, box  # drawn inside the card
+        assert box[1] >= 0 and box[3] <= search.height, box  # drawn inside the card
     labels = search.annotation_boxes
     assert sorted(labels) == ["#0", "#1", "#2", "#3"]
     for name, box in labels.items():
-        assert 0 <= box[0] and box[2] <= search.width, (name, box)
+        assert box[0] >= 0 and box[2] <= search.width, (name, box)
         assert search.title_bottom <= box[1] and box[3] <= search.height, (name, box)
     names = sorted(labels)
     for i, a in enumerate(names):
@@ -167,4 +167,4 @@ def test_figures_fit_their_dashboard_cards_with_axis_titles_and_readable_labels(
         "hypervolume of the returned set",
     ]
     for box in card.axis_title_boxes:
-        assert 0 <= box[1] and box[3] <= card.height, box
+        assert box[1] >= 0 and box[3] <= card.height, box

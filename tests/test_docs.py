@@ -26,10 +26,23 @@ QUICK_SEARCH = (
     "epochs=1, max_steps_per_epoch=2, train_subset=200, val_subset=100, device='cpu', "
     "progress=False,"
 )
-QUICK_FLAGS = (
-    "--epochs 1 --max-steps-per-epoch 2 --batch-size 16 --train-subset 200 --val-subset 100 "
-    "--device cpu --threads 1 --no-progress"
-).split()
+QUICK_FLAGS = [
+    "--epochs",
+    "1",
+    "--max-steps-per-epoch",
+    "2",
+    "--batch-size",
+    "16",
+    "--train-subset",
+    "200",
+    "--val-subset",
+    "100",
+    "--device",
+    "cpu",
+    "--threads",
+    "1",
+    "--no-progress",
+]
 
 
 @dataclass
