@@ -102,7 +102,7 @@ def test_python_block_runs(path, mark, code, tmp_path, monkeypatch):
         from optuna_isnas.cli import main
 
         assert main(["search", *QUICK_FLAGS, "--out", "runs/demo"]) == 0
-    namespace: dict[str, object] = {"__name__": "__readme__"}
+    namespace = {"__name__": "__readme__"}
     exec(compile(setup.before + code, f"{path}:{mark}", "exec"), namespace)
 
 
