@@ -281,3 +281,22 @@ def test_retrain_attaches_the_children_to_the_summary_study(capsys, tmp_path, se
         assert (tmp_path / f"got-{meta.filename}").read_bytes() == (
             out / meta.filename
         ).read_bytes()
+
+
+def test_the_dashboard_hint_says_how_to_install_it_when_missing(monkeypatch):
+    import importlib.util
+    import shutil
+
+    from optuna_isnas.cli import dashboard_install_hint
+
+    assert dashboard_install_hint() == ""  # installed here (the dev extra)
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "optuna_dashboard" else real(name, *a),
+    )
+    monkeypatch.setattr(shutil, "which", lambda name, *a, **k: None)
+    assert "optuna-dashboard is not installed: pip install 'optuna-isnas[dashboard]'" in (
+        dashboard_install_hint()
+    )
