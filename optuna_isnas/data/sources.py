@@ -158,13 +158,9 @@ def load_cifar10(root: str | Path | None, download: bool) -> RawDataset:
     )
 
 
-def load_image_folder(root: str | Path | None, image_size: int, grayscale: bool) -> RawDataset:
-    """Any ``torchvision.datasets.ImageFolder`` directory: ``root/<class name>/<image>``.
-
-    Each image is converted to RGB (or 8-bit grayscale with ``grayscale=True``; an alpha channel
-    is dropped), its shorter side resized to ``image_size`` (bilinear, antialiased), then
-    center-cropped to ``image_size`` x ``image_size``.
-    """
+def scan_image_folder(root: str | Path | None) -> tuple[list[tuple[str, int]], tuple[str, ...]]:
+    """The ``(path, class index)`` samples and class names of an ImageFolder directory, without
+    reading any image."""
     if root is None:
         raise DatasetError(
             "imagefolder needs root=DIR (--data-root DIR): a directory with one subfolder per "
@@ -174,12 +170,10 @@ def load_image_folder(root: str | Path | None, image_size: int, grayscale: bool)
     if not base.is_dir():
         raise DatasetError(f"imagefolder root {base} is not a directory")
 
-    from PIL import Image
     from torchvision.datasets import ImageFolder
-    from torchvision.transforms import functional as TF
 
     try:
-        folder = ImageFolder(str(base))
+        folder = ImageFolder(str(base), loader=_not_loaded)
     except FileNotFoundError as e:
         raise DatasetError(
             f"imagefolder root {base} holds no usable images ({e}). Expected one subfolder per "
@@ -190,23 +184,44 @@ def load_image_folder(root: str | Path | None, image_size: int, grayscale: bool)
             f"imagefolder root {base} has {len(folder.classes)} class folder "
             f"({', '.join(folder.classes)}); classification needs at least 2"
         )
+    return list(folder.samples), tuple(folder.classes)
+
+
+def _not_loaded(path: str) -> None:  # ImageFolder's loader; the scan never calls it
+    raise AssertionError(path)
+
+
+def decode_image(path: str, image_size: int, grayscale: bool) -> np.ndarray:
+    """One image as uint8 ``(C, image_size, image_size)``.
+
+    Converted to RGB (or 8-bit grayscale with ``grayscale=True``; an alpha channel is dropped),
+    its shorter side resized to ``image_size`` (bilinear, antialiased), then center-cropped.
+    """
+    from PIL import Image
+    from torchvision.transforms import functional as TF
+
     mode = "L" if grayscale else "RGB"
-    x = np.empty((len(folder.samples), 1 if grayscale else 3, image_size, image_size), np.uint8)
-    for i, (path, _) in enumerate(folder.samples):
-        try:
-            with Image.open(path) as opened:
-                opened.draft(mode, (image_size, image_size))  # JPEG: decode at a reduced scale
-                image = opened.convert(mode)
-        except (OSError, ValueError) as e:
-            raise DatasetError(f"cannot read image {path}: {e}") from e
-        pixels = np.asarray(
-            TF.center_crop(TF.resize(image, image_size), image_size), dtype=np.uint8
-        )
-        x[i] = pixels[None] if grayscale else pixels.transpose(2, 0, 1)
+    try:
+        with Image.open(path) as opened:
+            opened.draft(mode, (image_size, image_size))  # JPEG: decode at a reduced scale
+            image = opened.convert(mode)
+    except (OSError, ValueError) as e:
+        raise DatasetError(f"cannot read image {path}: {e}") from e
+    pixels = np.asarray(TF.center_crop(TF.resize(image, image_size), image_size), dtype=np.uint8)
+    return pixels[None] if grayscale else pixels.transpose(2, 0, 1)
+
+
+def load_image_folder(root: str | Path | None, image_size: int, grayscale: bool) -> RawDataset:
+    """Any ``torchvision.datasets.ImageFolder`` directory: ``root/<class name>/<image>``, every
+    image decoded (:func:`decode_image`)."""
+    samples, classes = scan_image_folder(root)
+    x = np.empty((len(samples), 1 if grayscale else 3, image_size, image_size), np.uint8)
+    for i, (path, _) in enumerate(samples):
+        x[i] = decode_image(path, image_size, grayscale)
     return RawDataset(
         x=x,
-        y=np.asarray(folder.targets, dtype=np.int64),
-        classes=tuple(folder.classes),
+        y=np.asarray([target for _, target in samples], dtype=np.int64),
+        classes=classes,
         max_value=255,
-        source=str(base),
+        source=str(Path(str(root))),
     )
