@@ -21,9 +21,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
-
-from . import sources
+from . import sources  # noqa: F401  (public: optuna_isnas.data.sources)
 from ._types import DatasetError, DatasetSplits, TensorSplit
 from .idx import read_idx
 from .layout import DATASET_NAMES, DEFAULT_FRACTION, plan_dataset
@@ -85,7 +83,7 @@ def load_dataset(
         DatasetError: unknown name, an option that does not apply or is out of range, missing
             or corrupt files, too few samples for the split. The message says how to fix it.
     """
-    layout = plan_dataset(
+    return plan_dataset(
         name,
         root,
         seed,
@@ -97,28 +95,4 @@ def load_dataset(
         test_fraction=test_fraction,
         max_train_samples=max_train_samples,
         max_eval_samples=max_eval_samples,
-    )
-    xs = {}
-    for split, positions in layout.positions.items():
-        images, _ = layout.split_source(split)
-        xs[split] = layout.to_float(images.read(positions))
-    mean, std = layout.normalisation(train=xs["train"])
-    parts = {}
-    for split, positions in layout.positions.items():
-        _, labels = layout.split_source(split)
-        parts[split] = TensorSplit(
-            x=xs[split].sub_(mean.view(1, -1, 1, 1)).div_(std.view(1, -1, 1, 1)),
-            y=torch.from_numpy(labels[positions].astype("int64")),
-            indices=torch.from_numpy(positions),
-        )
-    return DatasetSplits(
-        name=layout.name,
-        train=parts["train"],
-        val=parts["val"],
-        test=parts["test"],
-        classes=layout.classes,
-        mean=tuple(float(m) for m in mean),
-        std=tuple(float(s) for s in std),
-        seed=layout.seed,
-        source=layout.source,
-    )
+    ).in_memory()

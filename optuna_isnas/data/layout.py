@@ -10,7 +10,7 @@ either path gives the same numbers.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from . import sources
-from ._types import DatasetError
+from ._types import DatasetError, DatasetSplits, TensorSplit
 from .splits import fraction_count, limit, stratified_take
 
 DATASET_NAMES: tuple[str, ...] = ("digits", "fashion-mnist", "cifar10", "imagefolder")
@@ -71,7 +71,9 @@ class FolderImages:
         channels = 1 if self.grayscale else 3
         out = np.empty((len(positions), channels, self.image_size, self.image_size), np.uint8)
         for i, position in enumerate(positions):
-            out[i] = sources.decode_image(self.paths[int(position)], self.image_size, self.grayscale)
+            out[i] = sources.decode_image(
+                self.paths[int(position)], self.image_size, self.grayscale
+            )
         return out
 
 
@@ -145,28 +147,58 @@ class DatasetLayout:
                     train[rows[i : i + _STATS_CHUNK]] for i in range(0, len(rows), _STATS_CHUNK)
                 )
             else:
-                floats = map(self.to_float, self.read_in_chunks(self.stats_positions()))
+                floats = (self.to_float(self.images.read(c)) for c in self.stats_chunks())
         else:
             floats = map(self.to_float, stats_images)
         return moments_mean_std(floats)
 
-    def read_in_chunks(self, positions: np.ndarray) -> Iterator[np.ndarray]:
-        """The training images at ``positions`` in the chunks the constants are computed on."""
-        for i in range(0, len(positions), _STATS_CHUNK):
-            yield self.images.read(positions[i : i + _STATS_CHUNK])
+    def stats_chunks(self) -> list[np.ndarray]:
+        """:meth:`stats_positions` in the chunks the constants are accumulated over."""
+        positions = self.stats_positions()
+        return [positions[i : i + _STATS_CHUNK] for i in range(0, len(positions), _STATS_CHUNK)]
 
-    def estimated_bytes(self) -> int:
-        """Memory the in-memory path needs: the float32 splits, plus the decoded uint8 images of
-        an image folder (arrays are in memory on either path)."""
+    def in_memory(self) -> DatasetSplits:
+        """Every split read, converted and normalised into tensors."""
+        xs = {}
+        for split, positions in self.positions.items():
+            images, _ = self.split_source(split)
+            xs[split] = self.to_float(images.read(positions))
+        mean, std = self.normalisation(train=xs["train"])
+        parts = {}
+        for split, positions in self.positions.items():
+            _, labels = self.split_source(split)
+            parts[split] = TensorSplit(
+                x=xs[split].sub_(mean.view(1, -1, 1, 1)).div_(std.view(1, -1, 1, 1)),
+                y=torch.from_numpy(labels[positions].astype(np.int64)),
+                indices=torch.from_numpy(positions),
+            )
+        return DatasetSplits(
+            name=self.name,
+            train=parts["train"],
+            val=parts["val"],
+            test=parts["test"],
+            classes=self.classes,
+            mean=tuple(float(m) for m in mean),
+            std=tuple(float(s) for s in std),
+            seed=self.seed,
+            source=self.source,
+        )
+
+    def float_bytes(self, splits: Iterable[str] = ("train", "val", "test")) -> int:
+        """Memory of ``splits`` as float32 tensors."""
         if isinstance(self.images, FolderImages):
             channels, side = (1 if self.images.grayscale else 3), self.images.image_size
         else:
             shape = self.images.read(np.zeros(1, np.int64)).shape
             channels, side = shape[1], shape[2]
-        pixels = channels * side * side
-        n = sum(len(p) for p in self.positions.values())
-        decoded = pixels * n if isinstance(self.images, FolderImages) else 0
-        return decoded + 4 * n * pixels // (self.pool * self.pool)
+        n = sum(len(self.positions[s]) for s in splits)
+        return 4 * n * channels * side * side // (self.pool * self.pool)
+
+    def estimated_bytes(self) -> int:
+        """Memory the in-memory path needs: the float32 splits, plus the decoded uint8 images of
+        an image folder (arrays are in memory on either path)."""
+        floats = self.float_bytes()
+        return floats + (floats * self.pool**2 // 4 if isinstance(self.images, FolderImages) else 0)
 
 
 def plan_dataset(
@@ -277,7 +309,9 @@ def split_positions(
     else:
         test_idx, rest = np.arange(len(y_test)), everything
         test_labels = y_test
-    val_idx, train_idx = stratified_take(y, rest, fraction_count(val_fraction, len(everything)), rng)
+    val_idx, train_idx = stratified_take(
+        y, rest, fraction_count(val_fraction, len(everything)), rng
+    )
     train_idx = limit(y, train_idx, max_train_samples, rng)
     val_idx = limit(y, val_idx, max_eval_samples, rng)
     test_idx = limit(test_labels, test_idx, max_eval_samples, rng)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 
 import torch
 from torch import nn
 
+from optuna_isnas.training.distributed import GradientSync
 from optuna_isnas.training.recipe import TrainingRecipe
 
 Scheduler = torch.optim.lr_scheduler.LRScheduler
@@ -40,20 +43,42 @@ def sgd_step(
     optimizer: torch.optim.Optimizer,
     scaler: torch.amp.GradScaler,
     recipe: TrainingRecipe,
+    sync: GradientSync | None = None,
+    share: float = 1.0,
 ) -> list[float]:
     """One SGD step on the average of the finite losses among ``loss_fns``.
 
     Each loss is computed and back-propagated in turn (one graph in memory at a time); a NaN or
     infinite loss is left out of the update. Returns every loss's value (non-finite ones included).
+
+    Data-parallel (``sync`` given): each loss is this process's mean over its ``share`` of the
+    global minibatch. The backward passes accumulate locally, the gradients are averaged in one
+    all-reduce (weighted by the shares, so that they equal the global minibatch's), and the
+    returned values are the global minibatch's losses. When the processes disagree on which
+    losses are finite, the whole update is skipped (with a warning) on every process.
     """
     optimizer.zero_grad(set_to_none=True)
+    weight = share * (sync.world_size if sync is not None else 1)
     values = []
-    for loss_fn in loss_fns:
-        loss = loss_fn()
-        value = float(loss.detach())
-        values.append(value)
-        if math.isfinite(value):
-            scaler.scale(loss).backward()
+    with sync.accumulate() if sync is not None else contextlib.nullcontext():
+        for loss_fn in loss_fns:
+            loss = loss_fn()
+            value = float(loss.detach())
+            values.append(value)
+            if math.isfinite(value):
+                scaler.scale(loss if weight == 1.0 else loss * weight).backward()
+    if sync is not None:
+        values, agreed = sync.reduce_losses(values, share)
+        if not agreed:
+            optimizer.zero_grad(set_to_none=True)
+            warnings.warn(
+                "a loss was finite on some processes and not on others; this step's update is "
+                "skipped on every process",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            return values
+        sync.all_reduce_gradients()
     n_finite = sum(math.isfinite(v) for v in values)
     if n_finite:
         scaler.unscale_(optimizer)
