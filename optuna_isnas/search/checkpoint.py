@@ -92,6 +92,15 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     return _from_state(state, path)
 
 
+def checkpoint_from_bytes(data: bytes, path: str | Path) -> Checkpoint:
+    """A checkpoint from the bytes of its file (as :func:`load_checkpoint`; ``path`` names it)."""
+    try:
+        state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except Exception as exc:  # a corrupt file is reported, not re-raised
+        raise SearchError(f"cannot read checkpoint {path}: {exc}") from exc
+    return _from_state(state, Path(path))
+
+
 def _from_state(state: Any, path: Path) -> Checkpoint:
     if not isinstance(state, dict) or state.get("format_version") != FORMAT_VERSION:
         raise SearchError(

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from optuna_isnas.errors import SettingsError
-from optuna_isnas.flags import flag, integer, key_value, numbers, setting, sizes
+from optuna_isnas.flags import flag, integer, key_value, number, numbers, setting, sizes
 from optuna_isnas.search.errors import SearchError
 from optuna_isnas.search.samplers import RESERVED_OPTIONS, SAMPLER_NAMES
 from optuna_isnas.training.recipe import TrainingRecipe
@@ -22,8 +22,22 @@ from optuna_isnas.training.recipe import TrainingRecipe
 OBJECTIVES = ("accuracy", "loss")
 """What a search tells as its first value: accuracy (maximised) or loss (minimised)."""
 
-RUNTIME_FIELDS = frozenset({"data_root", "threads", "storage", "out", "progress"})
-"""Where things are and how they are shown: settings that do not change what a search computes."""
+RUNTIME_FIELDS = frozenset(
+    {
+        "data_root",
+        "threads",
+        "storage",
+        "out",
+        "progress",
+        "data_loading",
+        "loader_workers",
+        "collective_timeout",
+    }
+)
+"""Where things are, how they are read and shown: settings that do not change what a search computes."""
+
+DATA_LOADING = ("auto", "memory", "stream")
+"""How a search reads its data (``optuna_isnas.data.streaming``): both ways give the same minibatches."""
 
 MOVABLE_FIELDS = frozenset({"device"})
 """Settings that change the arithmetic but may change between a search and its resumption
@@ -76,6 +90,13 @@ class SearchConfig:
             those scores (docs/search.md, "What a search returns"). Other samplers' Pareto sets
             are rescored the same way.
         device: ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda"`` / ``"cuda:N"``.
+        data_loading: ``"memory"``, ``"stream"`` or ``"auto"`` (``optuna_isnas.data.streaming``):
+            the splits as tensors on the device, or read by ``DataLoader`` workers; the same
+            minibatches either way.
+        loader_workers: ``DataLoader`` workers per minibatch source when streaming; None: the
+            process's CPUs shared by the processes of the machine and the two sources, at most 8.
+        collective_timeout: Under ``torchrun``: seconds any exchange between the processes may
+            wait before the search stops with an error.
         threads: CPU threads for torch during the search (``torch.set_num_threads``, restored
             afterwards). None: 1 for images of at most 16 pixels on the CPU (their operations are too
             small to gain from threads, and threads that spin on a busy CPU slow a step down 10-50x,
@@ -211,6 +232,37 @@ class SearchConfig:
             default_text="1 for images up to 16 px on the CPU, else torch's choice",
         ),
         default=None,
+    )
+    data_loading: str = setting(
+        flag(
+            "--data-loading",
+            help="memory: the splits as tensors on the device; stream: DataLoader workers read "
+            "the examples (for datasets too large for memory); auto: stream when the tensors "
+            "would need over a quarter of the machine's or the GPU's memory. Both give the same "
+            "minibatches",
+            choices=DATA_LOADING,
+        ),
+        default="auto",
+    )
+    loader_workers: int | None = setting(
+        flag(
+            "--loader-workers",
+            help="DataLoader worker processes per minibatch source when streaming",
+            parse=integer,
+            metavar="N",
+            default_text="the process's CPUs / (2 x processes per machine), at most 8",
+        ),
+        default=None,
+    )
+    collective_timeout: float = setting(
+        flag(
+            "--collective-timeout",
+            help="under torchrun: seconds a process waits for the others in any exchange before "
+            "it stops with an error",
+            parse=number,
+            metavar="S",
+        ),
+        default=1800.0,
     )
     storage: str | None = setting(
         flag(
@@ -399,6 +451,16 @@ class SearchConfig:
                 raise SearchError(f"{name} must be at least 1, got {value}")
         if self.rescore < 0:
             raise SearchError(f"rescore must be 0 or more, got {self.rescore}")
+        if self.data_loading not in DATA_LOADING:
+            raise SearchError(
+                f"unknown data loading {self.data_loading!r}; choose one of {', '.join(DATA_LOADING)}"
+            )
+        if self.loader_workers is not None and self.loader_workers < 0:
+            raise SearchError(f"loader_workers must be at least 0, got {self.loader_workers}")
+        if not (math.isfinite(self.collective_timeout) and self.collective_timeout > 0):
+            raise SearchError(
+                f"collective_timeout must be a positive number of seconds, got {self.collective_timeout}"
+            )
         for name in ("samples_per_distribution", "epochs", "batch_size", "eval_batch_size"):
             if getattr(self, name) < 1:
                 raise SearchError(f"{name} must be at least 1, got {getattr(self, name)}")

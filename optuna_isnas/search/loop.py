@@ -3,12 +3,18 @@
 ``run_search`` opens a :class:`~optuna_isnas.search.session.SearchSession`, repeats the
 :class:`~optuna_isnas.search.step.OneShotTrainer`'s step epoch by epoch with a checkpoint after
 each, and scores what the sampler returns on the whole validation split.
+
+Under ``torchrun`` (``WORLD_SIZE`` > 1) the same call runs data-parallel: every process joins the
+job's process group, rank 0 owns the study, the checkpoints and the outputs, and every process
+returns the same architectures (``docs/search.md``, "Data-parallel search").
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +26,7 @@ from optuna_isnas.search.checkpoint import (
     CHECKPOINT_NAME,
     Checkpoint,
     check_config,
+    checkpoint_from_bytes,
     load_checkpoint,
     save_checkpoint,
 )
@@ -31,6 +38,13 @@ from optuna_isnas.search.session import SearchSession, open_session
 from optuna_isnas.search.signals import GracefulStop
 from optuna_isnas.search.step import LossHook, OneShotTrainer, StepLosses
 from optuna_isnas.spaces import SearchSpace, Supernet
+from optuna_isnas.training.device import resolve_device
+from optuna_isnas.training.distributed import (
+    DistributedError,
+    ProcessGroup,
+    launched_in_parallel,
+    parallel_device,
+)
 
 
 @dataclass
@@ -65,10 +79,10 @@ StepCallback = Callable[[StepInfo], None]
 class SearchResult:
     """What a finished search returns.
 
+    In a data-parallel search every process returns one; ``study`` and ``summary_study`` are
+    rank 0's alone (``is_main``), the rest is the same everywhere.
+
     Attributes:
-        study: The search study (one trial per evaluated architecture).
-        summary_study: ``"<study_name>-summary"``: the returned architectures, scored on the whole
-            validation split (directions maximize accuracy, minimize params).
         architectures: The returned architectures with parameters and whole-validation accuracy.
         out: Output directory; ``architectures_path``, ``plot_path`` and ``checkpoint_path`` lie in it.
         storage_location: Journal file or URL of the storage (None for an in-memory storage).
@@ -77,10 +91,11 @@ class SearchResult:
         session: Everything the search worked with (splits, sampler, sizes).
         selection: How the family was chosen: every candidate rescored on the whole validation
             split, the compute that took, and a note where the choice was special.
+        studies: The search study (one trial per evaluated architecture) and the summary study
+            ``"<study_name>-summary"`` (the returned architectures, scored on the whole
+            validation split); None on the processes other than rank 0.
     """
 
-    study: optuna.Study
-    summary_study: optuna.Study
     architectures: list[results.ArchitectureResult]
     out: Path
     architectures_path: Path
@@ -91,11 +106,32 @@ class SearchResult:
     space: SearchSpace
     session: SearchSession
     selection: results.Selection
+    studies: tuple[optuna.Study, optuna.Study] | None
+
+    @property
+    def is_main(self) -> bool:
+        """This process wrote the outputs and holds the studies (always, in a single process)."""
+        return self.studies is not None
+
+    @property
+    def study(self) -> optuna.Study:
+        """The search study (rank 0 only in a data-parallel search)."""
+        return self._studies()[0]
+
+    @property
+    def summary_study(self) -> optuna.Study:
+        """The summary study (rank 0 only in a data-parallel search)."""
+        return self._studies()[1]
 
     def dashboard_command(self) -> str | None:
         return (
             None if self.storage_location is None else f"optuna-dashboard {self.storage_location}"
         )
+
+    def _studies(self) -> tuple[optuna.Study, optuna.Study]:
+        if self.studies is None:
+            return self.session.study, self.session.study  # raises: no study on this process
+        return self.studies
 
 
 def run_search(
@@ -109,6 +145,11 @@ def run_search(
     step_callback: StepCallback | None = None,
 ) -> SearchResult:
     """Run (or resume) a one-shot search and return its architectures.
+
+    Launched by ``torchrun`` with several processes, the search is data-parallel (see the module
+    docstring): every process calls ``run_search`` with the same settings; ``sampler`` and
+    ``storage`` are used by rank 0, ``loss_hook`` runs on every process, ``step_callback`` on
+    rank 0.
 
     Args:
         config: What to search and how.
@@ -125,36 +166,64 @@ def run_search(
     Raises:
         SearchError: Bad settings, an unopenable storage, a missing or mismatched checkpoint.
         SearchInterrupted: Ctrl-C; the current step was finished and a checkpoint written.
+        DistributedError: Another process of a data-parallel search failed or stopped answering
+            (a ``SearchError``); the last checkpoint is the one to resume from.
     """
     config.validate()
-    checkpoint = None
-    if resume:
-        path = Path(config.out) / CHECKPOINT_NAME
-        checkpoint = load_checkpoint(path)
-        check_config(checkpoint, config, path)
-    opened = open_session(
-        config, sampler=sampler, storage=storage, checkpoint=checkpoint, overwrite=overwrite
-    )
-    with opened as session:
-        trainer = OneShotTrainer(session, loss_hook)
-        if checkpoint is not None:
-            _restore(trainer, checkpoint)
-        _train(trainer, step_callback)
-        selection = results.select_returned(session)
-        if selection.note:
-            say(selection.note)
-        returned = selection.returned
-        summary = results.write_summary_study(
-            session.storage.storage, session.study.study_name, session.space, returned
+    with _process_group(config) as group:
+        checkpoint = _read_checkpoint(config, group) if resume else None
+        opened = open_session(
+            config,
+            sampler=sampler,
+            storage=storage,
+            checkpoint=checkpoint,
+            overwrite=overwrite,
+            group=group,
         )
-        plot_path = write_pareto_html(session.study, returned, session.out / "pareto.html")
-        session.storage.sync()
+        with opened as session:
+            trainer = OneShotTrainer(session, loss_hook)
+            if checkpoint is not None:
+                _restore(trainer, checkpoint)
+            _train(trainer, step_callback)
+            if group is None:
+                return _finish(session)
+            finished: list[SearchResult] = []
+            answer = group.run_on_main(
+                lambda: _finish_on_main(session, finished), "writing the results"
+            )
+            if finished:
+                return finished[0]
+            return _worker_result(session, answer)
+
+
+@contextlib.contextmanager
+def _process_group(config: SearchConfig) -> Iterator[ProcessGroup | None]:
+    """The job's process group under torchrun (joined here, left at the end); else None."""
+    if not launched_in_parallel():
+        yield None
+        return
+    group = ProcessGroup(resolve_device(parallel_device(config.device)), config.collective_timeout)
+    try:
+        yield group
+    finally:
+        group.close()
+
+
+def _finish(session: SearchSession) -> SearchResult:
+    """Choose the family and write the outputs (the process that owns the study)."""
+    selection = results.select_returned(session)
+    if selection.note:
+        say(selection.note)
+    returned = selection.returned
+    summary = results.write_summary_study(
+        session.storage.storage, session.study.study_name, session.space, returned
+    )
+    plot_path = write_pareto_html(session.study, returned, session.out / "pareto.html")
+    session.storage.sync()
     architectures_path = results.write_architectures_json(
         session.out / results.ARCHITECTURES_NAME, returned, session
     )
     return SearchResult(
-        study=session.study,
-        summary_study=summary,
         architectures=returned,
         out=session.out,
         architectures_path=architectures_path,
@@ -165,38 +234,98 @@ def run_search(
         space=session.space,
         session=session,
         selection=selection,
+        studies=(session.study, summary),
     )
+
+
+def _finish_on_main(session: SearchSession, finished: list[SearchResult]) -> dict[str, object]:
+    result = _finish(session)
+    finished.append(result)
+    return {
+        "selection": dataclasses.asdict(result.selection),
+        "storage_location": result.storage_location,
+    }
+
+
+def _worker_result(session: SearchSession, answer: dict[str, object]) -> SearchResult:
+    """What rank 0 returned, on another process of a data-parallel search."""
+    sent = answer["selection"]
+    assert isinstance(sent, dict)
+    selection = results.Selection(
+        returned=[results.ArchitectureResult(**entry) for entry in sent["returned"]],
+        candidates=[results.ArchitectureResult(**entry) for entry in sent["candidates"]],
+        evaluated_examples=int(sent["evaluated_examples"]),
+        note=sent["note"],
+    )
+    location = answer["storage_location"]
+    return SearchResult(
+        architectures=selection.returned,
+        out=session.out,
+        architectures_path=session.out / results.ARCHITECTURES_NAME,
+        plot_path=session.out / "pareto.html",
+        checkpoint_path=session.checkpoint_path,
+        storage_location=None if location is None else str(location),
+        supernet=session.supernet,
+        space=session.space,
+        session=session,
+        selection=selection,
+        studies=None,
+    )
+
+
+def _read_checkpoint(config: SearchConfig, group: ProcessGroup | None) -> Checkpoint:
+    """The checkpoint to resume from; in a data-parallel search rank 0 reads it and sends every
+    process the same bytes (the other machines of the job need no access to the file)."""
+    path = Path(config.out) / CHECKPOINT_NAME
+
+    def read() -> Checkpoint:
+        checkpoint = load_checkpoint(path)
+        check_config(checkpoint, config, path)
+        return checkpoint
+
+    if group is None:
+        return read()
+    group.run_on_main(lambda: read() and None, "reading the checkpoint")
+    data = group.broadcast_bytes(
+        path.read_bytes() if group.is_main else None, "sending the checkpoint"
+    )
+    return checkpoint_from_bytes(data, path)
 
 
 def _train(trainer: OneShotTrainer, step_callback: StepCallback | None) -> None:
     """Epochs of steps until the last; a checkpoint after each epoch and on a stop request."""
     session = trainer.session
-    with GracefulStop() as stop:
-        while trainer.global_step < session.total_steps:
-            epoch = trainer.global_step // session.steps_per_epoch
-            _run_epoch(trainer, epoch, stop, step_callback)
-            write_checkpoint(trainer)
+    try:
+        with GracefulStop() as stop:
+            while trainer.global_step < session.total_steps:
+                epoch = trainer.global_step // session.steps_per_epoch
+                _run_epoch(trainer, epoch, stop, step_callback)
+                if session.owns_study:
+                    write_checkpoint(trainer)
+    except DistributedError as exc:
+        raise DistributedError(
+            f"{exc}. The search stopped at step {trainer.global_step} of {session.total_steps}; "
+            f"once every process can run again, continue from the last checkpoint "
+            f"({session.checkpoint_path}) with the same torchrun command and --resume"
+        ) from exc
+    except BaseException as exc:
+        if trainer.coordinator is not None:
+            trainer.coordinator.fail(exc)  # the others are waiting for rank 0: tell them
+        raise
 
 
 def _run_epoch(
     trainer: OneShotTrainer, epoch: int, stop: GracefulStop, step_callback: StepCallback | None
 ) -> None:
     session = trainer.session
-    per_epoch, epochs = session.steps_per_epoch, session.config.epochs
+    per_epoch = session.steps_per_epoch
     done = trainer.global_step - epoch * per_epoch
-    with EpochProgress(
-        epoch,
-        epochs,
-        per_epoch,
-        done,
-        session.family_sampler,
-        session.study,
-        session.config.progress,
-    ) as progress:
+    with _progress(session, epoch, done) as progress:
         for step in range(done + 1, per_epoch + 1):
-            losses: StepLosses = trainer.step()
-            progress.update(step, losses.train, losses.val)
-            if step_callback is not None:
+            losses: StepLosses = trainer.step(stop.requested)
+            if progress is not None:
+                progress.update(step, losses.train, losses.val)
+            if step_callback is not None and session.owns_study:
                 step_callback(
                     StepInfo(
                         epoch,
@@ -209,15 +338,43 @@ def _run_epoch(
                         session,
                     )
                 )
-            if stop.requested:
-                write_checkpoint(trainer)
-                raise SearchInterrupted(
-                    f"search interrupted after step {trainer.global_step} of {session.total_steps} "
-                    f"(epoch {epoch + 1}/{epochs}); checkpoint written to {session.checkpoint_path}. "
-                    "To resume, run the same command again with --resume "
-                    "(Python API: run_search(config, resume=True)).",
-                    str(session.checkpoint_path),
-                )
+            if losses.stop or (stop.requested and session.group is None):
+                _stop(trainer, epoch)
+
+
+def _progress(
+    session: SearchSession, epoch: int, done: int
+) -> contextlib.AbstractContextManager[EpochProgress | None]:
+    if not session.owns_study:
+        return contextlib.nullcontext()
+    return EpochProgress(
+        epoch,
+        session.config.epochs,
+        session.steps_per_epoch,
+        done,
+        session.family_sampler,
+        session.study,
+        session.config.progress,
+    )
+
+
+def _stop(trainer: OneShotTrainer, epoch: int) -> None:
+    """Write a checkpoint (rank 0) and raise SearchInterrupted on every process."""
+    session = trainer.session
+    coordinator = trainer.coordinator
+    if session.owns_study:
+        write_checkpoint(trainer)
+        if coordinator is not None:
+            coordinator.send_stopped(str(session.checkpoint_path))
+    elif coordinator is not None:
+        coordinator.receive_stopped()
+    raise SearchInterrupted(
+        f"search interrupted after step {trainer.global_step} of {session.total_steps} "
+        f"(epoch {epoch + 1}/{session.config.epochs}); checkpoint written to "
+        f"{session.checkpoint_path}. To resume, run the same command again with --resume "
+        "(Python API: run_search(config, resume=True)).",
+        str(session.checkpoint_path),
+    )
 
 
 def write_checkpoint(trainer: OneShotTrainer) -> None:

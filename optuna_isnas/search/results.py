@@ -31,13 +31,12 @@ import optuna
 import torch
 from optuna.distributions import BaseDistribution, CategoricalDistribution
 
-from optuna_isnas.data import TensorSplit
 from optuna_isnas.search.samplers import FamilySampler, family_sampler
 from optuna_isnas.search.session import SearchSession, summary_name
 from optuna_isnas.search.storage import set_metric_names, study_exists
 from optuna_isnas.spaces import Architecture, SearchSpace, Supernet
 from optuna_isnas.training.device import Precision
-from optuna_isnas.training.evaluation import evaluate
+from optuna_isnas.training.evaluation import EvalSplit, evaluate_split
 from optuna_isnas.training.tables import format_table
 
 ARCHITECTURES_NAME = "architectures.json"
@@ -193,6 +192,7 @@ def _score(session: SearchSession, candidates: Sequence[Candidate]) -> list[Arch
         session.val,
         session.config.eval_batch_size,
         session.precision,
+        session.loader_workers,
     )
 
 
@@ -200,30 +200,29 @@ def score_candidates(
     candidates: Sequence[Candidate],
     supernet: Supernet,
     space: SearchSpace,
-    val: TensorSplit,
+    val: EvalSplit,
     batch_size: int,
     precision: Precision,
+    workers: int = 0,
 ) -> list[ArchitectureResult]:
-    """Score ``candidates`` on all of ``val`` with the supernet's current weights."""
+    """Score ``candidates`` on all of ``val`` (in memory or streamed by ``workers`` DataLoader
+    workers) with the supernet's current weights."""
     supernet.eval()
-    results = []
-    for index, candidate in enumerate(candidates):
-        accuracy, loss = evaluate(
-            _forward(supernet, candidate.architecture), val.x, val.y, batch_size, precision
+    forwards = [_forward(supernet, candidate.architecture) for candidate in candidates]
+    scores = evaluate_split(forwards, val, batch_size, precision, workers=workers)
+    return [
+        ArchitectureResult(
+            index=index,
+            architecture=candidate.architecture,
+            params=space.n_params(candidate.architecture),
+            accuracy=accuracy,
+            loss=loss,
+            eps=candidate.eps,
+            budget=candidate.budget,
+            trial=candidate.trial,
         )
-        results.append(
-            ArchitectureResult(
-                index=index,
-                architecture=candidate.architecture,
-                params=space.n_params(candidate.architecture),
-                accuracy=accuracy,
-                loss=loss,
-                eps=candidate.eps,
-                budget=candidate.budget,
-                trial=candidate.trial,
-            )
-        )
-    return results
+        for index, (candidate, (accuracy, loss)) in enumerate(zip(candidates, scores))
+    ]
 
 
 def returned_architectures(session: SearchSession) -> list[ArchitectureResult]:

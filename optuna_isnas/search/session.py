@@ -1,18 +1,22 @@
 """``SearchSession``: everything one search works with, built once and shared.
 
-The session owns the settings, the data (as loaded, and on the device), the space and its supernet,
-the minibatch sources, the storage, the study and the sampler, with the sizes derived from them
-(steps per epoch, generation size). The loop, the training step and the results read it; step
-callbacks receive it (``StepInfo.session``), so a caller never re-derives any of it.
+The session owns the settings, the data (as loaded, and the validation split where it is scored),
+the space and its supernet, the minibatch sources, the storage, the study and the sampler, with
+the sizes derived from them (steps per epoch, generation size). The loop, the training step and
+the results read it; step callbacks receive it (``StepInfo.session``), so a caller never
+re-derives any of it.
 
-A data-parallel search (``torchrun``) would add its process group here; a streaming data path
-would put its own :class:`~optuna_isnas.training.batches.BatchSource` in ``train_batches`` and
-``val_batches``.
+In a data-parallel search (``torchrun``) every process has a session with its own
+:class:`~optuna_isnas.training.distributed.ProcessGroup` (``session.group``), its device, its
+data and minibatch sources (its shard of every global minibatch) and its replica of the supernet;
+only rank 0 opens the storage, the study and the sampler (``session.owns_study``). The data is
+in memory or streamed by ``DataLoader`` workers (``config.data_loading``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import random
 import warnings
 from collections.abc import Iterator
@@ -24,7 +28,8 @@ import optuna
 import torch
 from optuna.trial import TrialState
 
-from optuna_isnas.data import DatasetSplits, TensorSplit, load_dataset
+from optuna_isnas.data import DatasetSplits, TensorSplit
+from optuna_isnas.data.streaming import StreamedSplit, StreamedSplits, open_dataset
 from optuna_isnas.search.checkpoint import CHECKPOINT_NAME, Checkpoint
 from optuna_isnas.search.config import SearchConfig
 from optuna_isnas.search.errors import SearchError
@@ -44,6 +49,8 @@ from optuna_isnas.search.storage import (
 from optuna_isnas.spaces import SearchSpace, Supernet, get_space
 from optuna_isnas.training.batches import BatchSource, InMemoryBatches
 from optuna_isnas.training.device import Precision, resolve_device, torch_threads
+from optuna_isnas.training.distributed import DistributedError, ProcessGroup, parallel_device
+from optuna_isnas.training.streaming import StreamingBatches, default_workers
 
 CONFIG_ATTR = "optuna_isnas:config"
 
@@ -54,40 +61,51 @@ def summary_name(study_name: str) -> str:
 
 
 @dataclass
+class StudyOwner:
+    """What only one process of a search holds: the storage, the study and the sampler."""
+
+    storage: OpenedStorage
+    study: optuna.Study
+    sampler: optuna.samplers.BaseSampler
+
+
+@dataclass
 class SearchSession:
     """One search's parts (see the module docstring).
 
     Attributes:
         config: The settings.
-        splits: The dataset as loaded (on the CPU).
-        val: The validation split on the device (the whole-split scoring reads it).
+        data: The dataset: in memory (``DatasetSplits``, on the CPU) or streamed.
+        val: The validation split where the whole-split scoring reads it: on the device, or
+            streamed.
         space: The search space.
         supernet: The weight-sharing supernet, on the device.
         precision: Device and arithmetic of every forward pass.
-        train_batches: Training minibatches (one per step).
+        train_batches: Training minibatches (one per step; this process's shard).
         val_batches: Validation minibatches (one per step, scoring the generation).
-        storage: The Optuna storage and how to name it.
-        study: The search study.
-        sampler: The study's sampler.
         generation_size: Trials asked per step.
         steps_per_epoch: Steps per pass over the training split (capped by the settings).
         out: Output directory.
+        owner: Storage, study and sampler; None on the processes of a data-parallel search other
+            than rank 0 (reading ``study``, ``sampler`` or ``storage`` there is an error).
+        group: The process group of a data-parallel search; None in a single process.
+        loader_workers: ``DataLoader`` workers per streamed minibatch source.
     """
 
     config: SearchConfig
-    splits: DatasetSplits
-    val: TensorSplit
+    data: DatasetSplits | StreamedSplits
+    val: TensorSplit | StreamedSplit
     space: SearchSpace
     supernet: Supernet
     precision: Precision
     train_batches: BatchSource
     val_batches: BatchSource
-    storage: OpenedStorage
-    study: optuna.Study
-    sampler: optuna.samplers.BaseSampler
     generation_size: int
     steps_per_epoch: int
     out: Path
+    owner: StudyOwner | None
+    group: ProcessGroup | None = None
+    loader_workers: int = 0
 
     @property
     def total_steps(self) -> int:
@@ -102,9 +120,45 @@ class SearchSession:
         return self.out / CHECKPOINT_NAME
 
     @property
+    def owns_study(self) -> bool:
+        """This process holds the study (a single process, or rank 0 of a data-parallel search)."""
+        return self.owner is not None
+
+    @property
+    def splits(self) -> DatasetSplits:
+        """The dataset in memory (on the CPU); an error when it is streamed."""
+        if not isinstance(self.data, DatasetSplits):
+            raise SearchError(
+                "this search streams its data (data_loading); its splits are not in memory: "
+                "session.data holds them as datasets read one example at a time"
+            )
+        return self.data
+
+    @property
+    def study(self) -> optuna.Study:
+        return self._owner().study
+
+    @property
+    def sampler(self) -> optuna.samplers.BaseSampler:
+        return self._owner().sampler
+
+    @property
+    def storage(self) -> OpenedStorage:
+        return self._owner().storage
+
+    @property
     def family_sampler(self) -> FamilySampler | None:
         """The sampler, when it returns a family of architectures (ISNASSampler)."""
         return family_sampler(self.sampler)
+
+    def _owner(self) -> StudyOwner:
+        if self.owner is None:
+            rank = self.group.rank if self.group is not None else "?"
+            raise DistributedError(
+                f"rank {rank} does not hold the study: in a data-parallel search only rank 0 "
+                "opens the storage, the study and the sampler (check session.owns_study)"
+            )
+        return self.owner
 
 
 @contextlib.contextmanager
@@ -115,6 +169,7 @@ def open_session(
     storage: str | optuna.storages.BaseStorage | None = None,
     checkpoint: Checkpoint | None = None,
     overwrite: bool = False,
+    group: ProcessGroup | None = None,
 ) -> Iterator[SearchSession]:
     """Build a search's session; inside the block torch runs with the search's CPU threads and
     Optuna's per-trial log lines are silenced.
@@ -122,60 +177,162 @@ def open_session(
     Args:
         config: Validated settings.
         sampler: Any Optuna sampler; None builds ``config.sampler`` (with the checkpoint's
-            random states when resuming).
-        storage: Storage object or URL; overrides ``config.storage``.
+            random states when resuming). In a data-parallel search only rank 0's is used.
+        storage: Storage object or URL; overrides ``config.storage`` (rank 0's is used).
         checkpoint: The checkpoint a resumed search continues from.
         overwrite: Replace an unfinished search in ``out`` or an existing study of that name.
+        group: The process group of a data-parallel search (``run_search`` joins it).
     """
-    out = output_directory(config.out)  # before any work: a bad --out is reported at once
+    # before any work: a bad --out is reported at once (in a data-parallel search rank 0 checks
+    # it while opening the study, so that the others hear of it)
+    out = output_directory(config.out) if group is None else Path(config.out)
+    device_spec = parallel_device(config.device) if group is not None else config.device
     precision = Precision.for_device(
-        resolve_device(config.device), config.training.amp, config.training.channels_last
+        resolve_device(device_spec), config.training.amp, config.training.channels_last
     )
-    splits = load_dataset(
+    per_machine = int(os.environ.get("LOCAL_WORLD_SIZE", 1)) if group is not None else 1
+    workers = (
+        config.loader_workers if config.loader_workers is not None else default_workers(per_machine)
+    )
+    data = open_dataset(
         config.dataset,
         root=config.data_root,
         seed=config.seed,
         downsample=config.downsample,
+        loading=config.data_loading,
+        device=precision.device,
+        processes_per_machine=per_machine,
+        workers=workers,
         max_train_samples=config.train_subset,
         max_eval_samples=config.val_subset,
     )
     space = get_space(
         config.space,
-        in_channels=splits.in_channels,
-        num_classes=splits.num_classes,
-        image_size=splits.image_size,
+        in_channels=data.in_channels,
+        num_classes=data.num_classes,
+        image_size=data.image_size,
         **config.space_options,
     )
-    opened = open_storage(storage if storage is not None else config.storage, out)
-    if sampler is None:
-        sampler = make_sampler(config, space, checkpoint)
+    _check_batches(config, data, group)
 
-    with quiet_optuna(), torch_threads(config.threads, precision.device, splits.image_size):
-        study = _open_study(config, opened, sampler, checkpoint, out / CHECKPOINT_NAME, overwrite)
-        train, val = splits.train.to(precision.device), splits.val.to(precision.device)
-        generation = generation_size(sampler, config)
+    with quiet_optuna(), torch_threads(config.threads, precision.device, data.image_size):
+        owner, generation = _open_owner(
+            config, space, sampler, storage, checkpoint, overwrite, out, group
+        )
         _seed_everything(config.seed)
         supernet = precision.prepare_model(space.build_supernet())
-        augment = config.training.resolved_augment(splits.name)
-        train_batches = InMemoryBatches(train, config.batch_size, config.seed, precision, augment)
-        val_batches = InMemoryBatches(val, config.batch_size, config.seed + 1, precision)
+        augment = config.training.resolved_augment(data.name)
+        shard = group.shard if group is not None else None
+        train_batches: BatchSource
+        val_batches: BatchSource
+        val: TensorSplit | StreamedSplit
+        if isinstance(data, DatasetSplits):
+            train, val = data.train.to(precision.device), data.val.to(precision.device)
+            train_batches = InMemoryBatches(
+                train, config.batch_size, config.seed, precision, augment, shard
+            )
+            val_batches = InMemoryBatches(
+                val, config.batch_size, config.seed + 1, precision, shard=shard
+            )
+        else:
+            val = data.val
+            train_batches = StreamingBatches(
+                data.train, config.batch_size, config.seed, precision, augment, shard, workers
+            )
+            val_batches = StreamingBatches(
+                data.val,
+                config.batch_size,
+                config.seed + 1,
+                precision,
+                shard=shard,
+                workers=workers,
+            )
         per_epoch = train_batches.batches_per_epoch
         yield SearchSession(
             config=config,
-            splits=splits,
+            data=data,
             val=val,
             space=space,
             supernet=supernet,
             precision=precision,
             train_batches=train_batches,
             val_batches=val_batches,
-            storage=opened,
-            study=study,
-            sampler=sampler,
             generation_size=generation,
             steps_per_epoch=min(per_epoch, config.max_steps_per_epoch or per_epoch),
             out=out,
+            owner=owner,
+            group=group,
+            loader_workers=workers,
         )
+
+
+def _check_batches(
+    config: SearchConfig, data: DatasetSplits | StreamedSplits, group: ProcessGroup | None
+) -> None:
+    """Every process must get at least one row of every global minibatch."""
+    if group is None:
+        return
+    for name, split in (("training", data.train), ("validation", data.val)):
+        rows = min(config.batch_size, len(split))
+        if rows < group.world_size:
+            raise SearchError(
+                f"a global {name} minibatch of {rows} examples cannot be shared by "
+                f"{group.world_size} processes; use a --batch-size (and a {name} split) of at "
+                f"least {group.world_size}"
+            )
+
+
+def _open_owner(
+    config: SearchConfig,
+    space: SearchSpace,
+    sampler: optuna.samplers.BaseSampler | None,
+    storage: str | optuna.storages.BaseStorage | None,
+    checkpoint: Checkpoint | None,
+    overwrite: bool,
+    out: Path,
+    group: ProcessGroup | None,
+) -> tuple[StudyOwner | None, int]:
+    """Open storage, study and sampler (rank 0 only) and agree on the generation size."""
+
+    def own() -> StudyOwner:
+        if group is not None:
+            output_directory(config.out)
+        opened = open_storage(storage if storage is not None else config.storage, out)
+        chosen = sampler if sampler is not None else make_sampler(config, space, checkpoint)
+        study = _open_study(config, opened, chosen, checkpoint, out / CHECKPOINT_NAME, overwrite)
+        return StudyOwner(opened, study, chosen)
+
+    if group is None:
+        owner = own()
+        return owner, generation_size(owner.sampler, config)
+    held: list[StudyOwner] = []
+
+    def on_main() -> dict[str, object]:
+        held.append(own())
+        return {
+            "generation_size": generation_size(held[0].sampler, config),
+            "settings": config.result_settings(),
+        }
+
+    answer = group.run_on_main(on_main, "opening the study")
+    mine = config.result_settings()
+    differs = mine != answer["settings"]
+    if group.any(differs, "comparing the settings of the processes"):
+        if differs:
+            listed = "; ".join(
+                f"{k}: rank 0 {answer['settings'].get(k)!r}, here {mine.get(k)!r}"
+                for k in sorted(set(mine) | set(answer["settings"]))
+                if mine.get(k) != answer["settings"].get(k)
+            )
+            raise DistributedError(
+                f"rank {group.rank} was started with other settings than rank 0 ({listed}); "
+                "start every process with the same command"
+            )
+        raise DistributedError(
+            "another process of this job was started with other settings than rank 0 (its "
+            "message lists them); start every process with the same command"
+        )
+    return (held[0] if held else None), int(answer["generation_size"])
 
 
 def make_sampler(

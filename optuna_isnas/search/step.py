@@ -4,8 +4,13 @@ A step asks a generation of trials, takes one SGD step on the shared weights wit
 training loss of their architectures on one training minibatch, scores each architecture on one
 validation minibatch and tells ``(accuracy or loss, parameters)``. The four parts are separate
 methods (:meth:`OneShotTrainer.ask`, :meth:`~OneShotTrainer.train`,
-:meth:`~OneShotTrainer.score`, :meth:`~OneShotTrainer.tell`), so that a data-parallel step can ask
-and tell on one process and train and score on all of them.
+:meth:`~OneShotTrainer.score`, :meth:`~OneShotTrainer.tell`).
+
+In a data-parallel search (``session.group``) rank 0 asks and broadcasts the architectures
+(``search.distributed``), every process trains and scores them on its shard of the global
+minibatches, DDP averages the gradients (``training.distributed.GradientSync``), the minibatch
+losses and accuracies are all-reduced, and rank 0 tells: every told value is the global
+minibatch's.
 """
 
 from __future__ import annotations
@@ -20,14 +25,17 @@ import optuna
 import torch
 from optuna.trial import TrialState
 
+from optuna_isnas.search.distributed import Coordinator
 from optuna_isnas.search.errors import NonFiniteLossWarning
 from optuna_isnas.search.session import SearchSession
 from optuna_isnas.spaces import Architecture
+from optuna_isnas.training.distributed import GradientSync
 from optuna_isnas.training.evaluation import minibatch_metrics
 from optuna_isnas.training.optim import make_optimizer, make_scheduler, sgd_step
 
 LossHook = Callable[[Architecture, torch.Tensor], torch.Tensor]
-"""``hook(architecture, loss) -> loss``, applied to every training and validation minibatch loss."""
+"""``hook(architecture, loss) -> loss``, applied to every training and validation minibatch loss
+(in a data-parallel search: on every process, to its shard's loss)."""
 
 
 @dataclass
@@ -40,10 +48,17 @@ class Scores:
 
 @dataclass
 class StepLosses:
-    """Every architecture's training and validation minibatch loss of one step, in ask order."""
+    """Every architecture's training and validation minibatch loss of one step, in ask order.
+
+    Attributes:
+        train: Training losses.
+        val: Validation losses.
+        stop: Some process asked to stop after this step (data-parallel searches agree on it).
+    """
 
     train: list[float]
     val: list[float]
+    stop: bool = False
 
 
 class OneShotTrainer:
@@ -52,9 +67,13 @@ class OneShotTrainer:
     Args:
         session: The search's parts.
         loss_hook: Applied to every minibatch loss (compute accounting, tests, regularisers).
+        unused: Data-parallel searches: how the parameters a step leaves unused are handled
+            (``training.distributed.UNUSED_HANDLING``; the same gradients either way).
     """
 
-    def __init__(self, session: SearchSession, loss_hook: LossHook | None = None) -> None:
+    def __init__(
+        self, session: SearchSession, loss_hook: LossHook | None = None, unused: str = "find"
+    ) -> None:
         recipe = session.config.training
         self.session = session
         self.loss_hook = loss_hook
@@ -62,27 +81,46 @@ class OneShotTrainer:
         self.scheduler = make_scheduler(self.optimizer, recipe, session.total_steps)
         self.scaler = session.precision.grad_scaler()
         self.global_step = 0
+        group = session.group
+        self.sync = GradientSync(session.supernet, group, unused) if group is not None else None
+        self.coordinator = Coordinator(group, session.space) if group is not None else None
+        self._forward: Callable[..., torch.Tensor] = (
+            self.sync if self.sync is not None else session.supernet
+        )
 
-    def step(self) -> StepLosses:
-        """One whole step; advances :attr:`global_step`."""
+    def step(self, stop_requested: bool = False) -> StepLosses:
+        """One whole step; advances :attr:`global_step`.
+
+        ``stop_requested``: this process was asked to stop; the returned ``stop`` says whether
+        any process was (so that all of them stop after the same step).
+        """
         trials, archs = self.ask()
         train_losses = self.train(archs)
-        scores = self.score(archs)
-        for trial, arch, train_loss, score in zip(trials, archs, train_losses, scores):
-            self.tell(trial, arch, train_loss, score)
+        scores, stop = self.score(archs, stop_requested)
+        if self.session.owns_study:
+            for trial, arch, train_loss, score in zip(trials, archs, train_losses, scores):
+                self.tell(trial, arch, train_loss, score)
         self.global_step += 1
-        return StepLosses(train_losses, [s.loss for s in scores])
+        return StepLosses(train_losses, [s.loss for s in scores], stop)
 
     def ask(self) -> tuple[list[optuna.Trial], list[Architecture]]:
-        """A generation of trials and their architectures."""
-        study, space = self.session.study, self.session.space
-        trials = [study.ask() for _ in range(self.session.generation_size)]
-        return trials, [space.suggest(trial) for trial in trials]
+        """A generation of trials and their architectures (no trials on processes other than
+        rank 0 of a data-parallel search: they receive the architectures)."""
+        session = self.session
+        if not session.owns_study:
+            assert self.coordinator is not None
+            return [], self.coordinator.receive_architectures()
+        trials = [session.study.ask() for _ in range(session.generation_size)]
+        archs = [session.space.suggest(trial) for trial in trials]
+        if self.coordinator is not None:
+            self.coordinator.send_architectures(archs)
+        return trials, archs
 
     def train(self, archs: list[Architecture]) -> list[float]:
         """One SGD step on the average training loss of ``archs`` on the next minibatch."""
         session = self.session
-        x, y = session.train_batches.next()
+        batches = session.train_batches
+        x, y = batches.next()
         session.supernet.train()
         losses = sgd_step(
             session.supernet,
@@ -90,23 +128,37 @@ class OneShotTrainer:
             self.optimizer,
             self.scaler,
             session.config.training,
+            sync=self.sync,
+            share=len(y) / batches.batch_size,
         )
         self.scheduler.step()
         return losses
 
-    def score(self, archs: list[Architecture]) -> list[Scores]:
-        """Each architecture's loss and accuracy on the next validation minibatch."""
+    def score(
+        self, archs: list[Architecture], stop_requested: bool = False
+    ) -> tuple[list[Scores], bool]:
+        """Each architecture's loss and accuracy on the next validation minibatch, and whether
+        any process asked to stop."""
         session = self.session
-        x, y = session.val_batches.next()
+        batches = session.val_batches
+        x, y = batches.next()
         session.supernet.eval()
-        scores = []
+        share = len(y) / batches.batch_size
+        sums = torch.zeros(2 * len(archs) + 1, dtype=torch.float64)
         with torch.no_grad():
-            for arch in archs:
+            for i, arch in enumerate(archs):
                 with session.precision.autocast():
                     logits = session.supernet(x, arch)
                 loss, accuracy = minibatch_metrics(logits, y)
-                scores.append(Scores(float(self._hook(arch, loss)), accuracy))
-        return scores
+                sums[2 * i] = float(self._hook(arch, loss)) * share
+                sums[2 * i + 1] = accuracy * share
+        sums[-1] = float(stop_requested)
+        if session.group is not None:
+            sums = session.group.all_reduce_sum(sums, "all-reducing the validation scores")
+            assert self.coordinator is not None
+            self.coordinator.waiting = session.owns_study  # the others wait for rank 0's message
+        scores = [Scores(float(sums[2 * i]), float(sums[2 * i + 1])) for i in range(len(archs))]
+        return scores, bool(sums[-1] > 0)
 
     def tell(
         self, trial: optuna.Trial, arch: Architecture, train_loss: float, score: Scores
@@ -161,7 +213,7 @@ class OneShotTrainer:
     ) -> Callable[[], torch.Tensor]:
         def loss() -> torch.Tensor:
             with self.session.precision.autocast():
-                logits = self.session.supernet(x, arch)
+                logits = self._forward(x, arch)
             return self._hook(arch, minibatch_metrics(logits, y)[0])
 
         return loss

@@ -6,13 +6,13 @@ from collections.abc import Callable, Iterable, Iterator
 
 import torch
 import torch.nn.functional as F
-from torch.utils.data import Dataset
 
 from optuna_isnas.data import TensorSplit
+from optuna_isnas.data.streaming import StreamedSplit
 from optuna_isnas.training.device import Precision
 from optuna_isnas.training.distributed import ProcessGroup, Shard
 
-EvalSplit = TensorSplit | Dataset[tuple[torch.Tensor, int]]
+EvalSplit = TensorSplit | StreamedSplit
 """A split to evaluate on: tensors in memory, or a dataset read by ``DataLoader`` workers
 (:class:`optuna_isnas.data.streaming.StreamedSplit`)."""
 
