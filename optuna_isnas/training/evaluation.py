@@ -49,7 +49,7 @@ def evaluate_split(
     numbers are a single process's (up to the order of the float sums).
     """
     shard = group.shard if group is not None else Shard()
-    n = len(split)  # type: ignore[arg-type]
+    n = len(split)
     sums = torch.zeros(len(forwards), 2, dtype=torch.float64)
     for i, forward in enumerate(forwards):
         correct, loss_sum = _sums(
