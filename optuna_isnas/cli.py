@@ -172,6 +172,8 @@ def _search(args: argparse.Namespace) -> int:
                 else " (no checkpoint had been written yet)"
             )
         raise
+    if not result.is_main:  # another process of a torchrun job: rank 0 reports
+        return 0
 
     print(
         f"\nReturned architectures of study {result.study.study_name!r} "

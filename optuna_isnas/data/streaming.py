@@ -35,8 +35,9 @@ the machine's memory (or, on a GPU, of the GPU's memory)."""
 
 
 class StreamedSplit(Dataset[tuple[torch.Tensor, int]]):
-    """One split, read an example at a time: ``split[i] == (x, y)`` with ``x`` float32
-    ``(C, H, W)`` normalised as the in-memory split's ``x[i]``, and ``y`` its class.
+    """One split, read when used: ``split[i] == (x, y)`` with ``x`` float32 ``(C, H, W)``
+    normalised as the in-memory split's ``x[i]``, and ``y`` its class; :meth:`read_batch` reads
+    several at once (``training.streaming`` reads minibatches that way).
 
     Attributes:
         y: int64 labels of the split (held in memory: small).
@@ -59,14 +60,16 @@ class StreamedSplit(Dataset[tuple[torch.Tensor, int]]):
         return len(self._positions)
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
-        return self.__getitems__([i])[0]
+        x, y = self.read_batch([i])
+        return x[0], int(y[0])
 
-    def __getitems__(self, rows: Sequence[int]) -> list[tuple[torch.Tensor, int]]:
-        """Several examples at once (``DataLoader`` uses this: arrays are read in one go)."""
+    def read_batch(self, rows: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        """The examples ``rows`` as one batch ``(x, y)``: read, converted and normalised in one
+        go, exactly as the in-memory path converts a split (the same values and layout)."""
         positions = self._positions[np.asarray(rows, dtype=np.int64)]
         x = self._layout.to_float(self._images.read(positions))
         x.sub_(self._mean).div_(self._std)
-        return [(x[j], int(self.y[r])) for j, r in enumerate(rows)]
+        return x, self.y[torch.as_tensor(rows, dtype=torch.int64)]
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ import datetime
 import json
 import math
 import os
+import re
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -163,8 +164,9 @@ class ProcessGroup:
             raise
         except RuntimeError as exc:  # gloo raises RuntimeError, NCCL DistBackendError (a subclass)
             raise DistributedError(
-                f"{self.describe()}: {what} failed: {_first_line(exc)}. Another process of this "
-                f"job has stopped, crashed or not answered within {self.timeout_s:g} s"
+                f"{self.describe()}: {what} failed ({_reason(exc)}). Another process of this "
+                f"job has stopped or crashed, or has not answered within {self.timeout_s:g} s "
+                "(--collective-timeout)"
             ) from exc
 
     def broadcast(self, tensor: torch.Tensor, what: str) -> torch.Tensor:
@@ -300,7 +302,10 @@ class GradientSync:
         Parameters without a gradient before the call have none after it on every process.
         """
         had_none = [p.grad is None for p in self._flush_params]
-        with self.group.guard("all-reducing the gradients"):
+        with self.group.guard("all-reducing the gradients"), warnings.catch_warnings():
+            # Depthwise convolutions' gradients have other (equivalent) strides for their
+            # size-1 dimension than DDP's buckets; DDP copies them, and says so once.
+            warnings.filterwarnings("ignore", message="Grad strides do not match bucket view")
             self.ddp(flush=True).backward()
         for p, none in zip(self._flush_params, had_none):
             if none:
@@ -331,6 +336,12 @@ def _env_int(name: str, default: int) -> int:
         return int(os.environ.get(name, default))
     except ValueError:
         return default
+
+
+def _reason(exc: BaseException) -> str:
+    """The gist of a backend's error: its first sentence without the source location."""
+    text = re.sub(r"^\[[^\]]*\]\s*", "", _first_line(exc))
+    return text.split(". ")[0].rstrip(".")[:300]
 
 
 def _first_line(exc: BaseException) -> str:

@@ -4,7 +4,8 @@
 very minibatches :class:`~optuna_isnas.training.batches.InMemoryBatches` gives for the same seed:
 the same :class:`~optuna_isnas.training.batches.MinibatchStream` draws the order and the
 augmentation in the main process, the workers only read, decode and normalise the examples of
-this process's shard (pinned memory on CUDA), and the augmentation is applied on the device. Its
+this process's shard, a whole minibatch at a time (pinned memory on CUDA), and the augmentation is
+applied on the device. Its
 checkpoint state is the stream's state after the last minibatch handed out (workers read ahead),
 in the same form, so a checkpoint resumes either way.
 
@@ -19,7 +20,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, default_collate
 
 from optuna_isnas.training.batches import (
     AugmentDraws,
@@ -31,6 +32,23 @@ from optuna_isnas.training.device import Precision
 from optuna_isnas.training.distributed import Shard
 
 Example = tuple[torch.Tensor, int]
+Batch = tuple[torch.Tensor, torch.Tensor]
+
+
+class _BatchReader(Dataset[Batch]):
+    """``reader[rows]`` is the batch of ``dataset``'s ``rows``: the dataset's own ``read_batch``
+    where it has one (one conversion per batch, as in memory), else its examples stacked."""
+
+    def __init__(self, dataset: Dataset[Example]) -> None:
+        self.dataset = dataset
+
+    def __getitem__(self, rows: list[int]) -> Batch:  # type: ignore[override]
+        read_batch = getattr(self.dataset, "read_batch", None)
+        if read_batch is not None:
+            x, y = read_batch(rows)
+            return x, y
+        batch = default_collate([self.dataset[r] for r in rows])
+        return batch[0], batch[1]
 
 
 def default_workers(processes_per_machine: int = 1) -> int:
@@ -121,13 +139,13 @@ class StreamingBatches:
         self.stream.load_state_dict(state)
         self._handed_out = self.stream.state_dict()
 
-    def _loader(self) -> DataLoader[Example]:
+    def _loader(self) -> DataLoader[Batch]:
         return DataLoader(
-            self.dataset,
-            batch_sampler=_Plan(self),
+            _BatchReader(self.dataset),
+            sampler=_Plan(self),  # type: ignore[arg-type]
+            batch_size=None,
             num_workers=self.workers,
             pin_memory=self.precision.device.type == "cuda",
-            persistent_workers=False,
         )
 
 
@@ -147,8 +165,9 @@ def ordered_batches(
     n = len(dataset)  # type: ignore[arg-type]
     batches = [list(range(s, min(s + batch_size, n))) for s in range(0, n, batch_size)]
     loader = DataLoader(
-        dataset,
-        batch_sampler=shard.take(batches),
+        _BatchReader(dataset),
+        sampler=shard.take(batches),  # type: ignore[arg-type]
+        batch_size=None,
         num_workers=workers,
         pin_memory=precision.device.type == "cuda",
     )
