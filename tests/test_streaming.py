@@ -60,7 +60,7 @@ def test_corrupt_image_is_reported_when_read(tmp_path):
     make_image_folder(tmp_path / "imgs", per_class=4, classes=("a", "b"))
     (tmp_path / "imgs" / "b" / "2.png").write_bytes(b"\x89PNG not really")
     # when it is read: while computing the constants (a training image) or in a minibatch
-    with pytest.raises(DatasetError, match="cannot read image .*2.png"):
+    with pytest.raises(DatasetError, match=r"cannot read image .*2\.png"):
         streamed = open_dataset(
             "imagefolder", root=tmp_path / "imgs", image_size=8, loading="stream"
         )
