@@ -84,6 +84,9 @@ class OneShotTrainer:
         group = session.group
         self.sync = GradientSync(session.supernet, group, unused) if group is not None else None
         self.coordinator = Coordinator(group, session.space) if group is not None else None
+        if self.coordinator is not None:
+            # from here on the others wait for rank 0's first message (the first architectures)
+            self.coordinator.waiting = session.owns_study
         self._forward: Callable[..., torch.Tensor] = (
             self.sync if self.sync is not None else session.supernet
         )
