@@ -6,7 +6,8 @@ that every rank really is another process joined through gloo. Each rank writes 
 
 * ``search CONFIG_JSON``: ``run_search`` with a loss hook that records every architecture and
   minibatch loss this rank computed; also the final weights' digest and the returned family.
-  With ``KILL_AT=N`` in the environment, rank 1 kills itself (SIGKILL) at its N-th loss.
+  With ``KILL_AT=N`` in the environment, rank 1 kills itself (SIGKILL) at its N-th loss; with
+  ``BREAK_AT=N``, rank 0's step callback raises after step N.
 * ``gradients UNUSED``: one ``sgd_step`` of a three-layer model through ``GradientSync``, each
   rank on its shard of one global minibatch, against a single process on the whole minibatch.
 * ``silent TIMEOUT``: rank 1 stops answering; rank 0 waits for its message under a timeout.
@@ -53,8 +54,16 @@ def search(out: Path, settings: dict[str, Any], resume: bool) -> int:
             os.kill(os.getpid(), signal.SIGKILL)
         return loss
 
+    break_at = int(os.environ.get("BREAK_AT", "0"))
+
+    def callback(info: Any) -> None:
+        if info.global_step == break_at:
+            raise RuntimeError(f"the callback broke at step {break_at}")
+
     try:
-        result = run_search(SearchConfig(**settings), loss_hook=hook, resume=resume)
+        result = run_search(
+            SearchConfig(**settings), loss_hook=hook, resume=resume, step_callback=callback
+        )
     except SettingsError as exc:  # as the command line prints it
         print(f"error: {exc}", file=sys.stderr, flush=True)
         return 2

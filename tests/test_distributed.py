@@ -179,6 +179,18 @@ def cli_flags(config: dict[str, Any]) -> list[str]:
     ]  # fmt: skip
 
 
+def test_a_failure_of_rank_0_reaches_the_waiting_process_at_once(tmp_path):
+    config = settings(tmp_path / "run", collective_timeout=120.0)
+    done = torchrun(str(SCRIPT), "search", str(tmp_path), json.dumps(config), env={"BREAK_AT": "2"})
+    assert done.returncode != 0
+    assert "RuntimeError: the callback broke at step 2" in done.stderr  # rank 0's own error
+    # rank 1 was waiting for the third step's architectures: it stops with rank 0's message
+    assert (
+        "error: rank 0 failed (receiving the step's architectures): the callback broke at step 2"
+        in done.stderr
+    )
+
+
 def test_a_silent_process_times_out_with_a_message_instead_of_hanging(tmp_path):
     done = torchrun(str(SCRIPT), "silent", str(tmp_path), "3")
     record = json.loads((tmp_path / "rank0.json").read_text())
