@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 import optuna
+from optuna.storages.journal import JournalFileBackend
 
 from optuna_isnas.spaces import get_space
 
@@ -69,9 +70,7 @@ def run(name: str, seed: int, args: argparse.Namespace) -> dict[str, Any]:
     family = document["architectures"]
     largest = get_space(**document["space"]).largest_params()
     points = [[1 - e["accuracy"], e["params"] / largest] for e in family]
-    storage = optuna.storages.JournalStorage(
-        optuna.storages.journal.JournalFileBackend(str(out / "search.journal"))
-    )
+    storage = optuna.storages.JournalStorage(JournalFileBackend(str(out / "search.journal")))
     study = optuna.load_study(study_name=document["study_name"], storage=storage)
     trials = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     last = trials[-max(1, len(trials) // args.epochs) :]

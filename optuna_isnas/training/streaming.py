@@ -42,7 +42,7 @@ class _BatchReader(Dataset[Batch]):
     def __init__(self, dataset: Dataset[Example]) -> None:
         self.dataset = dataset
 
-    def __getitem__(self, rows: list[int]) -> Batch:  # type: ignore[override]
+    def __getitem__(self, rows: list[int]) -> Batch:
         read_batch = getattr(self.dataset, "read_batch", None)
         if read_batch is not None:
             x, y = read_batch(rows)
@@ -142,7 +142,7 @@ class StreamingBatches:
     def _loader(self) -> DataLoader[Batch]:
         return DataLoader(
             _BatchReader(self.dataset),
-            sampler=_Plan(self),  # type: ignore[arg-type]
+            sampler=_Plan(self),
             batch_size=None,
             num_workers=self.workers,
             pin_memory=self.precision.device.type == "cuda",
@@ -166,7 +166,7 @@ def ordered_batches(
     batches = [list(range(s, min(s + batch_size, n))) for s in range(0, n, batch_size)]
     loader = DataLoader(
         _BatchReader(dataset),
-        sampler=shard.take(batches),  # type: ignore[arg-type]
+        sampler=shard.take(batches),
         batch_size=None,
         num_workers=workers,
         pin_memory=precision.device.type == "cuda",
