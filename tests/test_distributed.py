@@ -29,6 +29,10 @@ SCRIPT = Path(__file__).with_name("_ddp_script.py")
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
 STEPS, EPOCHS = 3, 2
 GENERATION = len(DEFAULT_EPSILONS) * 2  # K x lambda trials per step
+# gloo finds its interface through the host name, which a container may not resolve: use loopback
+ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+if os.path.isdir("/sys/class/net/lo"):
+    ENV.setdefault("GLOO_SOCKET_IFNAME", "lo")
 
 
 def settings(out: Path, **overrides: Any) -> dict[str, Any]:
@@ -58,7 +62,7 @@ def torchrun(
         capture_output=True,
         text=True,
         timeout=timeout,
-        env={**os.environ, "OMP_NUM_THREADS": "1", **(env or {})},
+        env={**ENV, **(env or {})},
     )
 
 
@@ -154,7 +158,7 @@ def test_killed_rank_stops_the_other_and_resume_finishes(tmp_path):
         capture_output=True,
         text=True,
         timeout=240,
-        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        env=ENV,
     )
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert resumed.stdout.count("Returned architectures") == 1  # rank 0 alone reports
@@ -212,7 +216,7 @@ def test_settings_that_differ_between_processes_are_refused(tmp_path):
         capture_output=True,
         text=True,
         timeout=240,
-        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        env=ENV,
     )
     assert done.returncode != 0
     assert "rank 1 was started with other settings than rank 0 (recipe.lr" in done.stderr
