@@ -15,13 +15,20 @@ Each job times ``--blocks`` blocks of ``--steps`` steps after ``--warmup`` steps
 per second per block, and the time spent in the gradient all-reduce (the flush) per step. The
 study lives in memory (no journal), so the numbers are the step's.
 
+``--overhead`` measures the cost of the data-parallel machinery precisely instead: ONE process
+(``torchrun --nproc-per-node 1``) holds three trainers on identical sessions, plain, DDP ``find``
+and DDP ``zero``, and times them in interleaved blocks (plain, find, zero, zero, find, plain, ...),
+so that the machine's load hits all three alike; reported: ms per step and the paired ratios.
+
     python benchmarks/bench_distributed.py                  # digits, chain, global batch 64
     python benchmarks/bench_distributed.py --batch-size 256 --repeats 3
+    python benchmarks/bench_distributed.py --overhead --blocks 12
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -107,6 +114,80 @@ def worker(args: argparse.Namespace) -> None:
         group.close()
 
 
+def overhead_worker(args: argparse.Namespace) -> None:
+    """Plain, find and zero trainers in one process, timed in interleaved blocks."""
+    import optuna
+    import torch
+
+    from optuna_isnas.search import SearchConfig
+    from optuna_isnas.search.session import open_session
+    from optuna_isnas.search.step import OneShotTrainer
+    from optuna_isnas.training.distributed import ProcessGroup
+
+    torch.set_num_threads(1)
+    group = ProcessGroup(torch.device("cpu"))
+    trainers = {}
+    with tempfile.TemporaryDirectory() as out, contextlib.ExitStack() as stack:
+        for name in ("plain", "find", "zero"):
+            config = SearchConfig(
+                dataset=args.dataset, space=args.space, batch_size=args.batch_size, epochs=1000,
+                device="cpu", threads=1, progress=False, out=f"{out}/{name}", seed=args.seed,
+                data_loading="memory",
+            )  # fmt: skip
+            session = stack.enter_context(
+                open_session(
+                    config,
+                    storage=optuna.storages.InMemoryStorage(),
+                    group=None if name == "plain" else group,
+                )
+            )
+            trainers[name] = OneShotTrainer(session, unused=name if name != "plain" else "find")
+            for _ in range(args.warmup):
+                trainers[name].step()
+        times: dict[str, list[float]] = {name: [] for name in trainers}
+        for block in range(args.blocks):
+            order = list(trainers) if block % 2 == 0 else list(reversed(trainers))
+            for name in order:
+                start = time.perf_counter()
+                for _ in range(args.steps):
+                    trainers[name].step()
+                times[name].append((time.perf_counter() - start) / args.steps)
+    Path(args.record).write_text(json.dumps(times))
+    group.close()
+
+
+def report_overhead(args: argparse.Namespace) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        record = Path(tmp) / "record.json"
+        command = [
+            sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "1",
+            __file__, "--worker-overhead", "--dataset", args.dataset, "--space", args.space,
+            "--batch-size", str(args.batch_size), "--steps", str(args.steps),
+            "--warmup", str(args.warmup), "--blocks", str(args.blocks), "--seed", str(args.seed),
+            "--record", str(record),
+        ]  # fmt: skip
+        done = subprocess.run(
+            command, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}
+        )
+        if done.returncode != 0:
+            raise SystemExit(f"overhead job failed:\n{done.stderr[-3000:]}")
+        times = json.loads(record.read_text())
+    print(
+        f"\n{args.dataset} / {args.space}, minibatch {args.batch_size}, one process, "
+        f"{args.blocks} interleaved blocks of {args.steps} steps each\n"
+    )
+    print("| step | ms per step (mean ± sd) | median | ratio to plain (paired, mean ± sd) |")
+    print("|---|---|---|---|")
+    for name, values in times.items():
+        ratios = [v / p for v, p in zip(values, times["plain"])]
+        print(
+            f"| {name} | {1e3 * statistics.mean(values):.1f} ± {1e3 * statistics.stdev(values):.1f} "
+            f"| {1e3 * statistics.median(values):.1f} "
+            f"| {statistics.mean(ratios):.3f} ± {statistics.stdev(ratios):.3f} |"
+        )
+    print("\ncommand: python " + " ".join(shlex.quote(a) for a in sys.argv))
+
+
 def launch(name: str, args: argparse.Namespace, record: Path) -> dict[str, Any]:
     config = CONFIGS[name]
     common = [
@@ -135,6 +216,10 @@ def launch(name: str, args: argparse.Namespace, record: Path) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--worker-overhead", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--overhead", action="store_true", help="plain vs find vs zero, interleaved in one process"
+    )
     parser.add_argument("--record", help=argparse.SUPPRESS)
     parser.add_argument("--procs", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--threads", type=int, default=1, help=argparse.SUPPRESS)
@@ -156,6 +241,12 @@ def main() -> None:
     args = parser.parse_args()
     if args.worker:
         worker(args)
+        return
+    if args.worker_overhead:
+        overhead_worker(args)
+        return
+    if args.overhead:
+        report_overhead(args)
         return
 
     names = [n.strip() for n in args.configs.split(",")]
