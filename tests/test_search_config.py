@@ -98,6 +98,8 @@ def test_every_search_flag_sets_its_setting():
         "sampler": ("tpe", "tpe"),
         "device": ("cpu", "cpu"),
         "lr": ("0.05", 0.05),
+        "data_loading": ("stream", "stream"),
+        "collective_timeout": ("60", 60.0),
     }
     for owner in (SearchConfig, TrainingRecipe):
         for field in dataclasses.fields(owner):

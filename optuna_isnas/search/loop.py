@@ -167,7 +167,8 @@ def run_search(
         SearchError: Bad settings, an unopenable storage, a missing or mismatched checkpoint.
         SearchInterrupted: Ctrl-C; the current step was finished and a checkpoint written.
         DistributedError: Another process of a data-parallel search failed or stopped answering
-            (a ``SearchError``); the last checkpoint is the one to resume from.
+            (a ``SettingsError``, so the CLI prints it as one line); resume from the last
+            checkpoint.
     """
     config.validate()
     with _process_group(config) as group:
