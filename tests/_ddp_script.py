@@ -8,8 +8,9 @@ that every rank really is another process joined through gloo. Each rank writes 
   minibatch loss this rank computed; also the final weights' digest and the returned family.
   With ``KILL_AT=N`` in the environment, rank 1 kills itself (SIGKILL) at its N-th loss; with
   ``BREAK_AT=N``, rank 0's step callback raises after step N.
-* ``gradients UNUSED``: one ``sgd_step`` of a three-layer model through ``GradientSync``, each
-  rank on its shard of one global minibatch, against a single process on the whole minibatch.
+* ``gradients``: one ``sgd_step`` of a three-layer model through ``GradientSync`` (for each way of
+  handling unused parameters), each rank on its shard of one global minibatch, against a single
+  process on the whole minibatch.
 * ``silent TIMEOUT``: rank 1 stops answering; rank 0 waits for its message under a timeout.
 """
 
@@ -94,15 +95,23 @@ class Three(nn.Module):
         return getattr(self, which)(torch.tanh(self.first(x)))
 
 
-def gradients(out: Path, unused: str) -> int:
+def gradients(out: Path) -> int:
+    from optuna_isnas.training.distributed import ProcessGroup
+
+    group = ProcessGroup(torch.device("cpu"), timeout_s=60)
+    _dump(out, group.rank, {unused: _gradients(group, unused) for unused in ("find", "zero")})
+    group.close()
+    return 0
+
+
+def _gradients(group: Any, unused: str) -> dict[str, Any]:
     """Uneven shards (7 rows over 2 ranks), two passes using ``left`` and none ``right``."""
     import torch.nn.functional as F
 
-    from optuna_isnas.training.distributed import GradientSync, ProcessGroup
+    from optuna_isnas.training.distributed import GradientSync
     from optuna_isnas.training.optim import sgd_step
     from optuna_isnas.training.recipe import TrainingRecipe
 
-    group = ProcessGroup(torch.device("cpu"), timeout_s=60)
     torch.manual_seed(group.rank)  # different initial weights: DDP must copy rank 0's
     model = Three()
     sync = GradientSync(model, group, unused)
@@ -126,20 +135,14 @@ def gradients(out: Path, unused: str) -> int:
     xs, ys = shard.take(x), shard.take(y)
     losses, grads = step(sync, model, xs, ys, sync=sync, share=len(ys) / len(y))
     ref_losses, ref_grads = step(reference, reference, x, y)
-    _dump(
-        out,
-        group.rank,
-        {
-            "losses": losses,
-            "ref_losses": ref_losses,
-            "grads": grads,
-            "ref_grads": ref_grads,
-            "weights": {n: t.tolist() for n, t in model.state_dict().items()},
-            "ref_weights": {n: t.tolist() for n, t in reference.state_dict().items()},
-        },
-    )
-    group.close()
-    return 0
+    return {
+        "losses": losses,
+        "ref_losses": ref_losses,
+        "grads": grads,
+        "ref_grads": ref_grads,
+        "weights": {n: t.tolist() for n, t in model.state_dict().items()},
+        "ref_weights": {n: t.tolist() for n, t in reference.state_dict().items()},
+    }
 
 
 def silent(out: Path, timeout: float) -> int:
@@ -166,7 +169,7 @@ if __name__ == "__main__":
     if mode == "search":
         sys.exit(search(target, json.loads(sys.argv[3]), resume="--resume" in sys.argv))
     if mode == "gradients":
-        sys.exit(gradients(target, sys.argv[3]))
+        sys.exit(gradients(target))
     if mode == "silent":
         sys.exit(silent(target, float(sys.argv[3])))
     raise SystemExit(f"unknown mode {mode}")

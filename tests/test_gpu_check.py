@@ -20,7 +20,7 @@ TINY = dataclasses.replace(gpu_check.SMOKE, steps=1, blocks=2, warmup=1, train_e
 def test_step_case_times_supernet_and_child_in_both_precisions():
     device = torch.device("cpu")
     rows = [
-        gpu_check._step_case(TINY, "chain", label, precision, seed=0)
+        gpu_check._step_case(TINY, "nb201", label, precision, seed=0)
         for label, precision in gpu_check._precisions(device).items()
     ]
     assert [r["precision"] for r in rows] == ["fp32", "bf16"]
