@@ -417,6 +417,8 @@ def main() -> None:
         torch.backends.cudnn.benchmark = True
     print("supernet step vs child step ...", file=sys.stderr, flush=True)
     times = step_times(plan, device, args.seed)
+    if device.type == "cuda":
+        torch.cuda.empty_cache()  # the search-step jobs below are other processes on these GPUs
     print("search steps ...", file=sys.stderr, flush=True)
     report = {
         "mode": "CPU smoke test" if args.cpu_smoke else "GPU",
