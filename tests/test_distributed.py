@@ -154,8 +154,10 @@ def test_killed_rank_stops_the_other_and_resume_finishes(tmp_path):
     assert "--resume" in done.stderr and str(out / "checkpoint.pt") in done.stderr
     assert not (out / "architectures.json").exists()
 
+    # the resume streams its data (DataLoader workers): same minibatches, same checkpoint form
+    streamed = ["--data-loading", "stream", "--loader-workers", "1"]
     resumed = subprocess.run(
-        [*TORCHRUN, "-m", "optuna_isnas.cli", "search", *cli_flags(first), "--resume"],
+        [*TORCHRUN, "-m", "optuna_isnas.cli", "search", *cli_flags(first), *streamed, "--resume"],
         capture_output=True,
         text=True,
         timeout=240,
