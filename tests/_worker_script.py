@@ -1,8 +1,9 @@
 """Toy problem and worker process for the ISNASSampler storage and multi-process tests.
 
 Imported by tests/test_sampler_storage.py and tests/test_sampler_workers.py, and run as a
-script (``python tests/_worker_script.py STORAGE_PATH ...``) by the worker tests, so that a
-worker really is another process with nothing shared in memory.
+script (``python tests/_worker_script.py STORAGE ...``, STORAGE a journal file path or an
+RDB URL such as ``postgresql://...``) by the worker tests, so that a worker really is another
+process with nothing shared in memory.
 
 The toy problem: 8 categorical parameters with 4 choices each; choice ``j`` of parameter
 ``i`` adds ``LOSS[i][j]`` to the first objective and ``COST[i][j]`` to the second. With
@@ -110,6 +111,13 @@ def journal_storage(path: str) -> optuna.storages.JournalStorage:
     return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(path)))
 
 
+def open_storage(spec: str) -> optuna.storages.BaseStorage:
+    """A journal file (a path) or an RDB storage (a URL with ``://``)."""
+    if "://" in spec:
+        return optuna.storages.RDBStorage(spec)
+    return journal_storage(spec)
+
+
 def make_sampler(seed: int = 0, **kwargs: Any) -> Any:
     """ISNASSampler on the toy problem: EPSILONS and fixed unit scales (known optima)."""
     from optuna_isnas import ISNASSampler
@@ -128,10 +136,29 @@ CLOSED_KEY = "isnas:closed"
 STATE_KEY = "isnas:state"
 
 
+def slot_generation(key: str, value: Any) -> int | None:
+    """Generation of a write of ``key = value``: a state slot or the single legacy key."""
+    if key == STATE_KEY:
+        return int(json.loads(value)["core"]["generation"])
+    if key.startswith(STATE_KEY + ":"):
+        return int(value["generation"])
+    return None
+
+
+def state_json(key: str, value: Any) -> str:
+    """The JSON state in a write of ``key = value``."""
+    return value if key == STATE_KEY else value["state"]
+
+
 def stored_state(study: optuna.Study) -> dict[str, Any]:
-    """The sampler's state JSON, read straight from storage (no sampler call, no update)."""
-    raw = study._storage.get_study_system_attrs(study._study_id)[STATE_KEY]
-    return json.loads(raw)
+    """The newest sampler state in storage, read straight from it (no sampler call, no
+    update): the state slot with the highest generation, else the single legacy key."""
+    attrs = study._storage.get_study_system_attrs(study._study_id)
+    slots = [(k, v) for k, v in attrs.items() if k.startswith(STATE_KEY + ":")]
+    if not slots:
+        return json.loads(attrs[STATE_KEY])
+    key, value = max(slots, key=lambda kv: slot_generation(*kv))
+    return json.loads(state_json(key, value))
 
 
 def trajectory(study: optuna.Study) -> list[tuple[Any, ...]]:
@@ -201,15 +228,76 @@ def replay(trials: list[FrozenTrial], closed: dict[int, tuple[int, ...]], sample
     return core
 
 
-def state_writes(journal_path: str) -> list[str]:
-    """Every value ever written to the study's ``isnas:state``, in the journal's order."""
+def state_writes(spec: str) -> list[tuple[str, Any]]:
+    """Every write of a state attribute of the study, ``(key, value)`` in the order the
+    storage applied them: from the journal file, or, for a PostgreSQL URL, from the table
+    that ``log_state_writes`` fills."""
+    if "://" in spec:
+        import sqlalchemy
+
+        engine = sqlalchemy.create_engine(spec)
+        with engine.connect() as conn:
+            rows = conn.execute(
+                sqlalchemy.text("SELECT key, value_json FROM isnas_test_state_writes ORDER BY id")
+            ).all()
+        engine.dispose()
+        return [(key, json.loads(value)) for key, value in rows]
     out = []
-    with open(journal_path) as f:
+    with open(spec) as f:
         for line in f:
             log = json.loads(line)
             attrs = log.get("system_attr")
-            if isinstance(attrs, dict) and STATE_KEY in attrs and "trial_id" not in log:
-                out.append(attrs[STATE_KEY])
+            if isinstance(attrs, dict) and "trial_id" not in log:
+                out.extend((k, v) for k, v in attrs.items() if k.startswith(STATE_KEY))
+    return out
+
+
+def log_state_writes(url: str) -> None:
+    """Make a PostgreSQL database log every write of a study system attribute ``isnas:state*``
+    (after Optuna created its tables). Writes of one row are logged in commit order: an
+    update waits for the row lock, so its trigger runs after the previous writer committed."""
+    import sqlalchemy
+
+    engine = sqlalchemy.create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(
+            sqlalchemy.text(
+                "CREATE TABLE isnas_test_state_writes "
+                "(id BIGSERIAL PRIMARY KEY, key TEXT NOT NULL, value_json TEXT NOT NULL)"
+            )
+        )
+        conn.execute(
+            sqlalchemy.text(
+                """
+                CREATE FUNCTION isnas_test_log_state() RETURNS trigger AS $$
+                BEGIN
+                    IF NEW.key LIKE 'isnas:state%' THEN
+                        INSERT INTO isnas_test_state_writes (key, value_json)
+                        VALUES (NEW.key, NEW.value_json);
+                    END IF;
+                    RETURN NEW;
+                END $$ LANGUAGE plpgsql
+                """
+            )
+        )
+        conn.execute(
+            sqlalchemy.text(
+                "CREATE TRIGGER isnas_test_log_state AFTER INSERT OR UPDATE "
+                "ON study_system_attributes FOR EACH ROW EXECUTE FUNCTION isnas_test_log_state()"
+            )
+        )
+    engine.dispose()
+
+
+def visible_generations(writes: list[tuple[str, Any]]) -> list[int]:
+    """The newest generation a reader would find after each write (slots: the highest one;
+    the legacy single key: whatever was written last)."""
+    slots: dict[str, int] = {}
+    out = []
+    for key, value in writes:
+        slots[key] = slot_generation(key, value)  # type: ignore[assignment]
+        news = [g for k, g in slots.items() if k != STATE_KEY]
+        out.append(max(news) if news else slots[STATE_KEY])
     return out
 
 
@@ -233,7 +321,7 @@ def fast_dir(fallback: Any) -> Iterator[str]:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("journal")
+    p.add_argument("storage", help="journal file path or RDB URL")
     p.add_argument("--study", default="toy")
     p.add_argument("--n-trials", type=int, default=None, help="trials this worker runs")
     p.add_argument("--sleep", type=float, default=0.0, help="seconds the objective sleeps")
@@ -244,7 +332,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
-    storage = journal_storage(args.journal)
+    storage = open_storage(args.storage)
     sampler = make_sampler(args.seed)
     study = optuna.load_study(study_name=args.study, storage=storage, sampler=sampler)
     slow = args.sleep > 0 or args.hang_at is not None
