@@ -1,9 +1,20 @@
 """The sampler's state as it lives in the study's storage.
 
-One study system attribute, ``isnas:state``, holds a JSON string with the numpy core's
-complete state, the modelled search space and the first trial number of the current
-generation. Everything else is derived from trials, so any worker process, or a
-restarted one with a fresh sampler object, continues the same search.
+The state is a JSON string with the numpy core's complete state, the modelled search space
+and the first trial number of the current generation. Everything else is derived from
+trials, so any worker process, or a restarted one with a fresh sampler object, continues
+the same search.
+
+Optuna's storages write a study system attribute last-writer-wins, with no compare-and-swap
+(RDBStorage updates the row, a journal replays its log in order). With a single attribute, a
+worker that checked the state at generation g and wrote g + 1 after others had written g + 2
+would roll the search back. So generation g's state goes to one of ``STATE_SLOTS`` study system
+attributes, ``isnas:state:<g mod STATE_SLOTS>``, as ``{"generation": g, "state": <JSON>}``, and
+a reader takes the slot with the highest generation. Workers that close the same generation
+write identical states to the same slot, and a late writer of g + 1 lands in a slot that
+holds g + 1 or an older generation, unless ``STATE_SLOTS`` generations closed during that one
+write. Studies written before the slots existed keep their single ``isnas:state`` attribute;
+it is read when no slot exists yet, and the next generation's state goes to a slot.
 """
 
 from __future__ import annotations
@@ -26,6 +37,9 @@ from optuna_isnas.core import ISNAS
 from optuna_isnas.sampler import _storage
 
 STATE_KEY = "isnas:state"
+#: Number of state slots: a stale write can hide the newest state only if this many
+#: generations closed while it was in flight.
+STATE_SLOTS = 8
 GENERATION_KEY = "isnas:generation"
 DISTRIBUTION_KEY = "isnas:distribution"
 CLOSED_KEY = "isnas:closed"
@@ -95,23 +109,61 @@ class SamplerState:
             ) from exc
 
 
+def slot_key(generation: int) -> str:
+    """The study system attribute that holds generation ``generation``'s state."""
+    return f"{STATE_KEY}:{generation % STATE_SLOTS}"
+
+
+def newest_state(attrs: dict[str, Any]) -> tuple[int | None, str] | None:
+    """(generation, JSON state) of the newest state in a study's system attributes.
+
+    The generation is None for a study written before the slots existed (its single
+    ``isnas:state``, read only when no slot exists); the result is None without any state.
+    """
+    best: tuple[int, str] | None = None
+    for i in range(STATE_SLOTS):
+        value = attrs.get(f"{STATE_KEY}:{i}")
+        if not isinstance(value, dict):
+            continue
+        generation, raw = value.get("generation"), value.get("state")
+        fresher = best is None or (isinstance(generation, int) and generation > best[0])
+        if isinstance(generation, int) and isinstance(raw, str) and fresher:
+            best = (generation, raw)
+    if best is not None:
+        return best
+    legacy = attrs.get(STATE_KEY)
+    return (None, legacy) if isinstance(legacy, str) else None
+
+
+def _generation_of(raw: str) -> int:
+    """The generation counter stored in a JSON state (for the single-key states only)."""
+    try:
+        return int(json.loads(raw)["core"]["generation"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(
+            f"the study's {STATE_KEY!r} attribute is not an ISNASSampler state this release "
+            f"can read ({exc}); use a new study or the release that wrote it."
+        ) from exc
+
+
 class StateStore:
     """Reads and writes ``SamplerState`` in a study's storage, caching the decoded state.
 
-    Decoding happens only when the stored string changes, so a trial that finds the
-    same state as the previous one pays a dictionary lookup and a string comparison.
+    Decoding happens only when the newest stored string changes, so a trial that finds the
+    same state as the previous one pays one read of the study's system attributes, a
+    dictionary lookup per slot and a string comparison.
     """
 
     def __init__(self) -> None:
         self._cached: SamplerState | None = None
 
     def raw(self, study: Study) -> str | None:
-        """The stored JSON string, or None when the study has no state yet."""
-        value = _storage.study_system_attrs(study).get(STATE_KEY)
-        return value if isinstance(value, str) else None
+        """The newest stored JSON state, or None when the study has no state yet."""
+        newest = newest_state(_storage.study_system_attrs(study))
+        return None if newest is None else newest[1]
 
     def load(self, study: Study) -> SamplerState | None:
-        """Current state of the study (decoded once per distinct stored string)."""
+        """Newest state of the study (decoded once per distinct stored string)."""
         raw = self.raw(study)
         if raw is None:
             return None
@@ -123,10 +175,22 @@ class StateStore:
         return state
 
     def save(self, study: Study, state: SamplerState) -> None:
-        """Write ``state`` and make it the cached one."""
+        """Store ``state`` in its generation's slot and make it the cached one.
+
+        Nothing is written when the storage already holds this generation or a later one
+        (another worker wrote it first: the first writer's state stands).
+        """
         state.raw = state.encode()
         state.refresh_cdf()
-        _storage.set_study_system_attr(study, STATE_KEY, state.raw)
+        generation = int(state.core.generation)
+        newest = newest_state(_storage.study_system_attrs(study))
+        stored = None
+        if newest is not None:
+            stored = newest[0] if newest[0] is not None else _generation_of(newest[1])
+        if stored is None or stored < generation:
+            _storage.set_study_system_attr(
+                study, slot_key(generation), {"generation": generation, "state": state.raw}
+            )
         self._cached = state
 
     def forget(self) -> None:
