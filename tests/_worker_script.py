@@ -111,10 +111,15 @@ def journal_storage(path: str) -> optuna.storages.JournalStorage:
     return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(path)))
 
 
-def open_storage(spec: str) -> optuna.storages.BaseStorage:
-    """A journal file (a path) or an RDB storage (a URL with ``://``)."""
+def open_storage(spec: str, heartbeat: int | None = None) -> optuna.storages.BaseStorage:
+    """A journal file (a path) or an RDB storage (a URL with ``://``), the latter with
+    Optuna's heartbeat every ``heartbeat`` seconds if given (grace period: twice that)."""
     if "://" in spec:
-        return optuna.storages.RDBStorage(spec)
+        if heartbeat is None:
+            return optuna.storages.RDBStorage(spec)
+        return optuna.storages.RDBStorage(
+            spec, heartbeat_interval=heartbeat, grace_period=2 * heartbeat
+        )
     return journal_storage(spec)
 
 
@@ -329,10 +334,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--barrier", default=None, help="wait until --workers workers are in this dir")
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--heartbeat", type=int, default=None, help="RDB heartbeat interval, s")
     args = p.parse_args(argv)
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
-    storage = open_storage(args.storage)
+    storage = open_storage(args.storage, args.heartbeat)
     sampler = make_sampler(args.seed)
     study = optuna.load_study(study_name=args.study, storage=storage, sampler=sampler)
     slow = args.sleep > 0 or args.hang_at is not None

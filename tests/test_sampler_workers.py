@@ -111,7 +111,7 @@ def _three_workers(spec: str, tmp: str) -> dict[str, Any]:
     ]
     try:
         for proc in procs:
-            _finish(proc, timeout=300)
+            _finish(proc, timeout=600)
     finally:
         for proc in procs:
             if proc.poll() is None:
@@ -319,3 +319,47 @@ def test_killed_worker_is_replaced_and_the_search_goes_on(storage_spec: str) -> 
     study = optuna.load_study(study_name="toy", storage=open_storage(path), sampler=sampler)
     archs = sampler.architectures(study)
     assert len(archs) == K and all(set(a) == set(NAMES) for a in archs)
+
+
+HEARTBEAT_HANG_AT = 20
+
+
+def test_killed_worker_with_a_heartbeat_leaves_a_failed_trial_that_blocks_nothing(
+    postgres_url: str,  # noqa: F811
+) -> None:
+    """On an RDB storage with Optuna's heartbeat (the setting docs/workers.md recommends),
+    the next worker's ``study.optimize`` marks the dead worker's trial FAIL once its grace
+    period is over, and FAIL trials free their place at once: no generation waits for it."""
+    storage = _create_study(postgres_url)
+    victim = _worker(postgres_url, "--heartbeat", "1", "--hang-at", str(HEARTBEAT_HANG_AT))
+    try:
+        line = ""
+        deadline = time.time() + 120
+        while not line.startswith("hanging") and time.time() < deadline:
+            line = victim.stdout.readline()  # type: ignore[union-attr]
+            if not line and victim.poll() is not None:
+                pytest.fail(f"worker died early:\n{victim.stderr.read()[-3000:]}")  # type: ignore[union-attr]
+    finally:
+        victim.send_signal(signal.SIGKILL)
+        victim.communicate()
+    before = stored_state(optuna.load_study(study_name="toy", storage=storage))
+    time.sleep(3.0)  # past the grace period (2 s without a heartbeat)
+
+    _finish(_worker(postgres_url, "--heartbeat", "1", "--n-trials", str(12 * GEN)), timeout=120)
+
+    study = optuna.load_study(study_name="toy", storage=open_storage(postgres_url))
+    trials = study.get_trials(deepcopy=False)
+    assert trials[HEARTBEAT_HANG_AT].state == TrialState.FAIL
+    assert Counter(t.state for t in trials) == {
+        TrialState.COMPLETE: HEARTBEAT_HANG_AT + 12 * GEN,
+        TrialState.FAIL: 1,
+    }
+    after = stored_state(study)["core"]["generation"]
+    # 12 generations' worth of trials close 12 generations, give or take the one the dead
+    # trial was in (without a heartbeat the stuck trial holds its generation open until 3
+    # generations' worth of its later trials completed: at most 9 here).
+    assert after >= before["core"]["generation"] + 11, (before["core"]["generation"], after)
+    closed = closed_records(trials)
+    assert sorted(closed) == list(range(after))
+    for g in range(after):
+        check_closed_generation(trials, g, closed[g][0][1], K, LAM)
