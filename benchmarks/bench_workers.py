@@ -2,16 +2,17 @@
 
 Each run creates a fresh study and starts the worker processes together; each worker runs its
 share of --trials with ``study.optimize`` on a free objective (8 categorical parameters of 4
-choices, two objectives), so the time is the sampler's and the storage's. The rate is trials
-over the wall-clock time from the common start to the last worker's end; the CPU column is
-the workers' own CPU time per trial; the server's CPU time per trial is measured for a
-throwaway server only (its postmaster's finished children). The journal file
-lives on /dev/shm when there is one. PostgreSQL is the server at --postgres-url (a user that
-may create databases: each run gets a fresh database), or a throwaway server started with
-.ci/postgres.sh (fsync off, as in the tests).
+choices, two objectives), so the time is the sampler's and the storage's. --objective-ms makes
+the objective sleep (a stand-in for training on another device) to show what more workers buy.
+The rate is trials over the wall-clock time from the common start to the last worker's end; the
+CPU columns are the workers' CPU time per trial and, for a throwaway server only, the server's
+(its postmaster's finished children). The journal file lives on /dev/shm when there is one.
+PostgreSQL is the server at --postgres-url (a user that may create databases: each run gets a
+fresh database), or a throwaway server started with .ci/postgres.sh (fsync off, as in the tests).
 
-    .venv/bin/python benchmarks/bench_workers.py                    # 2,000 trials, 1 and 3 workers
+    .venv/bin/python benchmarks/bench_workers.py                    # 1,000 trials, 1 and 3 workers
     .venv/bin/python benchmarks/bench_workers.py --quick            # 300 trials, 1 repeat
+    .venv/bin/python benchmarks/bench_workers.py --trials 600 --objective-ms 100
     .venv/bin/python benchmarks/bench_workers.py --postgres-url postgresql://me@db/postgres
 """
 
@@ -38,8 +39,9 @@ CHOICES = ("a", "b", "c", "d")
 DIRECTIONS = ["minimize", "minimize"]
 
 
-def objective(trial: optuna.Trial) -> tuple[float, float]:
+def objective(trial: optuna.Trial, seconds: float = 0.0) -> tuple[float, float]:
     xs = [CHOICES.index(trial.suggest_categorical(f"x{i}", CHOICES)) for i in range(8)]
+    time.sleep(seconds)  # a stand-in for training on another device: no CPU here
     return float(sum((3 - x) * (1 + 0.1 * i) for i, x in enumerate(xs))), float(sum(xs))
 
 
@@ -50,7 +52,7 @@ def open_storage(spec: str) -> optuna.storages.BaseStorage:
     return optuna.storages.JournalStorage(backend)
 
 
-def worker(spec: str, n_trials: int, start_at: float) -> None:
+def worker(spec: str, n_trials: int, start_at: float, seconds: float) -> None:
     """One worker process: load the study, wait for the common start, run its trials."""
     from optuna_isnas import ISNASSampler
 
@@ -59,7 +61,7 @@ def worker(spec: str, n_trials: int, start_at: float) -> None:
     study = optuna.load_study(study_name="bench", storage=open_storage(spec), sampler=sampler)
     time.sleep(max(0.0, start_at - time.time()))
     c0 = time.process_time()
-    study.optimize(objective, n_trials=n_trials)
+    study.optimize(lambda trial: objective(trial, seconds), n_trials=n_trials)
     print(f"cpu {time.process_time() - c0:.4f}", flush=True)
 
 
@@ -76,14 +78,14 @@ def server_cpu(server_dir: str | None) -> float:
     return (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")
 
 
-def run(spec: str, n_workers: int, n_trials: int) -> tuple[float, float]:
+def run(spec: str, n_workers: int, n_trials: int, seconds: float) -> tuple[float, float]:
     """(trials per second, worker CPU ms per trial) of one fresh study."""
     optuna.create_study(storage=open_storage(spec), directions=DIRECTIONS, study_name="bench")
     start_at = time.time() + 5.0  # every worker has imported and loaded the study by then
     shares = [n_trials // n_workers + (i < n_trials % n_workers) for i in range(n_workers)]
     procs = [
         subprocess.Popen(
-            [sys.executable, __file__, "--worker", spec, str(n), repr(start_at)],
+            [sys.executable, __file__, "--worker", spec, str(n), repr(start_at), repr(seconds)],
             stdout=subprocess.PIPE,
             text=True,
         )
@@ -133,14 +135,17 @@ def _mean_sd(xs: list[float]) -> str:
 
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--worker":
-        worker(sys.argv[2], int(sys.argv[3]), float(sys.argv[4]))
+        worker(sys.argv[2], int(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5]))
         return
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--trials", type=int, default=2000)
+    p.add_argument("--trials", type=int, default=1000)
     p.add_argument("--workers", default="1,3", help="comma-separated worker counts")
     p.add_argument("--storages", default="journal,postgres")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--postgres-url", default=os.environ.get("OPTUNA_ISNAS_TEST_POSTGRES_URL"))
+    p.add_argument(
+        "--objective-ms", type=float, default=0.0, help="the objective sleeps this long (no CPU)"
+    )
     p.add_argument("--quick", action="store_true", help="300 trials, 1 repeat")
     args = p.parse_args()
     if args.quick:
@@ -166,15 +171,16 @@ def main() -> None:
                 for n in counts:
                     spec, remove = new_spec(kind, server, scratch)
                     try:
-                        before = server_cpu(server_dir) if kind == "postgres" else 0.0
-                        rate, cpu = run(spec, n, args.trials)
+                        before = server_cpu(server_dir) if kind == "postgres" else math.nan
+                        rate, cpu = run(spec, n, args.trials, args.objective_ms / 1000)
                     finally:
                         remove()  # its connections end: their CPU reaches the postmaster
-                    after = server_cpu(server_dir) if kind == "postgres" else 0.0
+                    after = server_cpu(server_dir) if kind == "postgres" else math.nan
                     served = 1000.0 * (after - before) / args.trials
                     results.setdefault((kind, n), []).append((rate, cpu, served))
         print(
-            f"# {args.trials} trials, {args.repeats} repeats, {os.cpu_count()} CPUs, "
+            f"# {args.trials} trials, objective {args.objective_ms:g} ms, {args.repeats} repeats, "
+            f"{os.cpu_count()} CPUs, "
             f"{platform.python_version()}, optuna {optuna.__version__}, "
             f"load average {load:.1f} -> {os.getloadavg()[0]:.1f}\n"
         )
