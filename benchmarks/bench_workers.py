@@ -29,14 +29,15 @@ import sys
 import tempfile
 import time
 import uuid
-from typing import Any
+from typing import Any, Literal
 
 import optuna
+from optuna.storages.journal import JournalFileBackend
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HELPER = os.path.join(ROOT, ".ci", "postgres.sh")
 CHOICES = ("a", "b", "c", "d")
-DIRECTIONS = ["minimize", "minimize"]
+DIRECTIONS: list[Literal["minimize", "maximize"]] = ["minimize", "minimize"]
 
 
 def objective(trial: optuna.Trial, seconds: float = 0.0) -> tuple[float, float]:
@@ -48,7 +49,7 @@ def objective(trial: optuna.Trial, seconds: float = 0.0) -> tuple[float, float]:
 def open_storage(spec: str) -> optuna.storages.BaseStorage:
     if "://" in spec:
         return optuna.storages.RDBStorage(spec)
-    backend = optuna.storages.journal.JournalFileBackend(spec)
+    backend = JournalFileBackend(spec)
     return optuna.storages.JournalStorage(backend)
 
 
@@ -116,7 +117,12 @@ def new_spec(kind: str, server: str | None, scratch: str) -> tuple[str, Any]:
     """A fresh journal path or database URL, and how to remove it."""
     if kind == "journal":
         path = os.path.join(scratch, f"{uuid.uuid4().hex}.log")
-        return path, lambda: os.path.exists(path) and os.remove(path)
+
+        def remove_file() -> None:
+            if os.path.exists(path):
+                os.remove(path)
+
+        return path, remove_file
     from sqlalchemy.engine import make_url
 
     assert server is not None

@@ -53,7 +53,7 @@ def _answers(url: str) -> str | None:
 
         with _engine(url).connect() as conn:
             conn.execute(sqlalchemy.text("select 1"))
-    except Exception as exc:  # noqa: BLE001 - reported to the user as one line
+    except Exception as exc:
         text = str(exc).strip().splitlines()
         return text[0] if text else type(exc).__name__
     return None

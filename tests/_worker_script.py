@@ -25,7 +25,9 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import numpy as np
 import optuna
+from optuna.storages.journal import JournalFileBackend
 from optuna.trial import FrozenTrial, TrialState
 
 N_PARAMS = 8
@@ -108,7 +110,7 @@ def failing_objective(trial: optuna.Trial) -> tuple[float, float]:
 
 
 def journal_storage(path: str) -> optuna.storages.JournalStorage:
-    return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(path)))
+    return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
 
 
 def open_storage(spec: str, heartbeat: int | None = None) -> optuna.storages.BaseStorage:
@@ -141,13 +143,11 @@ CLOSED_KEY = "isnas:closed"
 STATE_KEY = "isnas:state"
 
 
-def slot_generation(key: str, value: Any) -> int | None:
+def slot_generation(key: str, value: Any) -> int:
     """Generation of a write of ``key = value``: a state slot or the single legacy key."""
     if key == STATE_KEY:
         return int(json.loads(value)["core"]["generation"])
-    if key.startswith(STATE_KEY + ":"):
-        return int(value["generation"])
-    return None
+    return int(value["generation"])
 
 
 def state_json(key: str, value: Any) -> str:
@@ -226,7 +226,7 @@ def replay(trials: list[FrozenTrial], closed: dict[int, tuple[int, ...]], sample
         sols = []
         for n in closed[g]:
             t = by_number[n]
-            x = [CHOICES.index(t.params[name]) for name in NAMES]
+            x = np.array([CHOICES.index(t.params[name]) for name in NAMES], dtype=np.int64)
             k = int(t.system_attrs[DISTRIBUTION_KEY])
             sols.append(Solution(k, x, t.values[0], t.values[1]))
         core.tell(sols)
@@ -247,7 +247,7 @@ def state_writes(spec: str) -> list[tuple[str, Any]]:
             ).all()
         engine.dispose()
         return [(key, json.loads(value)) for key, value in rows]
-    out = []
+    out: list[tuple[str, Any]] = []
     with open(spec) as f:
         for line in f:
             log = json.loads(line)
@@ -300,7 +300,7 @@ def visible_generations(writes: list[tuple[str, Any]]) -> list[int]:
     slots: dict[str, int] = {}
     out = []
     for key, value in writes:
-        slots[key] = slot_generation(key, value)  # type: ignore[assignment]
+        slots[key] = slot_generation(key, value)
         news = [g for k, g in slots.items() if k != STATE_KEY]
         out.append(max(news) if news else slots[STATE_KEY])
     return out

@@ -7,9 +7,9 @@ import json
 
 import optuna
 import pytest
+from _postgres import postgres_server, postgres_url  # noqa: F401 - fixtures
 from sqlalchemy.engine import make_url
 
-from _postgres import postgres_server, postgres_url  # noqa: F401 - fixtures
 from optuna_isnas.cli import main
 
 TINY = [

@@ -14,11 +14,10 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Literal
 
 import optuna
 import pytest
-
 from _postgres import postgres_server, postgres_url  # noqa: F401 - fixtures
 from _worker_script import (
     DISTRIBUTION_KEY,
@@ -38,13 +37,14 @@ from _worker_script import (
     trajectory,
     visible_generations,
 )
+
 from optuna_isnas.sampler._state import STATE_SLOTS, StateStore
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)
 
 K = len(EPSILONS)
 GEN = K * 2
-DIRECTIONS = ["minimize", "minimize"]
+DIRECTIONS: list[Literal["minimize", "maximize"]] = ["minimize", "minimize"]
 WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_worker_script.py")
 
 
@@ -108,17 +108,17 @@ def test_a_late_state_write_does_not_roll_the_search_back(storage_spec: str) -> 
 
     def late_write(study_id: int, key: str, value: Any) -> None:
         if key.startswith(STATE_KEY) and not held:
-            held["writing"] = slot_generation(key, value)  # type: ignore[assignment]
+            held["writing"] = slot_generation(key, value)
             _run_worker(spec, 6 * GEN)  # meanwhile: about six generations elsewhere
             held["ahead"] = _newest_generation(spec)
         write(study_id, key, value)
 
-    backend.set_study_system_attr = late_write  # the real write, held back
+    backend.set_study_system_attr = late_write  # type: ignore[method-assign]  # held back
     for _ in range(2 * GEN):  # B samples until it closes a generation
         study.optimize(objective, n_trials=1)
         if held:
             break
-    backend.set_study_system_attr = write
+    backend.set_study_system_attr = write  # type: ignore[method-assign]
     assert held, "worker B never closed a generation"
     assert held["ahead"] >= held["writing"] + 3, held  # the race really happened
     assert held["ahead"] < held["writing"] + STATE_SLOTS  # (what the slots are sized for)
@@ -143,7 +143,7 @@ def test_a_late_state_write_does_not_roll_the_search_back(storage_spec: str) -> 
     assert visible_generations(writes) == sorted(visible_generations(writes))
     states: dict[int, set[str]] = {}
     for key, value in writes:
-        states.setdefault(slot_generation(key, value), set()).add(state_json(key, value))  # type: ignore[arg-type]
+        states.setdefault(slot_generation(key, value), set()).add(state_json(key, value))
     assert all(len(s) == 1 for s in states.values()), {g: len(s) for g, s in states.items()}
     # Trials sampled after the race belong to current generations, not to re-closed ones.
     late = [t for t in trials if t.number >= 20 + 6 * GEN + 2]

@@ -17,7 +17,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Literal
 
 import optuna
 import pytest
@@ -47,7 +47,7 @@ optuna.logging.set_verbosity(optuna.logging.ERROR)
 K = len(EPSILONS)
 LAM = 2
 GEN = K * LAM
-DIRECTIONS = ["minimize", "minimize"]
+DIRECTIONS: list[Literal["minimize", "maximize"]] = ["minimize", "minimize"]
 WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_worker_script.py")
 
 
@@ -86,7 +86,7 @@ def _worker(path: str, *args: str, **popen: Any) -> subprocess.Popen[str]:
 
 def _finish(proc: subprocess.Popen[str], timeout: float) -> None:
     try:
-        out, err = proc.communicate(timeout=timeout)
+        _, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         proc.kill()
         _, err = proc.communicate()
