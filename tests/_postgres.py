@@ -117,5 +117,8 @@ def postgres_url(postgres_server: str) -> Iterator[str]:
         yield url
     finally:
         with admin.connect() as conn:
-            conn.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            try:  # FORCE (PostgreSQL >= 13) also ends connections a test left open
+                conn.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            except sqlalchemy.exc.ProgrammingError:
+                conn.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{name}"'))
         admin.dispose()
