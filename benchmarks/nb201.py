@@ -137,21 +137,6 @@ def ceiling(name: str, k: int, reference: tuple[float, float]) -> float:
     return tab.hypervolume_ratio(pts[best], reference)
 
 
-def _enqueue_reevaluation(sampler: Any, study: optuna.Study, tab: Any) -> None:
-    """Prototype (ablation): after each generation closes, enqueue one re-evaluation of the
-    archive entry the core picks (``ISNAS.reevaluation``); the sampler files enqueued trials
-    under the archive only."""
-    gen = sampler.generation(study)
-    if gen == getattr(sampler, "_bench_generation", 0):
-        return
-    sampler._bench_generation = gen
-    state = sampler._synced_state(study)
-    index = state.core.reevaluation()
-    if index is not None:
-        entry = state.core.archive.entries[index]
-        study.enqueue_trial(state.params_of(np.asarray(entry.x)))
-
-
 def architectures_with_pending(sampler: Any, study: optuna.Study) -> list[dict[str, Any]]:
     """Prototype of a sampler change (ablation ``harness: {"pending": 1}``): the family chosen
     from the archive plus the completed trials of the generation that has not closed yet."""
@@ -207,8 +192,6 @@ def _run_study(job, tab, refs, score, points, method, seed, queries) -> dict[str
         arch = {p: trial.suggest_categorical(p, list(choices)) for p, choices in tab.space.items()}
         values = tab.observe(arch, noise_rng) if job["observe"] == "seed" else tab.objectives(arch)
         study.tell(trial, values)
-        if job.get("reevaluate") and method == "isnas":
-            _enqueue_reevaluation(sampler, study, tab)
         wall += time.perf_counter() - w0
         cpu += time.process_time() - c0
         keys.append(tab.key_of(arch))

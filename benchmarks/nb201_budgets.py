@@ -34,7 +34,6 @@ from _provenance import source_fingerprint
 from hpobench_table import DATASETS as HPO_DATASETS
 from nb201 import (
     TABLE_NAMES,
-    _enqueue_reevaluation,
     apply_patches,
     architectures_with_pending,
     table,
@@ -69,13 +68,9 @@ def run(job: dict[str, Any]) -> dict[str, Any]:
         def observe(arch: dict[str, Any]) -> tuple[float, float]:
             return tab.observe(arch, rng) if job["observe"] == "seed" else tab.objectives(arch)
 
-        callbacks = []
-        if VARIANTS[job["variant"]].get("harness", {}).get("reevaluate"):
-            callbacks.append(lambda st, _t: _enqueue_reevaluation(sampler, st, tab))
         study.optimize(
             lambda t: observe({p: t.suggest_categorical(p, list(c)) for p, c in space.items()}),
             n_trials=job["queries"],
-            callbacks=callbacks,
         )
         out: dict[str, Any] = {
             source: [tab.objectives(a) for a in sampler.architectures(study, source=source)]

@@ -20,7 +20,6 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from optuna_isnas.core import archive as archive_module
 from optuna_isnas.core import budget as budget_mode
 from optuna_isnas.core import categorical as cat
 from optuna_isnas.core.archive import DEFAULT_SIZE, Archive, RankKeys
@@ -49,8 +48,6 @@ READABLE_VERSIONS = (1, 2)
 #: negligible weight. For K = 1 the signal is either 0 or well above the threshold, so the
 #: update stays exactly ASNG.
 SIGNAL_MIN = 0.05
-#: Experimental: rank samples by the mean of all evaluations of their architecture so far.
-RANK_POOLED = False
 
 
 @dataclass(frozen=True)
@@ -83,10 +80,6 @@ def _feasible_first(f: FloatArray, violations: FloatArray) -> FloatArray:
     top = float(f[feasible].max()) if feasible.any() else 0.0
     base = top + 1.0 + (abs(top) if np.isfinite(top) else 0.0)
     return np.where(infeasible, base + violations, f)
-
-
-def archive_kappa() -> float:
-    return float(archive_module.KAPPA)
 
 
 def _check_positive(name: str, value: float) -> float:
@@ -313,12 +306,6 @@ class ISNAS:
         self._check_update_inputs(x, origins, losses, complexities, violations)
         self.scales.observe(losses, complexities)
         self._place_size_classes()
-        rank_losses = losses
-        if RANK_POOLED and len(self.archive):
-            pooled = self.archive.copy()
-            pooled.pool(x, losses, complexities, violations, self.generation)
-            means = {e.x: e.mean for e in pooled.entries}
-            rank_losses = np.array([means[tuple(row)] for row in x.tolist()], dtype=np.float64)
         log_p = cat.log_prob(self.thetas, x)  # (K, M)
         if self.weighting == "mixture":
             log_w = mixture_log_weights(log_p, origins)
@@ -336,7 +323,7 @@ class ISNAS:
             w = all_w[k]
             weights[k] = w
             expected[k] = float(w @ complexities)
-            f = _feasible_first(self._objective(k, rank_losses, complexities), violations)
+            f = _feasible_first(self._objective(k, losses, complexities), violations)
             u = weighted_ranking_utility(f, w)
             if float(w @ (u * u)) >= SIGNAL_MIN * self._reference_signal:
                 grads[k] = natural_gradient(onehot, self.thetas[k], w, u)
@@ -474,47 +461,6 @@ class ISNAS:
             eligible |= feasible
         distinct = self.budgets is None or self.size_classes is not None
         return choose_family(keys, losses, complexities, distinct=distinct, allowed=eligible)
-
-    def reevaluation(self) -> int | None:
-        """The archive entry whose next evaluation would most help the selection, or None.
-
-        Per distribution, its selection is the eligible entry with the lowest pessimistic loss
-        (``mean + KAPPA sigma / sqrt(n)``); its strongest challenger is the other eligible entry
-        with the lowest optimistic loss (``mean - KAPPA sigma / sqrt(n)``). Where the two
-        intervals overlap the choice is uncertain, and one more evaluation of whichever of the
-        two has fewer (the selection on ties) shrinks the overlap most (LUCB, Kalyanakrishnan et
-        al., 2012). The distribution with the largest overlap (in units of ``s_L``) is served.
-        Before any entry was evaluated twice the noise is unknown: the first distribution's
-        selection is re-evaluated, which gives the first estimate.
-        """
-        if len(self.archive) == 0:
-            return None
-        means = np.array([e.mean for e in self.archive.entries])
-        counts = np.array([e.n for e in self.archive.entries], dtype=np.float64)
-        sd = self.archive.noise_sd()
-        half = archive_kappa() * sd / np.sqrt(counts)
-        losses, complexities, violations = self.archive.arrays()
-        best: tuple[float, int] | None = None
-        for rank in self.rank_keys():
-            _, eligible, _ = rank(losses, complexities, violations)
-            idx = np.flatnonzero(eligible)
-            if idx.size == 0:
-                continue
-            pess = means[idx] + half[idx]
-            b = int(idx[np.argmin(pess)])
-            if sd <= 0.0:
-                return b
-            others = idx[idx != b]
-            if others.size == 0:
-                continue
-            c = int(others[np.argmin(means[others] - half[others])])
-            overlap = float(means[b] + half[b] - (means[c] - half[c])) / self.scales.loss
-            if overlap <= 0:
-                continue
-            pick = b if counts[b] <= counts[c] else c
-            if best is None or overlap > best[0]:
-                best = (overlap, pick)
-        return None if best is None else best[1]
 
     def _check_update_inputs(
         self,
