@@ -44,19 +44,29 @@ import optuna
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _hv import best_subset_2d, pareto_mask  # noqa: E402
-from _provenance import source_fingerprint  # noqa: E402
-from nb201_table import DATASETS, OPS, PARAM_NAMES, NB201Table, arch_to_key, key_to_arch  # noqa: E402
+from _hv import best_subset_2d, pareto_mask
+from _provenance import source_fingerprint
+from hpobench_table import DATASETS as HPO_DATASETS
+from hpobench_table import HPOBenchTable
+from nb201_table import DATASETS, NB201Table
+from nb201_variants import VARIANTS
+
+VARIANTS_BY_LABEL = {v["label"]: v for v in VARIANTS.values()}
 
 BASE_METHODS = ("random", "nsgaii", "tpe", "isnas")
-TABLE_TITLES = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "imagenet": "ImageNet16-120"}
+#: Table names: NAS-Bench-201 ("cifar10", "cifar100", "imagenet") and HPOBench MLP ("hpo-car", ...).
+TABLE_NAMES = (*DATASETS, *(f"hpo-{d}" for d in HPO_DATASETS))
 
-_TABLES: dict[str, NB201Table] = {}
+_TABLES: dict[str, Any] = {}
 
 
-def table(name: str = "cifar10") -> NB201Table:
+def table(name: str = "cifar10") -> Any:
+    """The table ``name`` (NB201Table or HPOBenchTable: same interface), loaded once."""
     if name not in _TABLES:
-        _TABLES[name] = NB201Table.load(name)
+        if name.startswith("hpo-"):
+            _TABLES[name] = HPOBenchTable.load(name[4:])
+        else:
+            _TABLES[name] = NB201Table.load(name)
     return _TABLES[name]
 
 
@@ -91,6 +101,20 @@ def method_label(method: str, isnas_kwargs: dict[str, Any] | None) -> str:
     return "ISNAS (" + ", ".join(parts) + ")"
 
 
+def apply_patches(patches: dict[str, Any]) -> dict[str, Any]:
+    """Set module attributes ``{"optuna_isnas.core.budget.TARGET": 0.5, ...}``; returns the old
+    values (for ``--variant`` ablations, see ``nb201_variants.py``)."""
+    import importlib
+
+    old = {}
+    for path, value in patches.items():
+        module_name, _, attr = path.rpartition(".")
+        module = importlib.import_module(module_name)
+        old[path] = getattr(module, attr)
+        setattr(module, attr, value)
+    return old
+
+
 def make_sampler(method: str, seed: int, isnas_kwargs: dict[str, Any] | None) -> Any:
     if method == "random":
         return optuna.samplers.RandomSampler(seed=seed)
@@ -108,7 +132,30 @@ def make_sampler(method: str, seed: int, isnas_kwargs: dict[str, Any] | None) ->
 def ceiling(name: str, k: int, reference: tuple[float, float]) -> float:
     """HV ratio of the best k cells of the true front: the most any k returned models can score."""
     pts = table(name).all_points()
-    return table(name).hypervolume_ratio(pts[best_subset_2d(pts, k, reference)], reference)
+    tab = table(name)
+    best = best_subset_2d(tab.transform(pts), k, tab.transform_reference(reference))
+    return tab.hypervolume_ratio(pts[best], reference)
+
+
+def architectures_with_pending(sampler: Any, study: optuna.Study) -> list[dict[str, Any]]:
+    """Prototype of a sampler change (ablation ``harness: {"pending": 1}``): the family chosen
+    from the archive plus the completed trials of the generation that has not closed yet."""
+    from optuna_isnas.core import Solution
+
+    state = sampler._synced_state(study)
+    core = state.core
+    pending = []
+    for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
+        if t.number < state.start or any(n not in t.params for n in state.names):
+            continue
+        x = [state.distributions[n].choices.index(t.params[n]) for n in state.names]
+        pending.append(Solution(0, np.asarray(x), t.values[0], t.values[1], 0.0, t.number))
+    archive = core.archive_with(pending)
+    family = []
+    for k, index in enumerate(core.select(archive=archive)):
+        row = core.modes()[k] if index is None else np.asarray(archive.entries[index].x)
+        family.append(state.params_of(row))
+    return family
 
 
 def run_one(job: dict[str, Any]) -> dict[str, Any]:
@@ -121,9 +168,17 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
         return {ref_name: tab.hypervolume_ratio(points, ref) for ref_name, ref in refs.items()}
 
     def points(keys: list[str]) -> np.ndarray:
-        return tab.points([key_to_arch(k) for k in keys])
+        return tab.points([tab.arch_of(k) for k in keys])
 
     method, seed, queries = job["method"], job["seed"], sorted(job["queries"])
+    restore = apply_patches(job.get("patches") or {})
+    try:
+        return _run_study(job, tab, refs, score, points, method, seed, queries)
+    finally:
+        apply_patches(restore)
+
+
+def _run_study(job, tab, refs, score, points, method, seed, queries) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     sampler = make_sampler(method, seed, job.get("isnas_kwargs"))
     study = optuna.create_study(directions=["minimize", "minimize"], sampler=sampler)
     noise_rng = np.random.default_rng(10_000 + seed)
@@ -134,12 +189,12 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
     for n in range(1, queries[-1] + 1):
         w0, c0 = time.perf_counter(), time.process_time()
         trial = study.ask()
-        arch = {p: trial.suggest_categorical(p, list(OPS)) for p in PARAM_NAMES}
+        arch = {p: trial.suggest_categorical(p, list(choices)) for p, choices in tab.space.items()}
         values = tab.observe(arch, noise_rng) if job["observe"] == "seed" else tab.objectives(arch)
         study.tell(trial, values)
         wall += time.perf_counter() - w0
         cpu += time.process_time() - c0
-        keys.append(arch_to_key(arch))
+        keys.append(tab.key_of(arch))
         observed.append(values)
         if n not in queries:
             continue
@@ -147,7 +202,15 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
         pareto = sorted({k for k, m in zip(keys, pareto_mask(obs)) if m})
         best_k = {
             ref_name: tab.hypervolume_ratio(
-                points([keys[i] for i in best_subset_2d(obs, job["subset_k"], ref)]), ref
+                points(
+                    [
+                        keys[i]
+                        for i in best_subset_2d(
+                            tab.transform(obs), job["subset_k"], tab.transform_reference(ref)
+                        )
+                    ]
+                ),
+                ref,
             )
             for ref_name, ref in refs.items()
         }
@@ -160,10 +223,13 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
         }
         if method == "isnas":
             w0, c0 = time.perf_counter(), time.process_time()
-            returned = [arch_to_key(a) for a in sampler.architectures(study)]
+            if job.get("pending"):
+                returned = [tab.key_of(a) for a in architectures_with_pending(sampler, study)]
+            else:
+                returned = [tab.key_of(a) for a in sampler.architectures(study)]
             wall += time.perf_counter() - w0
             cpu += time.process_time() - c0
-            modes = [arch_to_key(a) for a in sampler.architectures(study, source="mode")]
+            modes = [tab.key_of(a) for a in sampler.architectures(study, source="mode")]
             cp["returned"] = cp["returned_k"] = score(points(returned))
             cp["mode"] = score(points(modes))
             cp["budgets"] = sampler.budgets(study)
@@ -176,7 +242,8 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
         cp["wall_s"], cp["cpu_s"] = wall, cpu
         checkpoints.append(cp)
     result = dict(job)
-    result.update(label=method_label(method, job.get("isnas_kwargs")), checkpoints=checkpoints)
+    label = job.get("label") or method_label(method, job.get("isnas_kwargs"))
+    result.update(label=label, checkpoints=checkpoints)
     return result
 
 
@@ -198,11 +265,13 @@ def render_table(name: str, results: list[dict[str, Any]], args: argparse.Namesp
     front = tab.true_front()
     k = args.subset_k
     lines = [
-        f"## {TABLE_TITLES[name]}",
+        f"## {tab.title}",
         "",
         f"- true Pareto front: {len(front)} cells, "
         + ", ".join(
-            f"{c} ({tab.error[tab.index[c]]:.2f} %, {tab.params[tab.index[c]]:.3f} M)" for c in front
+            f"{tab.describe(c)} ({tab.error[tab.index[c]]:.2f} %, "
+            f"{tab.params[tab.index[c]]:.3f} {tab.complexity_unit})"
+            for c in front
         ),
         "- reference points (error %, params M): "
         + "; ".join(
@@ -226,7 +295,10 @@ def render_table(name: str, results: list[dict[str, Any]], args: argparse.Namesp
 
     for ref_name in refs:
         for kind, title in (
-            ("returned_k", f"(c) returned family, K = {k} models (others: best {k} of their front)"),
+            (
+                "returned_k",
+                f"(c) returned family, K = {k} models (others: best {k} of their front)",
+            ),
             ("returned", "(b) returned set (others: their whole Pareto front)"),
             ("evaluated", "(a) everything evaluated"),
         ):
@@ -252,7 +324,10 @@ def render_table(name: str, results: list[dict[str, Any]], args: argparse.Namesp
     for lab in (lab for lab in labels if lab.startswith("ISNAS")):
         if not peers:
             break
-        lines += [f"### {lab} minus the best peer's best {k}, paired by seed (reference 'main')", ""]
+        lines += [
+            f"### {lab} minus the best peer's best {k}, paired by seed (reference 'main')",
+            "",
+        ]
         lines.append("| peer | " + " | ".join(f"{q} queries" for q in queries) + " |")
         lines.append("|---|" + "---|" * len(queries))
         mine = {r["seed"]: r for r in by_label[lab]}
@@ -307,32 +382,145 @@ def render_table(name: str, results: list[dict[str, Any]], args: argparse.Namesp
     return lines
 
 
+def _values(
+    results: list[dict[str, Any]], label: str, q: int, key: str = "returned_k"
+) -> dict[int, float]:
+    """Seed -> HV ratio (reference 'main') of ``key`` at ``q`` queries for one method label."""
+    return {
+        r["seed"]: next(c for c in r["checkpoints"] if c["queries"] == q)[key]["main"]
+        for r in results
+        if r["label"] == label
+    }
+
+
+def _paired(a: dict[int, float], b: dict[int, float]) -> tuple[list[float], str]:
+    seeds = sorted(set(a) & set(b))
+    diffs = [a[s] - b[s] for s in seeds]
+    if not diffs:
+        return diffs, "n/a"
+    return diffs, f"{mean_sd(diffs)} ({sum(d >= 0 for d in diffs)}/{len(diffs)})"
+
+
+def render_summary(results: list[dict[str, Any]], args: argparse.Namespace) -> list[str]:
+    """All tables at a glance: mean HV ratio of each method's family, and paired differences of
+    each ISNAS variant against the best peer (by mean, per table and query count) and against
+    the first ISNAS variant."""
+    labels: list[str] = list(dict.fromkeys(r["label"] for r in results))
+    peers = [lab for lab in labels if not lab.startswith("ISNAS")]
+    mine = [lab for lab in labels if lab.startswith("ISNAS")]
+    queries = sorted(args.queries)
+    k = args.subset_k
+    lines = [
+        (
+            f"## Summary: returned family (K = {k}; others: best {k} of their front), "
+            "HV ratio at reference 'main', mean over seeds"
+        ),
+        "",
+        "| table | queries | " + " | ".join(labels) + " |",
+        "|---|---|" + "---|" * len(labels),
+    ]
+    for name in args.tables:
+        sub = [r for r in results if r["table"] == name]
+        for q in queries:
+            cells = [f"{np.mean(list(_values(sub, lab, q).values())):.3f}" for lab in labels]
+            lines.append(f"| {table(name).title} | {q} | " + " | ".join(cells) + " |")
+    lines.append("")
+    if not mine:
+        return lines
+    cols = [f"{lab} − best peer" for lab in mine] if peers else []
+    cols += [f"{lab} − {mine[0]}" for lab in mine[1:]]
+    if not cols:
+        return lines
+    lines += [
+        "### Paired differences by seed: mean ± sd (seeds with difference >= 0 / seeds)",
+        "",
+        "| table | queries | best peer | " + " | ".join(cols) + " |",
+        "|---|---|---|" + "---|" * len(cols),
+    ]
+    pooled: dict[tuple[str, int], list[float]] = {}
+    for name in args.tables:
+        sub = [r for r in results if r["table"] == name]
+        for q in queries:
+            best_peer = (
+                max(peers, key=lambda p: np.mean(list(_values(sub, p, q).values())))
+                if peers
+                else ""
+            )
+            cells = []
+            for i, lab in enumerate(mine):
+                if peers:
+                    diffs, text = _paired(_values(sub, lab, q), _values(sub, best_peer, q))
+                    pooled.setdefault((f"peer{i}", q), []).extend(diffs)
+                    cells.append(text)
+            for i, lab in enumerate(mine[1:], start=1):
+                diffs, text = _paired(_values(sub, lab, q), _values(sub, mine[0], q))
+                pooled.setdefault((f"base{i}", q), []).extend(diffs)
+                cells.append(text)
+            lines.append(f"| {table(name).title} | {q} | {best_peer} | " + " | ".join(cells) + " |")
+    if len(args.tables) > 1:
+        for q in queries:
+            cells = []
+            keys = [f"peer{i}" for i in range(len(mine))] if peers else []
+            keys += [f"base{i}" for i in range(1, len(mine))]
+            for key in keys:
+                d = pooled.get((key, q), [])
+                cells.append(f"{mean_sd(d)} ({sum(x >= 0 for x in d)}/{len(d)})" if d else "n/a")
+            lines.append(f"| **all tables** | {q} | | " + " | ".join(cells) + " |")
+    lines.append("")
+    return lines
+
+
 def render(results: list[dict[str, Any]], args: argparse.Namespace, header: dict[str, Any]) -> str:
     lines = [
-        "# NAS-Bench-201: sampler quality",
+        "# Sampler quality on offline tables (NAS-Bench-201, HPOBench MLP)",
         "",
         f"- command: `{header['command']}`",
         f"- machine: {header['machine']}",
         f"- date: {header['date']}; python {header['python']}; optuna {header['optuna']}",
         f"- code: {header['source']}",
-        f"- seeds: {header['seeds']}; queries scored: {sorted(args.queries)}; one study per "
-        "(table, method, seed)",
+        (
+            f"- seeds: {header['seeds']}; queries scored: {sorted(args.queries)}; one study per "
+            "(table, method, seed)"
+        ),
         f"- what the optimiser observes: {header['observe']}",
-        "- scoring: noise-free values (validation error % = 100 − mean val_acc over the table's "
-        "training seeds; parameters M = exact count, see benchmarks/nb201_table.py); HV(set) / "
-        "HV(true front), mean ± sd over seeds",
+        (
+            "- scoring: noise-free values (validation error % = 100 − mean validation accuracy "
+            "over the table's training seeds; complexity = exact parameter count, M on "
+            "NAS-Bench-201 (benchmarks/nb201_table.py), K on HPOBench (benchmarks/hpobench_table.py,"
+            " log10 axis)); HV(set) / HV(true front), mean ± sd over seeds"
+        ),
         "",
     ]
-    for name in args.tables:
-        lines += render_table(name, [r for r in results if r["table"] == name], args)
+    lines += render_summary(results, args)
+    if not args.summary_only:
+        for name in args.tables:
+            lines += render_table(name, [r for r in results if r["table"] == name], args)
     return "\n".join(lines) + "\n"
 
 
-def main(argv: list[str] | None = None) -> int:
+def _job_key(job: dict[str, Any]) -> tuple[Any, ...]:
+    label = job.get("label") or method_label(job["method"], job.get("isnas_kwargs"))
+    return (
+        job["table"],
+        label,
+        job["seed"],
+        tuple(sorted(job["queries"])),
+        job["observe"],
+        job["subset_k"],
+    )
+
+
+def main(argv: list[str] | None = None, *, script: str = "benchmarks/nb201.py") -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--tables", nargs="+", default=["cifar10"], choices=[*DATASETS, "all"])
+    parser.add_argument(
+        "--tables",
+        nargs="+",
+        default=["cifar10"],
+        choices=[*TABLE_NAMES, "all", "hpobench"],
+        help="all = the three NAS-Bench-201 tables; hpobench = the eight HPOBench MLP tables",
+    )
     parser.add_argument("--seeds", type=int, default=10, help="number of seeds (0..N-1)")
     parser.add_argument("--queries", type=int, nargs="+", default=[100, 200, 400])
     parser.add_argument("--methods", nargs="+", default=list(BASE_METHODS), choices=BASE_METHODS)
@@ -344,49 +532,82 @@ def main(argv: list[str] | None = None) -> int:
         help="ISNAS variant, e.g. '0,1,3,9' (fixed trade-offs) or ':4' (lambda only); "
         "repeatable; default: the sampler's defaults ('').",
     )
+    parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="an ISNAS ablation from benchmarks/nb201_variants.py (repeatable; runs besides "
+        "--isnas, which then defaults to none)",
+    )
+    parser.add_argument(
+        "--reuse",
+        action="append",
+        default=[],
+        metavar="JSON",
+        help="results file of an earlier run: jobs with the same table, method label, seed, "
+        "queries and observation are taken from it instead of rerun (e.g. the peers)",
+    )
+    parser.add_argument("--summary-only", action="store_true", help="only the summary tables")
     parser.add_argument("--observe", choices=("seed", "mean"), default="seed")
     parser.add_argument("--subset-k", type=int, default=4, help="K: models per family (default 4)")
     parser.add_argument("--jobs", type=int, default=1, help="worker processes")
     parser.add_argument("--out", default=None, help="markdown output path (JSON beside it, .json)")
     parser.add_argument("--quick", action="store_true", help="tiny run: 2 seeds, 40/80 queries")
     args = parser.parse_args(argv)
-    if "all" in args.tables:
-        args.tables = list(DATASETS)
+    expand = {"all": list(DATASETS), "hpobench": [f"hpo-{d}" for d in HPO_DATASETS]}
+    args.tables = list(dict.fromkeys(t for name in args.tables for t in expand.get(name, [name])))
     if args.quick:
         args.seeds, args.queries = 2, [40, 80]
 
     jobs: list[dict[str, Any]] = []
     for name in args.tables:
         for method in args.methods:
-            variants = (
-                [parse_isnas_variant(v) for v in (args.isnas or [""])]
-                if method == "isnas"
-                else [None]
-            )
-            for variant in variants:
+            variants: list[tuple[dict[str, Any] | None, dict[str, Any], str | None]] = [
+                (None, {}, None)
+            ]
+            if method == "isnas":
+                given = args.isnas if args.isnas is not None else ([] if args.variant else [""])
+                variants = [(parse_isnas_variant(v), {}, None) for v in given]
+                for vname in args.variant:
+                    v = VARIANTS[vname]
+                    variants.append((v.get("kwargs", {}), v.get("patches", {}), v["label"]))
+            for variant, patches, label in variants:
                 for seed in range(args.seeds):
-                    jobs.append(
-                        {
-                            "table": name,
-                            "method": method,
-                            "seed": seed,
-                            "queries": args.queries,
-                            "observe": args.observe,
-                            "isnas_kwargs": variant,
-                            "subset_k": args.subset_k,
-                        }
-                    )
+                    job = {
+                        "table": name,
+                        "method": method,
+                        "seed": seed,
+                        "queries": args.queries,
+                        "observe": args.observe,
+                        "isnas_kwargs": variant,
+                        "subset_k": args.subset_k,
+                    }
+                    if patches or label:
+                        job.update(patches=patches, label=label)
+                    if label and VARIANTS_BY_LABEL[label].get("harness"):
+                        job.update(VARIANTS_BY_LABEL[label]["harness"])
+                    jobs.append(job)
+    reused: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for path in args.reuse:
+        with open(path) as f:
+            for r in json.load(f)["results"]:
+                reused[_job_key(r)] = r
+    todo = [job for job in jobs if _job_key(job) not in reused]
+    print(f"{len(jobs) - len(todo)} of {len(jobs)} studies reused", file=sys.stderr)
     fingerprint = source_fingerprint()  # taken before the runs: the code they imported
     t0 = time.perf_counter()
     if args.jobs > 1:
         with multiprocessing.get_context("fork").Pool(args.jobs) as pool:
-            results = list(pool.imap(run_one, jobs))
+            fresh = list(pool.imap(run_one, todo))
     else:
-        results = [run_one(job) for job in jobs]
+        fresh = [run_one(job) for job in todo]
+    done = {_job_key(r): r for r in fresh}
+    results = [done.get(_job_key(job)) or reused[_job_key(job)] for job in jobs]
     total = time.perf_counter() - t0
     command = argv if argv is not None else sys.argv[1:]
     header = {
-        "command": " ".join([".venv/bin/python", "benchmarks/nb201.py", *command]),
+        "command": " ".join([".venv/bin/python", script, *command]),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores (nproc), "
         f"{platform.platform()}; --jobs {args.jobs}; total {total:.0f} s",
         "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),

@@ -32,9 +32,9 @@ from __future__ import annotations
 import os
 import pickle
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
-
 from _hv import hypervolume_2d, pareto_mask
 
 OPS: tuple[str, ...] = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
@@ -79,6 +79,11 @@ class NB201Table:
     index: dict[str, int] = field(init=False)
     _true_hv: dict[tuple[float, float], float] = field(init=False, default_factory=dict)
 
+    space: ClassVar[dict[str, tuple[str, ...]]] = {name: OPS for name in PARAM_NAMES}
+    complexity_unit = "M params"
+    #: HV on a linear parameter axis (sizes span a factor of 21).
+    log_complexity = False
+
     def __post_init__(self) -> None:
         self.keys = sorted(self.raw)
         self.index = {k: i for i, k in enumerate(self.keys)}
@@ -90,11 +95,26 @@ class NB201Table:
         self.params = np.array([exact_params_m(k, self.base_params) for k in self.keys])
 
     @classmethod
-    def load(cls, dataset: str = "cifar10") -> "NB201Table":
+    def load(cls, dataset: str = "cifar10") -> NB201Table:
         if dataset not in DATASETS:
             raise ValueError(f"unknown NAS-Bench-201 table {dataset!r}; choose from {DATASETS}")
         with open(_table_path(dataset), "rb") as f:
             return cls(pickle.load(f), dataset)
+
+    @property
+    def title(self) -> str:
+        return {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "imagenet": "ImageNet16-120"}[
+            self.dataset
+        ]
+
+    def key_of(self, arch: dict[str, str]) -> str:
+        return arch_to_key(arch)
+
+    def arch_of(self, key: str) -> dict[str, str]:
+        return key_to_arch(key)
+
+    def describe(self, key: str) -> str:
+        return key
 
     def reference(self) -> tuple[float, float]:
         """A reference point like CIFAR-10's 'main' one: about 1.1 x the worst error on the true
@@ -136,6 +156,13 @@ class NB201Table:
             pts = self.all_points()
             self._true_hv[reference] = hypervolume_2d(pts[pareto_mask(pts)], reference)
         return self._true_hv[reference]
+
+    def transform(self, points: np.ndarray) -> np.ndarray:
+        """The plane the hypervolume is measured in: (error %, params M) as they are."""
+        return np.asarray(points, dtype=float).reshape(-1, 2)
+
+    def transform_reference(self, reference: tuple[float, float]) -> tuple[float, float]:
+        return (float(reference[0]), float(reference[1]))
 
     def hypervolume_ratio(self, points: np.ndarray, reference: tuple[float, float]) -> float:
         """HV(points) / HV(true front), both with the same reference point."""

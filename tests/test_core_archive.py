@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from optuna_isnas.core import ISNAS, Solution
 from optuna_isnas.core import budget as budget_mode
-from optuna_isnas.core.archive import KAPPA, Archive
+from optuna_isnas.core.archive import KAPPA, LIMIT_PER_SIZE, Archive
 from optuna_isnas.core.selection import choose_family, pareto_mask
 
 # ---------------------------------------------------------------- helpers
@@ -112,14 +112,53 @@ def test_archive_is_bounded_and_keeps_each_distributions_best(
         for r, v, c in zip(map(tuple, rows.tolist()), losses, costs):
             seen.setdefault(r, []).append(float(v))
             costs_of[r] = float(c)
-        assert len(archive) <= k * size
+        assert len(archive) <= (k + LIMIT_PER_SIZE) * size
         assert len({e.x for e in archive.entries}) == len(archive)  # each architecture once
+        # Every entry is kept for a reason: among some distribution's best, or dominated by
+        # fewer than `size` entries.
+        top = {i for order in archive.ranked(ranks) for i in order[:size]}
+        depth = archive.dominators()
+        assert all(i in top or depth[i] < size for i in range(len(archive)))
     # Every entry's statistics are those of the evaluations it pooled (a subset of all of
     # that architecture's evaluations, the latest ones: an evicted entry starts afresh).
     for e in archive.entries:
         tail = seen[e.x][-e.n :]
         assert e.mean == pytest.approx(np.mean(tail))
         assert e.complexity == costs_of[e.x]
+
+
+@settings(max_examples=60, deadline=None)
+@given(points=st.lists(st.tuples(st.integers(0, 5), st.integers(0, 5)), min_size=1, max_size=15))
+def test_dominators_match_brute_force(points: list[tuple[int, int]]) -> None:
+    archive = Archive(size=1)
+    archive.pool(
+        np.arange(len(points))[:, None],
+        np.array([p[0] for p in points], dtype=float),
+        np.array([p[1] for p in points], dtype=float),
+        np.zeros(len(points)),
+        0,
+    )
+    expected = [sum(q[0] <= p[0] and q[1] <= p[1] and q != p for q in points) for p in points]
+    assert archive.dominators().tolist() == expected
+
+
+def test_an_entry_pruned_under_a_low_budget_is_kept_for_a_higher_one() -> None:
+    """Size classes move their budgets as larger models are seen. Here the only budget is 1.0
+    while eight models of size 2-3 are evaluated; the budget then rises to 3.0. The best model
+    of size <= 3 (loss 0.1) must still be in the archive, although it was never among the best
+    within the old budget (keeping each distribution's `size` best alone would drop it)."""
+    archive = Archive(size=2)
+    small = [[0, i] for i in range(3)]
+    observe(archive, small, [0.9, 0.8, 0.7], [1.0, 1.0, 1.0], [within(1.0)])
+    large = [[1, i] for i in range(8)]
+    losses = [0.6, 0.5, 0.1, 0.4, 0.3, 0.35, 0.45, 0.55]
+    costs = [2.0, 2.0, 3.0, 2.5, 2.5, 3.0, 3.0, 3.0]
+    observe(archive, large, losses, costs, [within(1.0)], generation=1)
+    kept = {e.x for e in archive.entries}
+    assert (1, 2) in kept  # loss 0.1 at size 3: nothing dominates it
+    assert (1, 7) not in kept  # loss 0.55 at size 3: dominated by 0.1, 0.35, 0.45 at <= 3
+    losses_a, costs_a, _ = archive.arrays()
+    assert losses_a[costs_a <= 3.0].min() == 0.1
 
 
 @settings(max_examples=40, deadline=None)
@@ -316,3 +355,22 @@ def test_size_classes_follow_the_observed_sizes_largest_first() -> None:
     np.testing.assert_allclose(opt.budgets, [2.0 * 100 ** (5 / 6), 20.0, 2.0 * 100 ** (1 / 6)])
     # Linear classes where sizes can be zero.
     np.testing.assert_allclose(budget_mode.size_class_budgets(2, 0.0, 8.0), [6.0, 2.0])
+
+
+def test_pending_evaluations_join_the_selection_without_changing_the_archive() -> None:
+    """Trials of a generation that has not closed are evaluated: ``archive_with`` pools them
+    into a copy, so a family asked for mid-generation does not ignore the best of them."""
+    opt = ISNAS([3, 3], budgets=[10.0], loss_scale=1.0, complexity_scale=1.0, seed=0)
+    opt.tell([Solution(0, np.array([0, 0]), 0.5, 1.0, trial=0)])
+    before = json.dumps(opt.to_dict())
+    pending = [
+        Solution(0, np.array([1, 1]), 0.2, 2.0, trial=1),
+        Solution(0, np.array([2, 2]), 0.1, 20.0, trial=2),  # over the budget
+        Solution(0, np.array([0, 0]), 0.7, 1.0, trial=3),  # pooled with its entry
+    ]
+    archive = opt.archive_with(pending)
+    (index,) = opt.select(archive=archive)
+    assert archive.entries[index].x == (1, 1) and archive.entries[index].trial == 1
+    assert archive.entries[0].n == 2 and archive.entries[0].mean == pytest.approx(0.6)
+    assert json.dumps(opt.to_dict()) == before  # the optimizer's own archive is untouched
+    assert opt.select() == [0]

@@ -411,12 +411,33 @@ class ISNAS:
             return [trade_off(float(e)) for e in self.epsilons]
         return [within(float(b)) for b in self.budgets]
 
+    def archive_with(self, pending: Sequence[Solution]) -> Archive:
+        """A copy of the archive with ``pending`` evaluations pooled in (nothing pruned).
+
+        ``pending`` are evaluations of the generation that has not closed yet: the archive
+        receives them when it closes, but a family asked for now should not ignore them.
+        Entries keep their indices; new architectures are appended.
+        """
+        archive = self.archive.copy()
+        if pending:
+            archive.pool(
+                np.stack([np.asarray(s.x, dtype=np.int64) for s in pending]),
+                np.array([s.loss for s in pending], dtype=np.float64),
+                np.array([s.complexity for s in pending], dtype=np.float64),
+                np.array([s.violation for s in pending], dtype=np.float64),
+                self.generation,
+                np.array([s.trial for s in pending], dtype=np.int64),
+            )
+        return archive
+
     def select(
         self,
         x: IntArray | None = None,
         losses: FloatArray | None = None,
         complexities: FloatArray | None = None,
         violations: FloatArray | None = None,
+        *,
+        archive: Archive | None = None,
     ) -> list[int | None]:
         """Which candidate each distribution returns: indices into the candidates, or None.
 
@@ -429,7 +450,7 @@ class ISNAS:
         constraints) gets None.
         """
         if losses is None or complexities is None:
-            losses, complexities, violations = self.archive.arrays()
+            losses, complexities, violations = (archive or self.archive).arrays()
         if violations is None:
             violations = np.zeros(losses.shape, dtype=np.float64)
         keys = []

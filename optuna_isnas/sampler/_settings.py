@@ -17,6 +17,14 @@ from optuna_isnas.core.archive import DEFAULT_SIZE
 
 #: K of the default family: size classes (docs/algorithm.md, "The default family").
 DEFAULT_N_DISTRIBUTIONS = 4
+#: lambda (samples per distribution and generation) when none is given: ASNG-NAS's 2 for a
+#: single-objective study (one distribution, plain ASNG), 4 for two objectives. Once the K
+#: distributions have spread over sizes each learns mostly from its own samples (measured:
+#: effective sample size about lambda of the K * lambda pooled ones late in a search), and 4
+#: is the smallest lambda whose own ranking has a sample in each outer quartile of the
+#: utility (docs/algorithm.md, "lambda").
+SINGLE_OBJECTIVE_SAMPLES = 2
+SAMPLES_PER_DISTRIBUTION = 4
 #: Trade-offs of the paper's fixed-eps mode when K is known but no epsilons are given
 #: (docs/algorithm.md section 3); ``ISNASSampler(epsilons=DEFAULT_EPSILONS)``.
 DEFAULT_EPSILONS: tuple[float, ...] = (0.0, 1.0, 3.0, 9.0)
@@ -52,6 +60,7 @@ class CoreSettings:
     budgets: tuple[float, ...] | None
     size_classes: int | None
     samples_per_distribution: int
+    single_objective_samples: int
     alpha: float
     init_delta: float
     loss_scale: float | None
@@ -101,13 +110,16 @@ class CoreSettings:
         size_classes = None
         if eps is None and budgets is None:
             size_classes = k if k is not None else DEFAULT_N_DISTRIBUTIONS
+        if samples_per_distribution is None:
+            lam, lam_single = SAMPLES_PER_DISTRIBUTION, SINGLE_OBJECTIVE_SAMPLES
+        else:
+            lam = lam_single = _integer("samples_per_distribution", samples_per_distribution, 1)
         settings = cls(
             epsilons=eps,
             budgets=budgets,
             size_classes=size_classes,
-            samples_per_distribution=_integer(
-                "samples_per_distribution", samples_per_distribution, 1
-            ),
+            samples_per_distribution=lam,
+            single_objective_samples=lam_single,
             alpha=alpha,
             init_delta=init_delta,
             loss_scale=loss_scale,
@@ -132,7 +144,9 @@ class CoreSettings:
         A single-objective study runs plain ASNG: one distribution with eps = 0.
         """
         common: dict[str, Any] = {
-            "samples_per_distribution": self.samples_per_distribution,
+            "samples_per_distribution": self.single_objective_samples
+            if n_objectives == 1
+            else self.samples_per_distribution,
             "alpha": self.alpha,
             "init_delta": self.init_delta,
             "loss_scale": self.loss_scale,
@@ -150,5 +164,12 @@ class CoreSettings:
         return ISNAS(n_choices, size_classes=self.size_classes, **common)
 
 
-__all__ = ["DEFAULT_ARCHIVE_SIZE", "DEFAULT_EPSILONS", "DEFAULT_N_DISTRIBUTIONS", "CoreSettings"]
+__all__ = [
+    "DEFAULT_ARCHIVE_SIZE",
+    "DEFAULT_EPSILONS",
+    "DEFAULT_N_DISTRIBUTIONS",
+    "SAMPLES_PER_DISTRIBUTION",
+    "SINGLE_OBJECTIVE_SAMPLES",
+    "CoreSettings",
+]
 DEFAULT_ARCHIVE_SIZE = DEFAULT_SIZE

@@ -1,0 +1,55 @@
+"""How the sampler's settings build the core (sampler/_settings.py): lambda when none is given."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from optuna_isnas.sampler._settings import (
+    SAMPLES_PER_DISTRIBUTION,
+    SINGLE_OBJECTIVE_SAMPLES,
+    CoreSettings,
+)
+
+
+def settings(**overrides: Any) -> CoreSettings:
+    arguments: dict[str, Any] = {
+        "epsilons": None,
+        "complexity_budgets": None,
+        "n_distributions": None,
+        "samples_per_distribution": None,
+        "alpha": 1.5,
+        "init_delta": 1.0,
+        "loss_scale": None,
+        "complexity_scale": None,
+        "weighting": "mixture",
+        "archive_size": 4,
+    }
+    arguments.update(overrides)
+    return CoreSettings.from_arguments(**arguments)
+
+
+def test_lambda_defaults_to_4_for_two_objectives_and_to_asng_nas_2_for_one() -> None:
+    assert (SAMPLES_PER_DISTRIBUTION, SINGLE_OBJECTIVE_SAMPLES) == (4, 2)
+    s = settings()
+    two = s.build([3, 3], 0, n_objectives=2)
+    one = s.build([3, 3], 0, n_objectives=1)
+    assert (two.n_distributions, two.lam, two.generation_size) == (4, 4, 16)
+    assert (one.n_distributions, one.lam) == (1, 2)
+    assert s.n_distributions * s.samples_per_distribution == 16
+    for mode in ({"epsilons": [0.0, 1.0]}, {"complexity_budgets": [1.0, 2.0, 3.0]}):
+        assert settings(**mode).build([3], 0, n_objectives=2).lam == 4
+
+
+@pytest.mark.parametrize("lam", [1, 2, 3, 6])
+def test_a_given_lambda_is_used_for_any_number_of_objectives(lam: int) -> None:
+    s = settings(samples_per_distribution=lam)
+    assert s.build([3, 3], 0, n_objectives=2).lam == lam
+    assert s.build([3, 3], 0, n_objectives=1).lam == lam
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True, "4"])
+def test_a_bad_lambda_is_rejected_with_its_name(bad: Any) -> None:
+    with pytest.raises(ValueError, match="samples_per_distribution"):
+        settings(samples_per_distribution=bad)
