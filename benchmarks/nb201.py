@@ -178,7 +178,7 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
         apply_patches(restore)
 
 
-def _run_study(job, tab, refs, score, points, method, seed, queries) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+def _run_study(job, tab, refs, score, points, method, seed, queries) -> dict[str, Any]:
     sampler = make_sampler(method, seed, job.get("isnas_kwargs"))
     study = optuna.create_study(directions=["minimize", "minimize"], sampler=sampler)
     noise_rng = np.random.default_rng(10_000 + seed)

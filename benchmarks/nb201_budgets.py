@@ -96,7 +96,11 @@ def run(job: dict[str, Any]) -> dict[str, Any]:
 def summarise(
     rows: list[dict[str, Any]], best: list[float], budgets: list[float]
 ) -> dict[str, Any]:
-    gaps = {"evaluated": [], "mode": [], "seen": []}  # per seed: mean over budgets
+    gaps: dict[str, list[float]] = {
+        "evaluated": [],
+        "mode": [],
+        "seen": [],
+    }  # per seed: mean over budgets
     fits = {"evaluated": 0, "mode": 0}
     for r in rows:
         for source in ("evaluated", "mode"):

@@ -325,8 +325,9 @@ def test_select_trade_off_mode_finds_each_optimum_on_a_separable_problem() -> No
         chosen = opt.select()
         assert len({c for c in chosen}) == len(eps)  # distinct
         for k, index in enumerate(chosen):
-            x = opt.archive.entries[index].x
-            found += sum(v == expected[k] for v in x)
+            assert index is not None
+            chosen_x = opt.archive.entries[index].x
+            found += sum(v == expected[k] for v in chosen_x)
     assert found / (3 * 4 * 4) >= 0.9
 
 
@@ -343,6 +344,7 @@ def test_infeasible_samples_rank_last_and_are_never_selected() -> None:
         opt.tell(sols)
     assert opt.modes()[0].tolist() == [0, 1]  # the best feasible one
     (index,) = opt.select()
+    assert index is not None
     assert opt.archive.entries[index].x == (0, 1)
 
 
@@ -351,6 +353,7 @@ def test_size_classes_follow_the_observed_sizes_largest_first() -> None:
     sols = [Solution(0, np.array([0, 0]), 1.0, 2.0), Solution(1, np.array([3, 3]), 0.5, 200.0)]
     sols += [Solution(2, np.array([1, 1]), 0.7, 20.0)]
     opt.tell(sols)
+    assert opt.budgets is not None
     np.testing.assert_allclose(opt.budgets, budget_mode.size_class_budgets(3, 2.0, 200.0))
     np.testing.assert_allclose(opt.budgets, [2.0 * 100 ** (5 / 6), 20.0, 2.0 * 100 ** (1 / 6)])
     # Linear classes where sizes can be zero.
@@ -370,6 +373,7 @@ def test_pending_evaluations_join_the_selection_without_changing_the_archive() -
     ]
     archive = opt.archive_with(pending)
     (index,) = opt.select(archive=archive)
+    assert index is not None
     assert archive.entries[index].x == (1, 1) and archive.entries[index].trial == 1
     assert archive.entries[0].n == 2 and archive.entries[0].mean == pytest.approx(0.6)
     assert json.dumps(opt.to_dict()) == before  # the optimizer's own archive is untouched

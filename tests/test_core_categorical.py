@@ -55,7 +55,7 @@ def test_validate_n_choices_rejects(bad: object) -> None:
 
 
 def test_validate_n_choices_accepts_numpy_and_lists() -> None:
-    out = cat.validate_n_choices(np.array([3, 1, 2], dtype=np.int32))
+    out = cat.validate_n_choices(np.array([3, 1, 2], dtype=np.int32))  # type: ignore[arg-type]
     assert out.dtype == np.int64
     assert out.tolist() == [3, 1, 2]
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+from typing import Any
 
 import numpy as np
 import pytest
@@ -141,10 +142,7 @@ def test_mixture_weights_bounds_and_balance_identity(
         for i, c in enumerate(n):
             theta[i, :c] = rng.dirichlet(np.full(c, 0.3))
         thetas.append(cat.restrict_range(theta, n, lower))
-    if equal_shares:
-        origins = np.repeat(np.arange(k), lam)
-    else:
-        origins = rng.integers(0, k, size=k * lam)
+    origins = np.repeat(np.arange(k), lam) if equal_shares else rng.integers(0, k, size=k * lam)
     x = np.concatenate([cat.sample(thetas[o], n, rng, 1) for o in origins])
     log_p = np.stack([cat.log_prob(t, x) for t in thetas])
     log_w = mixture_log_weights(log_p, origins)
@@ -272,6 +270,7 @@ def test_expected_complexity_is_the_importance_weighted_mean() -> None:
     costs = np.array([s.complexity for s in sols])
     p = np.stack([np.exp(cat.log_prob(t, x)) for t in thetas])
     q = p.mean(axis=0)  # equal shares
+    assert opt.expected_complexity is not None
     for k in range(2):
         w = p[k] / q
         assert opt.expected_complexity[k] == pytest.approx(float(w @ costs / w.sum()), rel=1e-12)
@@ -293,9 +292,7 @@ def test_ask_round_robin_in_blocks_of_lambda() -> None:
 # ---------------------------------------------------------------- reproducibility
 
 
-def trajectory(
-    seed: int | None, generations: int = 15, **kwargs: object
-) -> tuple[list, np.ndarray]:
+def trajectory(seed: int | None, generations: int = 15, **kwargs: Any) -> tuple[list, np.ndarray]:
     n_choices = [4, 3, 1, 2, 4, 3]
     opt = ISNAS(n_choices, [0.0, 1.0, 3.0], samples_per_distribution=2, seed=seed, **kwargs)
     loss_table, cost_table = tables(n_choices, 1)
@@ -448,8 +445,8 @@ def test_running_scales_estimates() -> None:
         ({"n_choices": [3, 0]}, "n_choices"),
     ],
 )
-def test_constructor_errors(kwargs: dict, match: str) -> None:
-    args = {"n_choices": [3, 2], "epsilons": [0.0, 1.0]}
+def test_constructor_errors(kwargs: dict[str, Any], match: str) -> None:
+    args: dict[str, Any] = {"n_choices": [3, 2], "epsilons": [0.0, 1.0]}
     args.update(kwargs)
     with pytest.raises(ValueError, match=match) as info:
         ISNAS(args.pop("n_choices"), args.pop("epsilons"), **args)
@@ -470,9 +467,14 @@ def test_constructor_errors(kwargs: dict, match: str) -> None:
         ({"distribution": -1}, "origins"),
     ],
 )
-def test_tell_errors(bad: dict, match: str) -> None:
+def test_tell_errors(bad: dict[str, Any], match: str) -> None:
     opt = ISNAS([3, 2], [0.0, 1.0], seed=0)
-    good = {"distribution": 0, "x": np.array([1, 1]), "loss": 1.0, "complexity": 2.0}
+    good: dict[str, Any] = {
+        "distribution": 0,
+        "x": np.array([1, 1]),
+        "loss": 1.0,
+        "complexity": 2.0,
+    }
     sols = [Solution(**good), Solution(**{**good, **bad})]
     before = opt.to_dict()
     with pytest.raises(ValueError, match=match):
@@ -484,16 +486,16 @@ def test_numpy_scalars_accepted_and_bools_rejected() -> None:
     opt = ISNAS(
         [2, 3],
         [0.0],
-        alpha=np.float32(1.5),
-        init_delta=np.int64(1),
-        loss_scale=np.float32(2.0),
-        samples_per_distribution=np.int64(3),
+        alpha=np.float32(1.5),  # type: ignore[arg-type]
+        init_delta=np.int64(1),  # type: ignore[arg-type]
+        loss_scale=np.float32(2.0),  # type: ignore[arg-type]
+        samples_per_distribution=np.int64(3),  # type: ignore[arg-type]
     )
     assert (opt.alpha, opt.init_delta, opt.scales.loss, opt.lam) == (1.5, 1.0, 2.0, 3)
     assert isinstance(opt.alpha, float)
     for bad in ({"alpha": True}, {"samples_per_distribution": True}):
         with pytest.raises(ValueError):
-            ISNAS([2, 3], [0.0], **bad)
+            ISNAS([2, 3], [0.0], **bad)  # type: ignore[arg-type]
 
 
 def test_exactly_one_of_epsilons_and_budgets() -> None:
