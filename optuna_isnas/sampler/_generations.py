@@ -23,7 +23,6 @@ Rules (docs/algorithm.md, "Generations in Optuna"):
 
 from __future__ import annotations
 
-import bisect
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -57,6 +56,7 @@ class TrialRecord:
     generation: int | None
     distribution: int | None
     solution: Solution | None  # set for COMPLETE trials with every modelled parameter
+    completed_at: float | None = None  # POSIX time the trial finished (None while running)
 
 
 @dataclass
@@ -89,6 +89,9 @@ def record_of(trial: FrozenTrial, state: SamplerState, signs: tuple[float, float
         generation=None if generation is None else int(generation),
         distribution=None if distribution is None else int(distribution),
         solution=solution,
+        completed_at=None
+        if trial.datetime_complete is None
+        else trial.datetime_complete.timestamp(),
     )
 
 
@@ -189,37 +192,42 @@ def tally(records: list[TrialRecord], generation: int, n_distributions: int) -> 
 def pooled_solutions(t: Tally, lam: int) -> list[TrialRecord] | None:
     """The trials one generation's update uses, or None while it can't close yet.
 
-    For each distribution, its first ``lam`` complete trials by number, provided no
-    running trial of that distribution comes before the last of them: then every worker
-    that closes the generation picks the same trials and writes the same state. A
-    running trial stops blocking once ``STALE_GENERATIONS`` generations' worth of later
-    trials of the generation have completed (its worker probably died: journal storage
-    has no heartbeat); those surplus trials are the price of a dead worker.
-    Running trials not tagged yet (another worker is about to sample them) block too.
+    For each distribution, its first ``lam`` complete trials by number that are not *late*,
+    provided no running trial of that distribution that is not late comes before the last of
+    them: then every worker that closes the generation picks the same trials and writes the
+    same state. Running trials not tagged yet (another worker is about to sample them) block
+    too. A trial is late when ``STALE_GENERATIONS`` generations' worth of trials of the
+    generation numbered after it completed before it did (or while it still runs: its worker
+    probably died, and journal storage has no heartbeat); those surplus trials are the price
+    of a dead worker. Lateness depends only on completion times, which never change once
+    written, so a worker that sees a late trial running and one that sees it completed agree.
     """
-    completed = sorted(r.number for c in t.complete for r in c)
     size = STALE_GENERATIONS * lam * len(t.complete)
+    finished = sorted(
+        (r.completed_at if r.completed_at is not None else float("-inf"), r.number)
+        for c in t.complete
+        for r in c
+    )
 
-    def blocks(running: int, last: int) -> bool:
-        return running < last and len(completed) - _count_at_most(completed, running) < size
+    def late(number: int, completed_at: float | None) -> bool:
+        before = float("inf") if completed_at is None else completed_at
+        earlier = sum(1 for when, n in finished if n > number and when < before)
+        return earlier >= size
 
     chosen: list[TrialRecord] = []
     for complete, running in zip(t.complete, t.running):
-        if len(complete) < lam:
+        usable = [r for r in complete if not late(r.number, r.completed_at)]
+        if len(usable) < lam:
             return None
-        last = complete[lam - 1].number
-        if any(blocks(r, last) for r in running):
+        last = usable[lam - 1].number
+        if any(r < last and not late(r, None) for r in running):
             return None
-        chosen.extend(complete[:lam])
+        chosen.extend(usable[:lam])
     # A trial created but not yet sampled may still be tagged with this generation.
     latest = max(r.number for r in chosen)
-    if any(blocks(r, latest) for r in t.untagged_running):
+    if any(r < latest and not late(r, None) for r in t.untagged_running):
         return None
     return chosen
-
-
-def _count_at_most(sorted_numbers: list[int], number: int) -> int:
-    return bisect.bisect_right(sorted_numbers, number)
 
 
 def next_distribution(t: Tally, number: int) -> int:
