@@ -22,9 +22,7 @@ from optuna_isnas.sampler._generations import (
 )
 
 
-def view(
-    distributions: list[int], finish: list[float], now: float, n_distributions: int
-) -> Tally:
+def view(distributions: list[int], finish: list[float], now: float, n_distributions: int) -> Tally:
     """The tally a worker reading at time ``now`` sees (trial i finishes at ``finish[i]``)."""
     t = Tally(
         complete=[[] for _ in range(n_distributions)],

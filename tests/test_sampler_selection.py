@@ -202,3 +202,16 @@ def test_enqueued_trials_go_to_the_archive_not_to_the_update() -> None:
     for c in closed:  # still lambda trials per distribution per generation
         assert len(c["trials"]) == 8
     assert sampler.architectures(study)[0] == BEST
+
+
+def test_completed_trials_of_the_open_generation_join_the_family() -> None:
+    """``study.optimize`` may stop mid-generation; what it evaluated since still counts."""
+    sampler = ISNASSampler(epsilons=[0.0], samples_per_distribution=4, seed=0)
+    study = study_with(sampler, 1 + 4)  # one generation closed, nothing pending
+    best = {f"v{i}": 3 for i in range(D)}  # the lowest loss of the space
+    assert sampler.architectures(study) != [best]
+    study.enqueue_trial(best)
+    study.optimize(toy, n_trials=1)  # one trial of the fourth generation: it stays open
+    assert sampler.generation(study) == 1
+    assert sampler.architectures(study) == [best]
+    assert any(c.params == best for c in sampler.candidates(study))

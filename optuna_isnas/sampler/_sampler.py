@@ -16,6 +16,7 @@ from optuna.search_space import IntersectionSearchSpace
 from optuna.study import Study, StudyDirection
 from optuna.trial import FrozenTrial
 
+from optuna_isnas.core.archive import Archive
 from optuna_isnas.core.archive import Entry as ArchiveEntry
 from optuna_isnas.core.budget import repair_to_budget
 from optuna_isnas.sampler import _storage
@@ -207,25 +208,27 @@ class ISNASSampler(BaseSampler):
                 mode can be an architecture never evaluated, or worse than evaluated ones
                 (docs/algorithm.md, "What the search returns").
 
-        Closes the current generation first if all its trials are complete. Raises ValueError
+        Closes the current generation first if all its trials are complete; the completed
+        trials of a generation still open count too (pooled into a copy of the archive), so a
+        study stopped mid-generation loses nothing it evaluated. Raises ValueError
         before the first generation closed with ``source="evaluated"`` (nothing evaluated yet).
         A distribution with nothing eligible evaluated (e.g. no evaluated architecture within
         its budget) gets its mode, with a logged warning.
         """
         if source not in ("evaluated", "mode"):
             raise ValueError(f"source must be 'evaluated' or 'mode', got {source!r}.")
-        state = self._synced_state(study)
+        state, t = self._synced(study)
         modes = self._modes(state)
         if source == "mode":
             return [state.params_of(row) for row in modes]
-        archive = state.core.archive
-        if len(archive) == 0:
+        if len(state.core.archive) == 0:
             raise ValueError(
                 "ISNASSampler has evaluated nothing yet in this study (no generation has "
                 "closed): run more trials, or ask for source='mode'."
             )
+        archive = self._archive_now(state, t)
         family = []
-        for k, index in enumerate(state.core.select()):
+        for k, index in enumerate(state.core.select(archive=archive)):
             if index is None:
                 _logger.warning(
                     f"ISNASSampler: distribution {k} has no eligible evaluated architecture "
@@ -253,8 +256,9 @@ class ISNASSampler(BaseSampler):
         archive's share, ``archive_size``) and its most likely architecture; each architecture
         once. Score them on the data you trust and pass the values to ``select_from``.
         """
-        state = self._synced_state(study)
+        state, t = self._synced(study)
         core = state.core
+        archive = self._archive_now(state, t)
         m = core.archive.size if per_distribution is None else int(per_distribution)
         if m < 0:
             raise ValueError(f"per_distribution must be >= 0, got {per_distribution!r}.")
@@ -274,9 +278,9 @@ class ISNASSampler(BaseSampler):
             if entry is None:
                 cand.is_mode = True
 
-        for k, order in enumerate(core.archive.ranked(core.rank_keys())):
+        for k, order in enumerate(archive.ranked(core.rank_keys())):
             for i in order[:m]:
-                add(np.asarray(core.archive.entries[i].x), k, core.archive.entries[i])
+                add(np.asarray(archive.entries[i].x), k, archive.entries[i])
         for k, row in enumerate(self._modes(state)):
             add(row, k, None)
         return list(found.values())
@@ -607,6 +611,10 @@ class ISNASSampler(BaseSampler):
         )
 
     def _synced_state(self, study: Study) -> SamplerState:
+        return self._synced(study)[0]
+
+    def _synced(self, study: Study) -> tuple[SamplerState, Tally]:
+        """The up-to-date state and the tally of its open generation's trials."""
         with self._lock:
             self._bind(study)
             state = self._store.load(study)
@@ -615,7 +623,18 @@ class ISNASSampler(BaseSampler):
                     "ISNASSampler has no state in this study yet: it starts modelling the "
                     "categorical parameters once a trial has completed. Run some trials first."
                 )
-            return self._advance(study, state, None)[0]
+            return self._advance(study, state, None)
+
+    @staticmethod
+    def _archive_now(state: SamplerState, t: Tally) -> Archive:
+        """The archive with the completed trials of the open generation pooled in (a copy).
+
+        They reach the archive only when their generation closes; a family asked for now
+        (e.g. when ``study.optimize`` stopped mid-generation) should not ignore them.
+        """
+        pending = [r.solution for c in t.complete for r in c if r.solution is not None]
+        pending += [r.solution for r in t.extras if r.solution is not None]
+        return state.core.archive_with(pending)
 
     def _draw(self, state: SamplerState, k: int, number: int) -> np.ndarray:
         """Sample distribution ``k`` with randomness that depends only on (seed, trial)."""
