@@ -133,6 +133,7 @@ def make_sampler(seed: int = 0, **kwargs: Any) -> Any:
     kwargs.setdefault("loss_scale", 1.0)
     kwargs.setdefault("complexity_scale", 1.0)
     kwargs.setdefault("warn_independent_sampling", False)
+    kwargs.setdefault("samples_per_distribution", 2)  # generations of 8 trials
     return ISNASSampler(seed=seed, **kwargs)
 
 

@@ -218,7 +218,7 @@ def test_same_seed_same_trajectory_and_reseed_changes_it() -> None:
 
 
 def test_parallel_threads_finish_and_stay_balanced() -> None:
-    sampler = ISNASSampler(epsilons=[0.0, 1.0], seed=0)
+    sampler = ISNASSampler(epsilons=[0.0, 1.0], samples_per_distribution=2, seed=0)
     study = two_objective_study(sampler)
     study.optimize(toy_objective, n_trials=200, n_jobs=2)
     assert len(study.trials) == 200

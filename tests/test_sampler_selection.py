@@ -183,7 +183,7 @@ def test_trials_of_an_earlier_sampler_join_the_archive_not_the_update() -> None:
 
 
 def test_enqueued_trials_go_to_the_archive_not_to_the_update() -> None:
-    sampler = ISNASSampler(epsilons=[0.0, 0.1, 0.4, 2.0], seed=0)
+    sampler = ISNASSampler(epsilons=[0.0, 0.1, 0.4, 2.0], samples_per_distribution=2, seed=0)
     study = study_with(sampler, 1 + 8 * 2)
     study.enqueue_trial(BEST)
     study.enqueue_trial({"v0": 0})  # partially enqueued: the rest is sampled

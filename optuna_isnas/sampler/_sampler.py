@@ -96,7 +96,9 @@ class ISNASSampler(BaseSampler):
             likely architecture within its budget (greedy repair of the mode). Without it
             the trade-offs follow the sampled violation rate.
         samples_per_distribution: ``lambda``, trials each distribution draws per
-            generation (default 2, as ASNG-NAS).
+            generation. None (default): 4 in a two-objective study (each distribution of
+            a spread-out family learns mostly from its own samples; docs/algorithm.md,
+            "lambda"), ASNG-NAS's 2 in a single-objective one.
         alpha: ASNG's step-size adaptation threshold (default 1.5).
         init_delta: ASNG's initial trust-region radius (default 1.0).
         loss_scale: fixed scale ``s_L`` of the first objective; None (default) estimates
@@ -120,7 +122,7 @@ class ISNASSampler(BaseSampler):
         complexity_budgets: Sequence[float] | None = None,
         n_distributions: int | None = None,
         complexity_fn: Callable[[dict[str, Any]], float] | None = None,
-        samples_per_distribution: int = 2,
+        samples_per_distribution: int | None = None,
         alpha: float = 1.5,
         init_delta: float = 1.0,
         loss_scale: float | None = None,
