@@ -6,26 +6,11 @@ import json
 
 import pytest
 import torch
+from _tiny import TINY_SEARCH
 
 from optuna_isnas.cli import main
 
-TINY = [
-    "--epochs",
-    "1",
-    "--max-steps-per-epoch",
-    "2",
-    "--batch-size",
-    "16",
-    "--train-subset",
-    "200",
-    "--val-subset",
-    "100",
-    "--device",
-    "cpu",
-    "--threads",
-    "1",
-    "--no-progress",
-]
+TINY = TINY_SEARCH
 
 
 def run(capsys, *argv):

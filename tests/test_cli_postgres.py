@@ -8,6 +8,7 @@ import json
 import optuna
 import pytest
 from _postgres import postgres_server, postgres_url  # noqa: F401 - fixtures
+from _tiny import TINY_SEARCH
 from sqlalchemy.engine import make_url
 
 from optuna_isnas.cli import main
@@ -19,19 +20,7 @@ TINY = [
     "chain",
     "--epsilons",
     "0,2",
-    "--max-steps-per-epoch",
-    "2",
-    "--batch-size",
-    "16",
-    "--train-subset",
-    "200",
-    "--val-subset",
-    "100",
-    "--device",
-    "cpu",
-    "--threads",
-    "1",
-    "--no-progress",
+    *TINY_SEARCH,
 ]
 
 
@@ -44,7 +33,7 @@ def test_search_on_postgres(
     url = make_url(postgres_url)
     assert url.drivername == "postgresql", url
     out = f"{tmp_path}/run"
-    assert main(["search", *TINY, "--epochs", "1", "--storage", postgres_url, "--out", out]) == 0
+    assert main(["search", *TINY, "--storage", postgres_url, "--out", out]) == 0
     stdout = capsys.readouterr().out
     assert f"optuna-dashboard {postgres_url}" in stdout
 
@@ -58,7 +47,7 @@ def test_search_on_postgres(
     assert [a["eps"] for a in document["architectures"]] == [0.0, 2.0]
 
     # The same search again finds its study on the server: a clear error, not a second study.
-    argv = ["search", *TINY, "--epochs", "1", "--storage", postgres_url, "--out", out]
+    argv = ["search", *TINY, "--storage", postgres_url, "--out", out]
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "'digits-chain' already exists in postgresql://" in err

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from _tiny import TINY_SEARCH
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON_DOCS = ["README.md", "docs/dashboard.md"]
@@ -26,23 +27,7 @@ QUICK_SEARCH = (
     "epochs=1, max_steps_per_epoch=2, train_subset=200, val_subset=100, device='cpu', "
     "progress=False,"
 )
-QUICK_FLAGS = [
-    "--epochs",
-    "1",
-    "--max-steps-per-epoch",
-    "2",
-    "--batch-size",
-    "16",
-    "--train-subset",
-    "200",
-    "--val-subset",
-    "100",
-    "--device",
-    "cpu",
-    "--threads",
-    "1",
-    "--no-progress",
-]
+QUICK_FLAGS = TINY_SEARCH
 
 
 @dataclass

@@ -16,26 +16,11 @@ import time
 from pathlib import Path
 
 import optuna
+from _tiny import TINY_SEARCH
 
 from optuna_isnas.search.storage import JournalLock, open_storage
 
-TINY = [
-    "--epochs",
-    "1",
-    "--max-steps-per-epoch",
-    "2",
-    "--batch-size",
-    "16",
-    "--train-subset",
-    "200",
-    "--val-subset",
-    "100",
-    "--device",
-    "cpu",
-    "--threads",
-    "1",
-    "--no-progress",
-]
+TINY = TINY_SEARCH
 CLI = [sys.executable, "-c", "import sys; from optuna_isnas.cli import main; sys.exit(main())"]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
