@@ -292,3 +292,16 @@ def test_checkpoint_is_plain_data_and_format_1_is_upgraded(tmp_path):
     assert (tmp_path / "old" / "checkpoint.pt.v1").is_file()
     resumed = run_search(config, resume=True)
     assert trial_record(resumed.study) == trial_record(straight.study)
+
+
+def test_the_table_prints_budgets_as_parameter_counts_and_tradeoffs_as_given():
+    from optuna_isnas.search.results import ArchitectureResult, format_architectures
+
+    arch = {"b0": "k3"}
+    budgets = [ArchitectureResult(0, arch, 65_306, 0.9777, 0.1, budget=70225.9)]
+    assert "70,226" in format_architectures(budgets) and "70225.9" not in format_architectures(
+        budgets
+    )
+    eps = [ArchitectureResult(0, arch, 5_082, 0.95, 0.2, eps=0.5)]
+    table = format_architectures(eps)
+    assert "eps" in table.splitlines()[0] and " 0.5 " in table and "5,082" in table

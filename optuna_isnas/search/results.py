@@ -310,13 +310,18 @@ def format_architectures(entries: Sequence[ArchitectureResult], width: int = 60)
         rows.append(
             {
                 "#": str(e.index),
-                tradeoff: "-" if value is None else f"{value:g}",
+                tradeoff: "-" if value is None else _number(value),
                 "params": f"{e.params:,}",
                 "val acc": f"{100 * e.accuracy:.2f}%",
                 "architecture": arch,
             }
         )
     return format_table(rows)
+
+
+def _number(value: float) -> str:
+    """A trade-off as given (``3``, ``0.5``); a budget of parameters as a count (``70,226``)."""
+    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:g}"
 
 
 def _float(value: Any) -> float | None:
