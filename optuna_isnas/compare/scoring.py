@@ -110,7 +110,12 @@ def _distinct(entries: Iterable[Scored]) -> list[Scored]:
 
 @dataclass
 class SeedScore:
-    """One variant in one seed (the K separate searches merged)."""
+    """One variant in one seed (the K separate searches merged).
+
+    ``hv``/``hv_log``: the whole returned set on the validation split; ``hv_best_k`` and
+    ``hv_best_k_log``: its family (score (a)); ``test_hv``/``test_hv_log``: the family retrained
+    and tested (score (b), None for seeds not retrained); ``retrained``: every retrained entry.
+    """
 
     variant: str
     seed: int
