@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import statistics
 from pathlib import Path
 
 import optuna
@@ -94,10 +95,53 @@ def test_reference_point_is_fixed_and_stated(result):
 
 
 def test_retrained_subset_has_test_scores(result):
+    k = result.config.k
     for seeds in result.scores.values():
         s = seeds[0]
-        assert s.retrained and len(s.retrained) <= len(EPSILONS)
-        assert s.test_hv == pytest.approx(result.reference.hypervolume(s.retrained))
+        linear, log = (result.reference.family(s.returned, k, axis) for axis in ("linear", "log"))
+        keys = {tuple(sorted(e.architecture.items())) for e in linear + log}
+        # exactly the family (union of its two cuts) was retrained, each architecture once
+        assert sorted(tuple(sorted(e.architecture.items())) for e in s.retrained) == sorted(keys)
+        assert len(linear) <= k and len(log) <= k
+
+        def tested(family, retrained):
+            wanted = [e.architecture for e in family]
+            return [e for e in retrained if e.architecture in wanted]
+
+        assert s.test_hv == pytest.approx(result.reference.hypervolume(tested(linear, s.retrained)))
+        assert s.test_hv_log == pytest.approx(
+            result.reference.hypervolume(tested(log, s.retrained), "log")
+        )
+        assert 0.0 < s.test_hv_log <= 1.0 and 0.0 < s.test_hv <= 1.0
+    # IS-NAS's family is all it returns, dominated members included
+    isnas = result.scores["isnas@1x"][0]
+    distinct = {tuple(sorted(e.architecture.items())) for e in isnas.returned}
+    assert len(isnas.retrained) == len(distinct)
+
+
+def test_log_axis_scores_and_their_reference_are_stated(result):
+    from optuna_isnas.compare.api import smallest_params
+
+    space = space_for(result.config)
+    reference = result.reference
+    fixed, table = space.param_table()
+    assert reference.smallest == fixed + sum(min(v.values()) for v in table.values())
+    assert reference.smallest == smallest_params(space) < reference.params
+    for seeds in result.scores.values():
+        s = seeds[0]
+        family = reference.family(s.returned, result.config.k, "log")
+        assert s.hv_best_k_log == pytest.approx(reference.hypervolume(family, "log"))
+        assert 0.0 < s.hv_best_k_log <= s.hv_log <= 1.0
+        assert all(e.params >= reference.smallest for e in s.returned)
+    assert f"log10({reference.smallest:,.0f}) (the smallest child) = 0" in result.table
+    assert f"log10({reference.params:,.0f}) = 1" in result.table
+    for column in (
+        "(a) val HV, linear",
+        "(a) val HV, log",
+        "(b) test HV, linear",
+        "(b) test HV, log",
+    ):
+        assert column in result.table
 
 
 def test_table_figures_and_files(result):
@@ -186,6 +230,12 @@ def test_plan_and_budgets(tmp_path):
         tiny(tmp_path, methods=("isnas", "cmaes")).validate()
     with pytest.raises(CompareError, match="retrain_seeds"):
         tiny(tmp_path, retrain_seeds=(3,)).validate()
+    with pytest.raises(CompareError, match="unknown IS-NAS family"):
+        tiny(tmp_path, family="budgets").validate()
+    # score (b) retrains the first three seeds unless told otherwise
+    assert tiny(tmp_path, seeds=(0, 1, 2, 3, 4)).chosen_retrain_seeds == (0, 1, 2)
+    assert tiny(tmp_path, seeds=(7, 5)).chosen_retrain_seeds == (7, 5)
+    assert tiny(tmp_path, seeds=(0, 1, 2, 3), retrain_seeds=(3,)).chosen_retrain_seeds == (3,)
 
 
 def test_cli_reports_bad_input_in_one_line(tmp_path, capsys):
@@ -410,9 +460,9 @@ def test_cli_in_worker_processes_prints_each_pair_once_and_leaks_nothing(tmp_pat
         timeout=600,
     )
     assert done.returncode == 0, done.stderr
-    pairs = [line for line in done.stdout.splitlines() if line.startswith("- ") and " vs " in line]
+    pairs = [line for line in done.stdout.splitlines() if line.startswith("| ") and " vs " in line]
     assert len(pairs) == 2  # IS-NAS vs K separate, IS-NAS vs random
-    assert len({p.split(":")[0] for p in pairs}) == 2
+    assert len({p.split("|")[1] for p in pairs}) == 2
     assert "leaked semaphore" not in done.stderr and "Warning" not in done.stderr, done.stderr
     assert "Traceback" not in done.stderr
 
@@ -422,3 +472,108 @@ def test_resume_with_every_search_finished_runs_no_pool(tmp_path):
 
     config = tiny(tmp_path, workers=2)
     assert run_jobs(config, [], print, [], "search") == []
+
+
+# ------------------------------------------------------------ IS-NAS with size classes, 2 seeds
+@pytest.fixture(scope="module")
+def sized(tmp_path_factory):
+    out = tmp_path_factory.mktemp("sized") / "cmp"
+    config = tiny(
+        Path(out),
+        family="size-classes",
+        methods=("isnas", "separate", "random"),
+        seeds=(0, 1),
+        dashboard=False,
+        out=str(out),
+    )
+    return compare(config)
+
+
+def test_size_classes_run_isnas_with_its_default_family_and_leave_separate_alone(sized):
+    config = sized.config
+    isnas = config.job_config(Job("isnas", 1.0, 0))
+    assert isnas.epsilons is None and isnas.budgets is None
+    assert isnas.num_distributions == len(EPSILONS)
+    separate = config.job_config(Job("separate", 1.0, 0, k=1))
+    assert separate.epsilons == (EPSILONS[1],) and separate.num_distributions is None
+    records = {r.label: r for r in sized.records}
+    assert records["isnas@1x-seed0"].epsilons is None
+    assert records["separate@1x-seed0-k1"].epsilons == [EPSILONS[1]]
+    returned = records["isnas@1x-seed0"].returned
+    assert len(returned) == len(EPSILONS) and all(e.eps is None for e in returned)
+    # the same compute as the epsilon family: K * lambda architectures per step
+    assert records["isnas@1x-seed0"].passes.total == STEPS * len(EPSILONS) * 2 * 3
+    assert "K size classes" in sized.table
+    # another family is another search: a resumed comparison does not reuse it
+    eps_config = tiny(Path(config.out), family="epsilons")
+    assert eps_config.fingerprint(Job("isnas", 1.0, 0)) != config.fingerprint(Job("isnas", 1.0, 0))
+    assert eps_config.fingerprint(Job("separate", 1.0, 0, k=0)) == config.fingerprint(
+        Job("separate", 1.0, 0, k=0)
+    )
+
+
+def test_score_b_over_the_retrained_seeds_with_paired_differences(sized):
+    for variant, seeds in sized.scores.items():
+        assert [s.seed for s in seeds] == [0, 1]
+        assert all(s.test_hv is not None and s.test_hv_log is not None for s in seeds), variant
+    row = next(r for r in sized.rows if r.variant == "isnas@1x")
+    tests = [s.test_hv for s in sized.scores["isnas@1x"]]
+    assert row.test_seeds == [0, 1]
+    assert row.test_hv == pytest.approx((statistics.fmean(tests), statistics.stdev(tests)))
+    pair = next(c for c in sized.comparisons if c.second == "random@1x" and c.key == "test_hv_log")
+    diffs = [
+        a.test_hv_log - b.test_hv_log
+        for a, b in zip(sized.scores["isnas@1x"], sized.scores["random@1x"], strict=True)
+    ]
+    assert pair.seeds == [0, 1] and pair.mean == pytest.approx(statistics.fmean(diffs))
+    assert pair.wins == sum(d > 0 for d in diffs)
+    line = next(line for line in sized.table.splitlines() if "vs Random" in line)
+    assert f"{pair.mean:+.4f} ± {pair.sd:.4f} ({pair.wins}/2)" in line
+    assert "retrained from scratch, on the test split (seeds 0,1)" in sized.table
+
+
+def test_paired_differences_use_only_seeds_where_both_have_the_score():
+    from optuna_isnas.compare.scoring import SeedScore, paired_differences
+
+    def score(variant, seed, hv, test):
+        return SeedScore(variant, seed, [], 100, 1.0, hv, hv, test_hv=test)
+
+    scores = {
+        "isnas@1x": [score("isnas@1x", 0, 0.5, 0.4), score("isnas@1x", 1, 0.6, None)],
+        "tpe@1x": [score("tpe@1x", 0, 0.4, 0.5), score("tpe@1x", 1, 0.5, None)],
+    }
+    test = paired_differences(scores, "isnas@1x", "tpe@1x", "test_hv")
+    assert test is not None and test.seeds == [0] and test.mean == pytest.approx(-0.1)
+    assert test.wins == 0
+    val = paired_differences(scores, "isnas@1x", "tpe@1x", "hv")
+    assert val is not None and val.seeds == [0, 1] and val.wins == 2
+    assert paired_differences(scores, "isnas@1x", "tpe@1x", "test_hv_log") is None
+
+
+def test_cli_takes_the_isnas_family(tmp_path):
+    import argparse
+
+    from optuna_isnas.compare.cli import add_arguments, config_from_args
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    assert config_from_args(parser.parse_args([])).family == "epsilons"
+    config = config_from_args(parser.parse_args(["--family", "size-classes", "--seeds", "5"]))
+    assert config.family == "size-classes" and config.chosen_retrain_seeds == (0, 1, 2)
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--family", "budgets"])
+
+
+def test_score_b_retrains_each_axis_cut_of_a_large_returned_set():
+    from optuna_isnas.compare.records import Scored
+    from optuna_isnas.compare.retraining import to_retrain
+    from optuna_isnas.compare.scoring import Reference
+
+    reference = Reference(error=1.0, params=1e5, smallest=10.0)
+    big = [Scored({"a": "big1"}, 60_000, 0.02), Scored({"a": "big2"}, 20_000, 0.08)]
+    small = Scored({"a": "small"}, 20, 0.95)
+    # the linear cut keeps both big models, the log cut the small one: all three are retrained
+    names = [e.architecture["a"] for e in to_retrain([*big, small], reference, 2)]
+    assert sorted(names) == ["big1", "big2", "small"]
+    # a set of at most k distinct architectures is retrained whole, once each
+    assert to_retrain([big[0], small, big[0]], reference, 2) == [big[0], small]

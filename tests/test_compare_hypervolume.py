@@ -9,7 +9,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from optuna_isnas.compare.hypervolume import best_subset, hypervolume, pareto_front
+from optuna_isnas.compare.hypervolume import (
+    best_subset,
+    hypervolume,
+    log_axis,
+    log_hypervolume,
+    pareto_front,
+)
 
 
 def grid_hypervolume(points, reference, n=400):
@@ -93,3 +99,103 @@ def test_best_subset_is_optimal(points, k):
         default=0.0,
     )
     assert hypervolume([points[i] for i in chosen], reference) == pytest.approx(best, abs=1e-12)
+
+
+# ----------------------------------------------------------------------------- log parameter axis
+SMALLEST, TOP = 10.0, 1e5
+error = st.floats(0, 1.2)
+params = st.floats(1.0, 2e5)
+
+
+def test_log_axis_maps_smallest_to_0_reference_to_1_and_decades_evenly():
+    assert log_axis([10, 100, 1000, 10_000, 100_000], SMALLEST, TOP) == pytest.approx(
+        [0, 0.25, 0.5, 0.75, 1]
+    )
+    assert log_axis([1.0, 2e5], SMALLEST, TOP)[0] == 0.0  # below the smallest child: at 0
+    assert log_axis([2e5], SMALLEST, TOP)[0] > 1  # beyond the reference: outside the box
+    with pytest.raises(ValueError, match="smallest < reference"):
+        log_axis([5], 10, 10)
+    with pytest.raises(ValueError, match="positive"):
+        log_axis([0.0], SMALLEST, TOP)
+
+
+def test_log_hypervolume_known_values():
+    # one model at 1,000 parameters (axis 0.5) and error 0.2: (1 - 0.2) * (1 - 0.5)
+    assert log_hypervolume([(0.2, 1000)], (1.0, TOP), SMALLEST) == pytest.approx(0.4)
+    # linear axis: the same model covers 0.8 * (1 - 0.01); the log axis weighs small sizes more
+    assert hypervolume([(0.2, 1000 / TOP)], (1.0, 1.0)) == pytest.approx(0.792)
+    # the smallest child with error 0 covers the whole box
+    assert log_hypervolume([(0.0, SMALLEST)], (1.0, TOP), SMALLEST) == pytest.approx(1.0)
+    assert log_hypervolume([], (1.0, TOP), SMALLEST) == 0.0
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(error, params), max_size=8))
+def test_log_hypervolume_is_the_linear_one_of_the_mapped_points_and_in_the_unit_box(points):
+    value = log_hypervolume(points, (1.0, TOP), SMALLEST)
+    mapped = [(e, float(log_axis([p], SMALLEST, TOP)[0])) for e, p in points]
+    assert value == pytest.approx(exact_union_area(mapped, (1.0, 1.0)), abs=1e-12)
+    assert 0.0 <= value <= 1.0
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(error, params), max_size=7), st.tuples(error, params))
+def test_log_hypervolume_never_drops_when_a_point_is_added(points, extra):
+    before = log_hypervolume(points, (1.0, TOP), SMALLEST)
+    after = log_hypervolume([*points, extra], (1.0, TOP), SMALLEST)
+    assert after >= before - 1e-12
+    # and strictly grows when the new point is inside the box and dominates every old one
+    if extra[0] < 1.0 and extra[1] < TOP and all(e > extra[0] and p > extra[1] for e, p in points):
+        assert after > before
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(st.tuples(st.floats(0, 1), st.floats(10, 1e5)), min_size=1, max_size=7),
+    st.integers(1, 3),
+)
+def test_best_k_on_the_log_axis_is_optimal_on_that_axis(points, k):
+    from optuna_isnas.compare.records import Scored
+    from optuna_isnas.compare.scoring import Reference
+
+    reference = Reference(error=1.0, params=TOP, smallest=SMALLEST)
+    entries = [Scored({"i": str(i)}, int(p), e) for i, (e, p) in enumerate(points)]
+    chosen = reference.best_k(entries, k, "log")
+    best = max(
+        reference.hypervolume(list(combo), "log")
+        for r in range(1, min(k, len(entries)) + 1)
+        for combo in itertools.combinations(entries, r)
+    )
+    assert len(chosen) <= k
+    assert reference.hypervolume(chosen, "log") == pytest.approx(best, abs=1e-12)
+
+
+def test_the_log_cut_keeps_small_models_the_linear_cut_drops():
+    from optuna_isnas.compare.records import Scored
+    from optuna_isnas.compare.scoring import Reference
+
+    reference = Reference(error=1.0, params=TOP, smallest=SMALLEST)
+    big = [Scored({"a": "big1"}, 60_000, 0.02), Scored({"a": "big2"}, 20_000, 0.08)]
+    small = [Scored({"a": "small"}, 20, 0.95)]
+    linear = {e.architecture["a"] for e in reference.best_k(big + small, 2, "linear")}
+    log = {e.architecture["a"] for e in reference.best_k(big + small, 2, "log")}
+    assert linear == {"big1", "big2"}  # 0.760 against 0.746 with the small one
+    assert "small" in log  # 0.198 against 0.164: 20 params sit at 0.08 of the axis
+
+
+def test_a_family_is_the_whole_returned_set_up_to_k_distinct_else_its_best_k():
+    from optuna_isnas.compare.records import Scored
+    from optuna_isnas.compare.scoring import Reference
+
+    reference = Reference(error=1.0, params=TOP, smallest=SMALLEST)
+    a, b = Scored({"a": "a"}, 1000, 0.1), Scored({"a": "b"}, 2000, 0.2)  # b is dominated
+    assert reference.family([a, b, Scored({"a": "a"}, 1000, 0.1)], 2) == [
+        a,
+        b,
+    ]  # kept, deduplicated
+    many = [Scored({"a": str(i)}, 100 * (i + 1), 0.5 - 0.05 * i) for i in range(6)]
+    assert len(reference.family(many, 3)) == 3
+    assert reference.family(many, 3, "log") == reference.best_k(many, 3, "log")
+    assert reference.hypervolume(reference.family(many, 3)) == pytest.approx(
+        reference.hypervolume(reference.best_k(many, 3))
+    )

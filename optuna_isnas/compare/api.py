@@ -13,14 +13,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from optuna_isnas.compare import figures as fig
-from optuna_isnas.compare.config import CompareConfig
+from optuna_isnas.compare.config import CompareConfig, CompareError
 from optuna_isnas.compare.outputs import attach_to_dashboard, make_figures, write_outputs
 from optuna_isnas.compare.parallel import run_jobs, say
 from optuna_isnas.compare.records import Job, SearchRecord, Variant
 from optuna_isnas.compare.retraining import retrain_chosen
 from optuna_isnas.compare.runner import load_record, plan_jobs, run_job_to_file, space_for
 from optuna_isnas.compare.scoring import (
+    SCORE_KEYS,
     PairedComparison,
     Reference,
     SeedScore,
@@ -69,12 +72,34 @@ def variant_order(config: CompareConfig) -> list[str]:
 
 
 def reference_point(config: CompareConfig, space: SearchSpace | None = None) -> Reference:
-    """The fixed reference point: ``(reference_error, reference_params or 1.1 x the largest child)``."""
+    """The fixed reference point: ``(reference_error, reference_params or 1.1 x the largest
+    child)``, and the log axis's origin: the parameters of the smallest child of the space."""
+    space = space or space_for(config)
     if config.reference_params is not None:
         params = config.reference_params
     else:
-        params = 1.1 * (space or space_for(config)).largest_params()
-    return Reference(error=float(config.reference_error), params=float(params))
+        params = 1.1 * space.largest_params()
+    smallest = smallest_params(space)
+    if not params > smallest:
+        raise CompareError(
+            f"reference_params {params:,.0f} must exceed the smallest child of the space "
+            f"({smallest:,} parameters), the log axis's origin"
+        )
+    return Reference(error=float(config.reference_error), params=float(params), smallest=smallest)
+
+
+def smallest_params(space: SearchSpace) -> float:
+    """Parameters of the smallest child: exact for spaces whose count adds up per variable;
+    others also try 2,000 seeded random architectures (then an upper bound of the minimum)."""
+    _, table = space.param_table()
+    arch = {name: min(choices, key=lambda c: choices[c]) for name, choices in table.items()}
+    smallest = space.n_params(arch)
+    if space.has_structural_params:
+        rng = np.random.default_rng(0)
+        smallest = min(
+            smallest, *(space.n_params(space.random_architecture(rng)) for _ in range(2000))
+        )
+    return float(smallest)
 
 
 def compare(config: CompareConfig) -> CompareResult:
@@ -123,7 +148,7 @@ def compare(config: CompareConfig) -> CompareResult:
     order = [v for v in variant_order(config) if v in scores]
     rows = summary_rows(scores, order)
     comparisons = _comparisons(scores, order)
-    table = format_summary(rows, reference, comparisons)
+    table = format_summary(rows, reference, comparisons, config.k, config.family)
     figures = make_figures(config, scores, order, records, reference)
     dashboard = None
     if config.dashboard:
@@ -173,7 +198,7 @@ def _comparisons(scores: dict[str, list[SeedScore]], order: list[str]) -> list[P
     found = []
     for first in isnas:
         for second in others:
-            for key in ("hv", "hv_best_k"):
+            for key in SCORE_KEYS:
                 c = paired_differences(scores, first, second, key)
                 if c is not None:
                     found.append(c)

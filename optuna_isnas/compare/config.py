@@ -28,6 +28,13 @@ METHODS: tuple[str, ...] = ("isnas", "separate", *(n for n in SAMPLER_NAMES if n
 FAMILY_METHODS = ("isnas", "separate")
 """Methods whose searches run ISNASSampler (and get the search's sampler options)."""
 
+ISNAS_FAMILIES = ("epsilons", "size-classes")
+"""How the IS-NAS search of a comparison sets its K distributions: the unit search's K epsilons
+(the separate searches take one each), or the search's default family of K size classes."""
+
+RETRAIN_SEEDS = 3
+"""Score (b) retrains the families of the first this many seeds unless ``retrain_seeds`` is given."""
+
 COMPARE_SEARCH_DEFAULTS: dict[str, Any] = {
     "epochs": 10,
     "objective": "loss",
@@ -91,7 +98,10 @@ class CompareConfig:
         reference_error: Reference point's error (default 1.0: 100 %).
         reference_params: Reference point's parameters; None means 1.1 times the largest child.
         retrain_epochs: Epochs to retrain the chosen subset from scratch (0: no retraining).
-        retrain_seeds: Seeds whose returned sets are retrained (None: the first seed).
+        retrain_seeds: Seeds whose families are retrained (None: the first three, or all if fewer).
+        family: How IS-NAS sets its K distributions: ``"epsilons"`` (the unit search's K
+            epsilons, as the separate searches) or ``"size-classes"`` (the search's default: K
+            size classes, budgets placed from the sizes it observes; K = the number of epsilons).
         workers: Searches run in parallel (processes).
         out: Output directory.
         png: Also write PNG figures (needs a headless Chromium; skipped with a note otherwise).
@@ -160,9 +170,18 @@ class CompareConfig:
             "--retrain-seeds",
             help="seeds to retrain",
             parse=integers,
-            default_text="the first",
+            default_text=f"the first {RETRAIN_SEEDS}",
         ),
         default=None,
+    )
+    family: str = setting(
+        flag(
+            "--family",
+            help="how IS-NAS sets its K distributions: the K epsilons (as the separate searches) "
+            "or the search's default K size classes",
+            choices=ISNAS_FAMILIES,
+        ),
+        default="epsilons",
     )
     workers: int = setting(
         flag("--workers", help="searches in parallel (processes)", parse=integer), default=1
@@ -221,7 +240,7 @@ class CompareConfig:
 
     @property
     def chosen_retrain_seeds(self) -> tuple[int, ...]:
-        return self.retrain_seeds if self.retrain_seeds is not None else self.seeds[:1]
+        return self.retrain_seeds if self.retrain_seeds is not None else self.seeds[:RETRAIN_SEEDS]
 
     def validate(self) -> None:
         """Raise CompareError naming the first setting that cannot work."""
@@ -232,6 +251,10 @@ class CompareConfig:
             )
         if len(set(self.methods)) != len(self.methods):
             raise CompareError(f"methods repeat: {list(self.methods)}")
+        if self.family not in ISNAS_FAMILIES:
+            raise CompareError(
+                f"unknown IS-NAS family {self.family!r}; choose one of {', '.join(ISNAS_FAMILIES)}"
+            )
         if self.search.budgets is not None:
             raise CompareError("a comparison runs IS-NAS with epsilons; give epsilons, not budgets")
         try:
@@ -282,12 +305,17 @@ class CompareConfig:
     def job_config(self, job: Job) -> SearchConfig:
         """The unit search varied for ``job``: its sampler, seed, epochs, epsilons, names."""
         family = job.method in FAMILY_METHODS
-        epsilons = self.epsilons if job.k is None else (self.epsilons[job.k],)
+        epsilons: tuple[float, ...] | None = (
+            self.epsilons if job.k is None else (self.epsilons[job.k],)
+        )
+        size_classes = job.method == "isnas" and self.family == "size-classes"
+        if size_classes:
+            epsilons = None
         return dataclasses.replace(
             self.search,
             epsilons=epsilons if family else self.epsilons,
             budgets=None,
-            num_distributions=None,
+            num_distributions=self.k if size_classes else None,
             epochs=self.epochs_for(job.multiplier),
             seed=job.seed,
             out=str(Path(self.out) / "runs" / job.label),

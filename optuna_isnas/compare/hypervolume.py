@@ -3,7 +3,9 @@
 The comparison scores a set of architectures by the area it dominates in the plane of
 (validation error, parameters), bounded by a fixed reference point (Zitzler & Thiele, 1998).
 Everything here is plain numpy and exact; ``best_subset`` picks the ``k`` points of largest
-hypervolume (exact in 2-D, by dynamic programming over the front).
+hypervolume (exact in 2-D, by dynamic programming over the front). ``log_hypervolume`` scores the
+same points with the second objective on a log axis (``log_axis``: log10 mapped linearly from a
+smallest value at 0 to the reference at 1), so that small models count as much as large ones.
 """
 
 from __future__ import annotations
@@ -94,3 +96,47 @@ def best_subset(
         chosen.append(inside[i])
         i, m = int(nxt[m][i]), m - 1
     return chosen
+
+
+def log_axis(values: Sequence[float] | np.ndarray, smallest: float, reference: float) -> np.ndarray:
+    """``log10(values)`` mapped linearly so that ``smallest`` -> 0 and ``reference`` -> 1.
+
+    Values below ``smallest`` are placed at 0 (nothing in the space is smaller, so only an
+    estimate of the smallest child can be undercut); values above ``reference`` land beyond 1,
+    outside the reference box.
+    """
+    if not (0 < smallest < reference and np.isfinite(reference)):
+        raise ValueError(
+            f"the log axis needs 0 < smallest < reference, got smallest {smallest}, "
+            f"reference {reference}"
+        )
+    v = np.asarray(values, dtype=float)
+    if np.any(~np.isfinite(v)) or np.any(v <= 0):
+        raise ValueError("values on a log axis must be positive and finite")
+    low, high = np.log10(smallest), np.log10(reference)
+    return np.maximum((np.log10(v) - low) / (high - low), 0.0)
+
+
+def log_points(
+    points: Sequence[Sequence[float]] | np.ndarray, smallest: float, reference: float
+) -> np.ndarray:
+    """``(first, second)`` points with the second objective put on :func:`log_axis`."""
+    pts = _as_points(points).copy()
+    if len(pts):
+        pts[:, 1] = log_axis(pts[:, 1], smallest, reference)
+    return pts
+
+
+def log_hypervolume(
+    points: Sequence[Sequence[float]] | np.ndarray,
+    reference: Sequence[float] | np.ndarray,
+    smallest: float,
+) -> float:
+    """Hypervolume with the second objective on a log axis (exact).
+
+    ``reference = (r1, r2)`` is the reference point in the original units; the second objective
+    ``y`` becomes ``(log10 y - log10 smallest) / (log10 r2 - log10 smallest)``, so the box is
+    ``[0, r1] x [0, 1]`` and the value lies in ``[0, r1]``.
+    """
+    r1, r2 = (float(v) for v in reference)
+    return hypervolume(log_points(points, smallest, r2), (r1, 1.0))

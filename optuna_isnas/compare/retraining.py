@@ -13,7 +13,7 @@ import torch
 from optuna_isnas.compare.config import CompareConfig
 from optuna_isnas.compare.parallel import run_jobs
 from optuna_isnas.compare.records import RetrainRecord, Scored
-from optuna_isnas.compare.scoring import Reference, SeedScore
+from optuna_isnas.compare.scoring import AXES, Reference, SeedScore, architecture_key
 from optuna_isnas.spaces import SearchSpace
 
 
@@ -94,18 +94,19 @@ def retrain_chosen(
     space: SearchSpace,
     reference: Reference,
 ) -> list[str]:
-    """Retrain each variant's best K returned architectures of the chosen seeds; score them on the test split."""
+    """Retrain each variant's family of the chosen seeds from scratch; score it on the test split.
+
+    The family is what the method returns (at most K distinct architectures; a larger set is cut
+    to its best K by validation hypervolume), the same rule for every method. The cut is made on
+    each parameter axis, so the union of the two cuts is retrained and each test hypervolume
+    scores its own axis's family.
+    """
     jobs = []
     for variant, seeds in scores.items():
         for s in seeds:
             if s.seed not in config.chosen_retrain_seeds:
                 continue
-            chosen, seen = [], set()
-            for e in reference.best_k(s.returned, config.k):
-                key = tuple(sorted(e.architecture.items()))
-                if key not in seen:
-                    seen.add(key)
-                    chosen.append(e)
+            chosen = to_retrain(s.returned, reference, config.k)
             document = {
                 "dataset": config.search.dataset,
                 "data_root": config.search.data_root,
@@ -138,8 +139,39 @@ def retrain_chosen(
             if retrained is None:
                 continue
             s.retrained = retrained
-            s.test_hv = reference.hypervolume(retrained)
+            s.test_hv, s.test_hv_log = (
+                reference.hypervolume(
+                    _members(retrained, reference.family(s.returned, config.k, axis)), axis
+                )
+                for axis in AXES
+            )
     return [
-        f"retrained from scratch for {config.retrain_epochs} epochs: seeds {list(config.chosen_retrain_seeds)}, "
-        f"each method's best {config.k} returned architectures (by validation hypervolume); test split"
+        f"score (b): each method's family (at most {config.k} distinct returned architectures; a "
+        f"larger set cut to its best {config.k} by validation hypervolume on each axis) retrained "
+        f"from scratch for {config.retrain_epochs} epochs with the seeds "
+        f"{list(config.chosen_retrain_seeds)}, scored on the test split"
     ]
+
+
+def to_retrain(returned: list[Scored], reference: Reference, k: int) -> list[Scored]:
+    """The architectures score (b) retrains from a returned set: its family on each axis, united
+    (the same as the family itself when the set has at most ``k`` distinct architectures)."""
+    return _union(*(reference.family(returned, k, axis) for axis in AXES))
+
+
+def _union(*families: list[Scored]) -> list[Scored]:
+    """The architectures of the families, each once, in order."""
+    seen: set[tuple[tuple[str, str], ...]] = set()
+    found = []
+    for family in families:
+        for e in family:
+            if architecture_key(e) not in seen:
+                seen.add(architecture_key(e))
+                found.append(e)
+    return found
+
+
+def _members(retrained: list[Scored], family: list[Scored]) -> list[Scored]:
+    """The retrained entries of the family's architectures."""
+    keys = {architecture_key(e) for e in family}
+    return [e for e in retrained if architecture_key(e) in keys]

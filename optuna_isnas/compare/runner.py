@@ -3,7 +3,8 @@
 Every method drives the same one-shot loop (``optuna_isnas.search.run_search``) on a fresh
 supernet; only the job's search settings differ (``CompareConfig.job_config``):
 
-- ``isnas``: one ``ISNASSampler`` with the K epsilons (K * lambda architectures per step);
+- ``isnas``: one ``ISNASSampler`` with the K epsilons (K * lambda architectures per step), or
+  with the search's default K size classes (``CompareConfig.family``);
 - ``separate``: job ``k`` is one single-eps search, ``ISNASSampler(epsilons=[eps_k])`` with the same
   lambda and its own supernet; the K jobs of one seed together are the paper's baseline;
 - ``nsgaii``, ``tpe``, ``random``: Optuna's samplers through ask/tell, K * lambda trials per step.
@@ -180,7 +181,11 @@ def run_job(job: Job, config: CompareConfig) -> SearchRecord:
             (session.out / name).unlink(missing_ok=True)
     return SearchRecord(
         job=job,
-        epsilons=list(settings.epsilons or ()) if job.method in FAMILY_METHODS else None,
+        epsilons=(
+            list(settings.epsilons)
+            if job.method in FAMILY_METHODS and settings.epsilons is not None
+            else None
+        ),
         epochs=settings.epochs,
         steps=session.total_steps,
         generation_size=session.generation_size,

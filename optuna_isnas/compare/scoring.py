@@ -4,8 +4,13 @@ A method's score in one seed is the hypervolume of the points (validation error,
 the architectures it returns, each scored on the whole validation split with the shared weights
 it was trained with, against one fixed reference point for all methods and seeds:
 ``(reference_error, reference_params)``, by default error 1.0 (100 %) and 1.1 times the
-parameters of the largest child of the space. The parameter axis is divided by the reference's
-parameters, so a hypervolume lies in ``[0, reference_error]``.
+parameters of the largest child of the space. The parameter axis is either linear (divided by
+the reference's parameters) or log (``log10(params)`` mapped linearly from the smallest child of
+the space at 0 to the reference at 1), so a hypervolume lies in ``[0, reference_error]``.
+
+Score (a) is the hypervolume of a method's *family*, what a user deploys: its returned set when
+that has at most K distinct architectures, else the best K of it by validation hypervolume (cut on
+the column's axis). Score (b) is the same family retrained from scratch, on the test split.
 
 The K separate searches of one seed form one entry: the union of their K architectures, their
 compute added up.
@@ -17,10 +22,12 @@ import dataclasses
 import math
 import statistics
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from optuna_isnas.compare.hypervolume import best_subset, hypervolume
+import numpy as np
+
+from optuna_isnas.compare.hypervolume import best_subset, hypervolume, log_points
 from optuna_isnas.compare.records import Scored, SearchRecord, Variant
 
 METHOD_TITLES = {
@@ -37,34 +44,78 @@ def variant_title(variant: str) -> str:
     return f"{METHOD_TITLES.get(parsed.method, parsed.method)} @ {parsed.multiplier:g}x"
 
 
+AXES = ("linear", "log")
+"""The parameter axis of a hypervolume: linear (params / reference params) or log (see Reference)."""
+
+
 @dataclass(frozen=True)
 class Reference:
-    """The hypervolume's reference point."""
+    """The hypervolume's reference point, and the origin of the log parameter axis.
+
+    Linear axis: ``params / self.params``. Log axis: ``log10(params)`` mapped linearly from
+    ``log10(self.smallest)`` (the smallest child of the space) = 0 to ``log10(self.params)`` = 1.
+    The error axis is the same for both; either hypervolume lies in ``[0, self.error]``.
+    """
 
     error: float
     params: float
+    smallest: float
 
-    def normalise(self, points: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
-        return [(e, p / self.params) for e, p in points]
+    def points(self, entries: Sequence[Scored], axis: str = "linear") -> np.ndarray:
+        """``(error, parameter axis)`` of the entries (all must have a finite error)."""
+        raw = [(e.error, float(e.params)) for e in entries]
+        if axis == "log":
+            return log_points(raw, self.smallest, self.params)
+        if axis != "linear":
+            raise ValueError(f"unknown axis {axis!r}; choose one of {', '.join(AXES)}")
+        return np.asarray([(e, p / self.params) for e, p in raw], dtype=float).reshape(-1, 2)
 
-    def hypervolume(self, entries: Sequence[Scored]) -> float:
-        points = self.normalise([(e.error, e.params) for e in entries if math.isfinite(e.error)])
-        return hypervolume(points, (self.error, 1.0))
+    def hypervolume(self, entries: Sequence[Scored], axis: str = "linear") -> float:
+        usable = [e for e in entries if math.isfinite(e.error)]
+        return hypervolume(self.points(usable, axis), (self.error, 1.0))
 
-    def best_k(self, entries: Sequence[Scored], k: int) -> list[Scored]:
-        """The at most ``k`` entries of largest hypervolume (what a user keeping K models would keep)."""
+    def best_k(self, entries: Sequence[Scored], k: int, axis: str = "linear") -> list[Scored]:
+        """The at most ``k`` entries of largest hypervolume on ``axis`` (what a user keeping K
+        models would keep), largest first."""
         usable = [e for e in entries if math.isfinite(e.error)]
         if not usable:
             return []
-        chosen = best_subset(
-            self.normalise([(e.error, e.params) for e in usable]), k, (self.error, 1.0)
-        )
+        chosen = best_subset(self.points(usable, axis), k, (self.error, 1.0))
         return sorted((usable[i] for i in chosen), key=lambda e: -e.params)
+
+    def family(self, entries: Sequence[Scored], k: int, axis: str = "linear") -> list[Scored]:
+        """What a user deploys from a returned set: all of it (distinct architectures) when it
+        has at most ``k``, else its best ``k`` by hypervolume on ``axis``. One rule for every
+        method; the family's hypervolume equals :meth:`best_k`'s."""
+        distinct = _distinct(e for e in entries if math.isfinite(e.error))
+        if len(distinct) <= k:
+            return distinct
+        return self.best_k(distinct, k, axis)
+
+
+def architecture_key(entry: Scored) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted(entry.architecture.items()))
+
+
+def _distinct(entries: Iterable[Scored]) -> list[Scored]:
+    """The first entry of each architecture, in order."""
+    seen: set[tuple[tuple[str, str], ...]] = set()
+    found = []
+    for e in entries:
+        if architecture_key(e) not in seen:
+            seen.add(architecture_key(e))
+            found.append(e)
+    return found
 
 
 @dataclass
 class SeedScore:
-    """One variant in one seed (the K separate searches merged)."""
+    """One variant in one seed (the K separate searches merged).
+
+    ``hv``/``hv_log``: the whole returned set on the validation split; ``hv_best_k`` and
+    ``hv_best_k_log``: its family (score (a)); ``test_hv``/``test_hv_log``: the family retrained
+    and tested (score (b), None for seeds not retrained); ``retrained``: every retrained entry.
+    """
 
     variant: str
     seed: int
@@ -73,8 +124,11 @@ class SeedScore:
     wall_s: float
     hv: float
     hv_best_k: float
+    hv_log: float = math.nan
+    hv_best_k_log: float = math.nan
     trace: list[tuple[int, float]] = field(default_factory=list)  # (passes, hv)
     test_hv: float | None = None
+    test_hv_log: float | None = None
     retrained: list[Scored] | None = None
 
 
@@ -99,7 +153,9 @@ def merge_seed(
         passes=sum(r.passes.total for r in records),
         wall_s=sum(r.wall_s for r in records),
         hv=reference.hypervolume(returned),
-        hv_best_k=reference.hypervolume(reference.best_k(returned, k)),
+        hv_best_k=reference.hypervolume(reference.family(returned, k)),
+        hv_log=reference.hypervolume(returned, "log"),
+        hv_best_k_log=reference.hypervolume(reference.family(returned, k, "log"), "log"),
         trace=trace,
     )
 
@@ -127,7 +183,12 @@ def mean_sd(values: Sequence[float]) -> tuple[float, float]:
 
 @dataclass
 class SummaryRow:
-    """One variant over seeds: (mean, sd) of each score."""
+    """One variant over seeds: (mean, sd) of each score.
+
+    ``hv_best_k``/``hv_best_k_log`` are score (a) (the family on the validation split, linear and
+    log parameter axis), ``test_hv``/``test_hv_log`` score (b) (the family retrained, test split),
+    ``hv`` the whole returned set (linear).
+    """
 
     variant: str
     title: str
@@ -141,6 +202,9 @@ class SummaryRow:
     min_params: tuple[float, float]
     test_hv: tuple[float, float] | None
     test_seeds: list[int]
+    hv_log: tuple[float, float] = (math.nan, math.nan)
+    hv_best_k_log: tuple[float, float] = (math.nan, math.nan)
+    test_hv_log: tuple[float, float] | None = None
 
 
 @dataclass
@@ -158,6 +222,16 @@ class PairedComparison:
     compute_ratio: float
 
 
+SCORE_KEYS: dict[str, str] = {
+    "hv_best_k": "(a) linear",
+    "hv_best_k_log": "(a) log",
+    "test_hv": "(b) linear",
+    "test_hv_log": "(b) log",
+    "hv": "all returned (a, linear)",
+}
+"""The per-seed scores the paired differences compare, with their column titles."""
+
+
 def summary_rows(scores: dict[str, list[SeedScore]], order: Sequence[str]) -> list[SummaryRow]:
     """One row per variant: mean and sd over seeds of hypervolume, compute and wall time."""
     rows = []
@@ -165,7 +239,8 @@ def summary_rows(scores: dict[str, list[SeedScore]], order: Sequence[str]) -> li
         seeds = scores.get(variant)
         if not seeds:
             continue
-        tests = [s.test_hv for s in seeds if s.test_hv is not None]
+        tested = [s for s in seeds if s.test_hv is not None]
+        tests_log = [s.test_hv_log for s in tested if s.test_hv_log is not None]
         rows.append(
             SummaryRow(
                 variant=variant,
@@ -182,8 +257,13 @@ def summary_rows(scores: dict[str, list[SeedScore]], order: Sequence[str]) -> li
                 min_params=mean_sd(
                     [min(e.params for e in s.returned) if s.returned else math.nan for s in seeds]
                 ),
-                test_hv=mean_sd(tests) if tests else None,
-                test_seeds=[s.seed for s in seeds if s.test_hv is not None],
+                test_hv=mean_sd([s.test_hv for s in tested if s.test_hv is not None])
+                if tested
+                else None,
+                test_seeds=[s.seed for s in tested],
+                hv_log=mean_sd([s.hv_log for s in seeds]),
+                hv_best_k_log=mean_sd([s.hv_best_k_log for s in seeds]),
+                test_hv_log=mean_sd(tests_log) if tests_log else None,
             )
         )
     return rows
@@ -192,13 +272,14 @@ def summary_rows(scores: dict[str, list[SeedScore]], order: Sequence[str]) -> li
 def paired_differences(
     scores: dict[str, list[SeedScore]], first: str, second: str, key: str = "hv"
 ) -> PairedComparison | None:
-    """``first - second`` per common seed: mean, sd, wins of ``first``, and the compute ratio."""
-    a = {s.seed: s for s in scores.get(first, [])}
-    b = {s.seed: s for s in scores.get(second, [])}
+    """``first - second`` per seed where both have the score ``key`` (a retrained score exists
+    only for the retrained seeds): mean, sd, wins of ``first``, and the compute ratio."""
+    a = {s.seed: s for s in scores.get(first, []) if _value(s, key) is not None}
+    b = {s.seed: s for s in scores.get(second, []) if _value(s, key) is not None}
     common = sorted(set(a) & set(b))
     if not common:
         return None
-    diffs = [getattr(a[s], key) - getattr(b[s], key) for s in common]
+    diffs = [float(_value(a[s], key) or 0.0) - float(_value(b[s], key) or 0.0) for s in common]
     mean, sd = mean_sd(diffs)
     return PairedComparison(
         first=first,
@@ -213,58 +294,94 @@ def paired_differences(
     )
 
 
+def _value(score: SeedScore, key: str) -> float | None:
+    value = getattr(score, key)
+    return None if value is None or math.isnan(value) else float(value)
+
+
 def format_summary(
-    rows: list[SummaryRow], reference: Reference, comparisons: list[PairedComparison]
+    rows: list[SummaryRow],
+    reference: Reference,
+    comparisons: list[PairedComparison],
+    k: int | None = None,
+    isnas_family: str | None = None,
 ) -> str:
-    """A markdown table of the rows and a list of paired comparisons."""
+    """A markdown table of the rows and a table of paired comparisons (IS-NAS minus the others)."""
+    family = f"at most {k}" if k is not None else "at most K"
+    tested = sorted({seed for r in rows for seed in r.test_seeds})
     lines = [
-        f"Hypervolume of (validation error, params / {reference.params:,.0f}) against the reference point "
-        f"(error {reference.error:g}, params {reference.params:,.0f}); mean ± sd over seeds.",
+        f"Hypervolume (HV) of (error, parameters) against the reference point (error "
+        f"{reference.error:g}, params {reference.params:,.0f}); mean ± sd over seeds. "
+        f"Parameter axis linear: params / {reference.params:,.0f}; log: log10(params) mapped "
+        f"linearly from log10({reference.smallest:,.0f}) (the smallest child) = 0 to "
+        f"log10({reference.params:,.0f}) = 1. Family: each method's returned set, {family} "
+        "distinct models (a larger set cut to its best by validation HV on the column's axis).",
+        "(a) the family on the whole validation split with the shared weights; (b) the family "
+        "retrained from scratch, on the test split"
+        + (
+            f" (seeds {','.join(map(str, tested))})." if tested else " (not run: --retrain-epochs)."
+        ),
+    ]
+    if isnas_family == "size-classes":
+        lines.append(
+            "IS-NAS runs its default family: K size classes (budgets placed from observed sizes)."
+        )
+    lines += [
         "",
-        "| method | seeds | HV (returned set) | HV (best K of it) | test HV (retrained) | returned | "
-        "min val error | smallest params | compute (passes) | wall (s) |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| method | seeds | (a) val HV, linear | (a) val HV, log | (b) test HV, linear | "
+        "(b) test HV, log | val HV, all returned | returned | min val error | smallest params | "
+        "compute (passes) | wall (s) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in rows:
-        if r.test_hv is None:
-            test = "-"
-        elif len(r.test_seeds) == 1:
-            test = f"{r.test_hv[0]:.4f} (seed {r.test_seeds[0]})"
-        else:
-            test = f"{_pm(r.test_hv, 4)} (seeds {','.join(map(str, r.test_seeds))})"
         lines.append(
-            f"| {r.title} | {len(r.seeds)} | {_pm(r.hv, 4)} | {_pm(r.hv_best_k, 4)} | {test} | "
+            f"| {r.title} | {len(r.seeds)} | {_pm(r.hv_best_k, 4)} | {_pm(r.hv_best_k_log, 4)} | "
+            f"{_test(r.test_hv, r, tested)} | {_test(r.test_hv_log, r, tested)} | {_pm(r.hv, 4)} | "
             f"{_pm(r.n_returned, 1)} | {_pm(r.min_error, 4)} | {_pm(r.min_params, 0)} | "
             f"{r.passes[0]:,.0f} | {_pm(r.wall_s, 0)} |"
         )
-    if comparisons:
-        lines += ["", "Paired by seed (first minus second):", ""]
-        lines += [_paired_line(pair) for pair in _by_pair(comparisons)]
+    pairs = _by_pair(comparisons)
+    if pairs:
+        keys = [key for key in SCORE_KEYS if any(c.key == key for c in comparisons)]
+        lines += [
+            "",
+            "Paired by seed, first minus second: mean ± sd of the difference (first better in "
+            "n/m seeds).",
+            "",
+            "| pair | compute ratio | " + " | ".join(SCORE_KEYS[key] for key in keys) + " |",
+            "| --- | --- | " + " | ".join("---" for _ in keys) + " |",
+        ]
+        for pair in pairs:
+            by_key = {c.key: c for c in pair}
+            cells = [_paired_cell(by_key.get(key)) for key in keys]
+            lines.append(
+                f"| {variant_title(pair[0].first)} vs {variant_title(pair[0].second)} | "
+                f"{pair[0].compute_ratio:.2f} | " + " | ".join(cells) + " |"
+            )
     return "\n".join(lines)
 
 
+def _test(value: tuple[float, float] | None, row: SummaryRow, tested: list[int]) -> str:
+    """A retrained score; its seeds are named where they are not the header's."""
+    if value is None:
+        return "-"
+    if row.test_seeds == tested:
+        return _pm(value, 4)
+    return f"{_pm(value, 4)} (seeds {','.join(map(str, row.test_seeds))})"
+
+
 def _by_pair(comparisons: list[PairedComparison]) -> list[list[PairedComparison]]:
-    """The comparisons grouped by (first, second), in their order (one line per pair)."""
+    """The comparisons grouped by (first, second), in their order (one row per pair)."""
     pairs: dict[tuple[str, str], list[PairedComparison]] = {}
     for c in comparisons:
         pairs.setdefault((c.first, c.second), []).append(c)
     return list(pairs.values())
 
 
-def _paired_line(pair: list[PairedComparison]) -> str:
-    """One pair's line: the HV difference, and the best-K one only where it differs."""
-    main = next((c for c in pair if c.key == "hv"), pair[0])
-    text = (
-        f"- {variant_title(main.first)} vs {variant_title(main.second)}: {main.key} difference "
-        f"{main.mean:+.4f} ± {main.sd:.4f}, first better in {main.wins}/{len(main.seeds)} seeds"
-    )
-    for c in pair:
-        if c is not main and (f"{c.mean:+.4f} ± {c.sd:.4f}", c.wins) != (
-            f"{main.mean:+.4f} ± {main.sd:.4f}",
-            main.wins,
-        ):
-            text += f" ({c.key}: {c.mean:+.4f} ± {c.sd:.4f}, better in {c.wins}/{len(c.seeds)})"
-    return text + f", compute ratio {main.compute_ratio:.2f}"
+def _paired_cell(c: PairedComparison | None) -> str:
+    if c is None:
+        return "-"
+    return f"{c.mean:+.4f} ± {c.sd:.4f} ({c.wins}/{len(c.seeds)})"
 
 
 def _pm(value: tuple[float, float], digits: int) -> str:
