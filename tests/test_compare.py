@@ -272,6 +272,8 @@ def test_cli_runs_a_tiny_comparison(tmp_path, capsys):
             "1",
             "--trace-points",
             "1",
+            "--retrain-epochs",
+            "1",
             "--no-png",
             "--quiet",
             "--out",

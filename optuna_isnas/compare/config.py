@@ -97,7 +97,8 @@ class CompareConfig:
         prob_points: Times per search the distributions' probabilities are recorded.
         reference_error: Reference point's error (default 1.0: 100 %).
         reference_params: Reference point's parameters; None means 1.1 times the largest child.
-        retrain_epochs: Epochs to retrain the chosen subset from scratch (0: no retraining).
+        retrain_epochs: Epochs to retrain each returned family from scratch and score it on the
+            test split, score (b) (default 10; 0: no retraining).
         retrain_seeds: Seeds whose families are retrained (None: the first three, or all if fewer).
         family: How IS-NAS sets its K distributions: ``"epsilons"`` (the unit search's K
             epsilons, as the separate searches) or ``"size-classes"`` (the search's default: K
@@ -160,10 +161,10 @@ class CompareConfig:
     retrain_epochs: int = setting(
         flag(
             "--retrain-epochs",
-            help="retrain the chosen subset from scratch (0: no)",
+            help="epochs to retrain each returned family from scratch for score (b) (0: no)",
             parse=integer,
         ),
-        default=0,
+        default=10,
     )
     retrain_seeds: tuple[int, ...] | None = setting(
         flag(
