@@ -92,7 +92,7 @@ def method_label(method: str, isnas_kwargs: dict[str, Any] | None) -> str:
     if method != "isnas":
         return names[method]
     if not isnas_kwargs:
-        return "ISNAS (defaults: 4 size classes, lambda=2)"
+        return "ISNAS (defaults: 4 size classes, lambda=4)"
     parts = []
     if "epsilons" in isnas_kwargs:
         parts.append("eps=" + ",".join(f"{e:g}" for e in isnas_kwargs["epsilons"]))
