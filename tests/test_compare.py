@@ -40,6 +40,11 @@ def tiny(tmp_path: Path, **overrides) -> CompareConfig:
         png=False,
         progress=False,
         out=str(tmp_path / "cmp"),
+        # exact equal compute needs a step cost proportional to the generation (the separate
+        # searches draw 2 per step); tests/test_search_weights.py counts the default's compute
+        train_archs="all",
+        sandwich="none",
+        weight_gradient="mean",
     )
     settings.update(overrides)
     return CompareConfig.build(**settings)

@@ -48,6 +48,11 @@ def settings(out: Path, **overrides: Any) -> dict[str, Any]:
         threads=1,
         progress=False,
         out=str(out),
+        # the original step (every asked architecture trained, then scored): the checks below
+        # follow its order of losses; tests/test_search_weights.py runs the default plan
+        train_archs="all",
+        sandwich="none",
+        weight_gradient="mean",
     )
     base.update(overrides)
     return base
@@ -183,6 +188,8 @@ def cli_flags(config: dict[str, Any]) -> list[str]:
         "--max-steps-per-epoch", str(config["max_steps_per_epoch"]),
         "--train-subset", str(config["train_subset"]), "--val-subset", str(config["val_subset"]),
         "--device", "cpu", "--threads", "1", "--no-progress", "--out", config["out"],
+        "--train-archs", str(config["train_archs"]), "--sandwich", config["sandwich"],
+        "--weight-gradient", config["weight_gradient"],
     ]  # fmt: skip
 
 

@@ -37,7 +37,8 @@ def test_synthetic_session_runs_the_real_search_step():
     session = gpu_check._synthetic_session(TINY, precision, None, "chain", seed=0)
     trainer = OneShotTrainer(session)
     losses = trainer.step()
-    assert len(losses.train) == session.generation_size == 8
+    assert len(losses.val) == session.generation_size == 8
+    assert len(losses.train) == 4  # the default step trains 2 of them and the space's 2 ends
     assert len(session.study.trials) == 8
     report = {
         "mode": "test",

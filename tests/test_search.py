@@ -65,15 +65,21 @@ def test_end_to_end_isnas_writes_architectures_and_summary(tmp_path):
     result = run_search(config)
     space = result.space
     k = len(DEFAULT_EPSILONS)
-    assert len(result.study.trials) == 2 * STEPS * k * 2  # epochs * steps * K * lambda
+    # epochs * steps * K * lambda; the default step trains 4 of the 8 (2 sampled + 2 sandwich
+    # ends): 2 * 8 + 8 passes instead of 3 * 8, so an epoch has 1.5 times as many steps
+    assert result.session.steps_per_epoch == round(STEPS * 1.5)
+    assert len(result.study.trials) == 2 * round(STEPS * 1.5) * k * 2
     assert all(t.state == TrialState.COMPLETE for t in result.study.trials)
     assert result.study.metric_names == ["accuracy", "params"]
     for trial in result.study.trials:
         assert trial.values[0] == trial.user_attrs["accuracy"]
         assert trial.values[1] == space.n_params(trial.params)
+        # trials the step did not train have no train_loss
         assert math.isfinite(trial.user_attrs["loss"]) and math.isfinite(
-            trial.user_attrs["train_loss"]
+            trial.user_attrs.get("train_loss", 0.0)
         )
+    trained = [t for t in result.study.trials if "train_loss" in t.user_attrs]
+    assert len(trained) == 2 * result.session.total_steps  # 2 sampled ones per step
 
     document = json.loads(result.architectures_path.read_text())
     assert document["study_name"] == "digits-chain" and document["space"] == space.config()
@@ -118,7 +124,7 @@ def test_end_to_end_isnas_writes_architectures_and_summary(tmp_path):
 @pytest.mark.parametrize("sampler", ["random", "nsgaii"])
 def test_other_samplers_return_their_rescored_pareto_set(tmp_path, sampler):
     result = run_search(tiny(tmp_path, sampler=sampler, epochs=1))
-    assert len(result.study.trials) == STEPS * 8
+    assert len(result.study.trials) == result.session.total_steps * 8
     archs = [tuple(a.architecture.items()) for a in result.architectures]
     assert len(archs) == len(set(archs)) >= 1
     # Candidates: the deduplicated Pareto set of the trials; returned: those the whole-split
@@ -143,8 +149,10 @@ def test_trade_off_mode_records_each_members_epsilon(tmp_path):
 @pytest.mark.parametrize(
     "overrides",
     [
-        {"epochs": 1, "max_steps_per_epoch": 1},  # the tiny searches
-        {"train_subset": 5, "batch_size": 5, "epochs": 1},
+        # the tiny searches: one step (the original step; the default's is cheaper, so
+        # an epoch of one minibatch would have 2 steps)
+        {"epochs": 1, "max_steps_per_epoch": 1, "train_archs": "all", "sandwich": "none"},
+        {"train_subset": 5, "batch_size": 5, "epochs": 1, "train_archs": "all", "sandwich": "none"},
     ],
 )
 def test_a_search_that_completed_no_generation_ends_cleanly_and_says_so(
@@ -177,7 +185,9 @@ def test_nan_loss_fails_the_trial_and_the_search_goes_on(tmp_path):
         return loss * float("nan") if bad else loss
 
     with pytest.warns(NonFiniteLossWarning) as caught:
-        result = run_search(tiny(tmp_path), loss_hook=hook)
+        # the original step (all trained, then scored): the n-th training loss is trial n's
+        old = dict(train_archs="all", sandwich="none", weight_gradient="mean")
+        result = run_search(tiny(tmp_path, **old), loss_hook=hook)
     assert len(caught) == 2
     states = [t.state for t in result.study.trials]
     failed = [t.number for t in result.study.trials if t.state == TrialState.FAIL]
@@ -245,7 +255,7 @@ def test_existing_study_in_given_storage_needs_overwrite(tmp_path):
     with pytest.raises(SearchError, match="already exists"):
         run_search(tiny(tmp_path, "b", epochs=1, sampler="random", storage=url))
     again = run_search(tiny(tmp_path, "b", epochs=1, sampler="random", storage=url), overwrite=True)
-    assert len(again.study.trials) == STEPS * 8
+    assert len(again.study.trials) == again.session.total_steps * 8
 
 
 def test_checkpoint_is_plain_data_and_format_1_is_upgraded(tmp_path):

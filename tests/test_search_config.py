@@ -100,6 +100,9 @@ def test_every_search_flag_sets_its_setting():
         "lr": ("0.05", 0.05),
         "data_loading": ("stream", "stream"),
         "collective_timeout": ("60", 60.0),
+        "train_archs": ("3", 3),
+        "sandwich": ("none", "none"),
+        "weight_gradient": ("mean", "mean"),
     }
     for owner in (SearchConfig, TrainingRecipe):
         for field in dataclasses.fields(owner):

@@ -14,12 +14,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from optuna_isnas.errors import SettingsError
-from optuna_isnas.flags import flag, integer, key_value, number, numbers, setting, sizes
+from optuna_isnas.flags import ParseError, flag, integer, key_value, number, numbers, setting, sizes
 from optuna_isnas.search.errors import SearchError
 from optuna_isnas.search.samplers import RESERVED_OPTIONS, SAMPLER_NAMES
 from optuna_isnas.training.recipe import TrainingRecipe
 
 OBJECTIVES = ("accuracy", "loss")
+SANDWICH = ("space", "none")
+"""``sandwich``: also train the space's largest and smallest child every step, or not."""
+WEIGHT_GRADIENTS = ("path", "mean")
+"""``weight_gradient``: each weight's gradient divided by the trained architectures that used it,
+or every gradient by the number of trained architectures (``search.weights``)."""
 """What a search tells as its first value: accuracy (maximised) or loss (minimised)."""
 
 RUNTIME_FIELDS = frozenset(
@@ -60,6 +65,17 @@ def _default_epsilons() -> str:
     return "none: the default family of K size classes (docs/algorithm.md section 6)"
 
 
+def _train_archs(text: str) -> int | str:
+    """``--train-archs``: ``auto``, ``all`` or a whole number."""
+    word = text.strip().lower()
+    if word in ("auto", "all"):
+        return word
+    try:
+        return int(word)
+    except ValueError:
+        raise ParseError("is not allowed: give auto, all or a whole number of at least 1") from None
+
+
 def _default_k() -> str:
     from optuna_isnas.sampler import DEFAULT_N_DISTRIBUTIONS
 
@@ -81,7 +97,18 @@ class SearchConfig:
         num_distributions: K when neither ``epsilons`` nor ``budgets`` is given: the default
             family of K size classes (ISNASSampler's default, docs/algorithm.md section 6).
         samples_per_distribution: lambda, architectures each distribution draws per generation.
-        epochs: Passes over the training split (each step uses one training minibatch).
+        train_archs: Sampled architectures each weight step trains, of the ``K * lambda`` it
+            evaluates: ``"auto"`` (a quarter of them, rounded up, at least 2), ``"all"``, or a
+            number (a seeded uniform subset; ``search.weights``).
+        sandwich: ``"space"``: every weight step also trains the space's largest and smallest
+            child (the sandwich rule of BigNAS); ``"none"``.
+        weight_gradient: ``"path"``: each weight's gradient is divided by the number of trained
+            architectures that used it; ``"mean"``: every gradient by the number of trained
+            architectures (the average loss).
+        epochs: Compute budget, in passes over the training split of a step that trains every
+            architecture it evaluates. A step that trains fewer is cheaper (``2 T + G`` supernet
+            passes for T trained and G evaluated, against ``3 G``), so an epoch then has that many
+            more steps (``search.weights.compute_ratio``) and the data is passed over more often.
         batch_size: Minibatch size, for training and for the validation minibatch of each step.
         eval_batch_size: Batch size of the final evaluation on the whole validation split.
         rescore: At the end of a search with a family sampler (ISNASSampler), each distribution's
@@ -187,8 +214,42 @@ class SearchConfig:
         ),
         default=2,
     )
+    train_archs: int | str = setting(
+        flag(
+            "--train-archs",
+            help="sampled architectures each weight step trains, of the K x lambda it evaluates: "
+            "auto (a quarter, at least 2), all, or N",
+            parse=_train_archs,
+            metavar="N|auto|all",
+        ),
+        default="auto",
+    )
+    sandwich: str = setting(
+        flag(
+            "--sandwich",
+            help="space: every weight step also trains the space's largest and smallest child "
+            "(BigNAS's sandwich rule); none",
+            choices=SANDWICH,
+        ),
+        default="space",
+    )
+    weight_gradient: str = setting(
+        flag(
+            "--weight-gradient",
+            help="path: each weight's gradient divided by the trained architectures that used "
+            "it; mean: by all trained architectures",
+            choices=WEIGHT_GRADIENTS,
+        ),
+        default="path",
+    )
     epochs: int = setting(
-        flag("--epochs", help="passes over the training split", parse=integer, metavar="N"),
+        flag(
+            "--epochs",
+            help="compute budget, in passes over the training split of a step that trains every "
+            "architecture it evaluates (a cheaper step makes an epoch longer)",
+            parse=integer,
+            metavar="N",
+        ),
         default=15,
     )
     batch_size: int = setting(
@@ -461,6 +522,20 @@ class SearchConfig:
             raise SearchError(
                 f"collective_timeout must be a positive number of seconds, got {self.collective_timeout}"
             )
+        if not (self.train_archs in ("auto", "all") or _whole(self.train_archs, 1)):
+            raise SearchError(
+                f"train_archs must be 'auto', 'all' or a whole number of at least 1, got "
+                f"{self.train_archs!r}"
+            )
+        if self.sandwich not in SANDWICH:
+            raise SearchError(
+                f"unknown sandwich {self.sandwich!r}; choose one of {', '.join(SANDWICH)}"
+            )
+        if self.weight_gradient not in WEIGHT_GRADIENTS:
+            raise SearchError(
+                f"unknown weight_gradient {self.weight_gradient!r}; choose one of "
+                f"{', '.join(WEIGHT_GRADIENTS)}"
+            )
         for name in ("samples_per_distribution", "epochs", "batch_size", "eval_batch_size"):
             if getattr(self, name) < 1:
                 raise SearchError(f"{name} must be at least 1, got {getattr(self, name)}")
@@ -507,3 +582,7 @@ class SearchConfig:
             for key in sorted(set(mine) | set(theirs))
             if key not in MOVABLE_FIELDS and mine.get(key) != theirs.get(key)
         }
+
+
+def _whole(value: object, minimum: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= minimum

@@ -8,7 +8,9 @@ process follows:
 
 1. when the session opens: the generation size and rank 0's settings (every process checks its
    own against them);
-2. before each step: ``{"archs": [...]}``, the architectures all processes train and score, or
+2. before each step: ``{"archs": [...], "plan": {...}}``, the architectures all processes score
+   and the plan of the weight update (``search.weights.StepPlan``: which of them, and which
+   others, all processes train), or
    ``{"stopped": ...}`` after a stop request, once rank 0 has written the checkpoint;
 3. at the end: the returned architectures.
 
@@ -21,6 +23,7 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
+from optuna_isnas.search.weights import StepPlan
 from optuna_isnas.spaces import Architecture, SearchSpace
 from optuna_isnas.training.distributed import DistributedError, ProcessGroup
 
@@ -50,12 +53,13 @@ class Coordinator:
             raise DistributedError(f"rank 0 failed ({what}): {message['error']}")
         return message
 
-    def send_architectures(self, archs: list[Architecture]) -> None:
-        self.send({"archs": archs}, "sending the step's architectures")
+    def send_architectures(self, archs: list[Architecture], plan: StepPlan) -> None:
+        self.send({"archs": archs, "plan": plan.to_json()}, "sending the step's architectures")
 
-    def receive_architectures(self) -> list[Architecture]:
+    def receive_architectures(self) -> tuple[list[Architecture], StepPlan]:
         message = self.receive("receiving the step's architectures")
-        return [self.space.validate(arch) for arch in message["archs"]]
+        archs = [self.space.validate(arch) for arch in message["archs"]]
+        return archs, StepPlan.from_json(message["plan"], self.space)
 
     def send_stopped(self, checkpoint: str) -> None:
         self.send({"stopped": checkpoint}, "reporting the checkpoint written on a stop request")

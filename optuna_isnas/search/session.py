@@ -46,6 +46,7 @@ from optuna_isnas.search.storage import (
     set_metric_names,
     study_exists,
 )
+from optuna_isnas.search.weights import compute_ratio
 from optuna_isnas.spaces import SearchSpace, Supernet, get_space
 from optuna_isnas.training.batches import BatchSource, InMemoryBatches
 from optuna_isnas.training.device import Precision, resolve_device, torch_threads
@@ -84,7 +85,10 @@ class SearchSession:
         train_batches: Training minibatches (one per step; this process's shard).
         val_batches: Validation minibatches (one per step, scoring the generation).
         generation_size: Trials asked per step.
-        steps_per_epoch: Steps per pass over the training split (capped by the settings).
+        steps_per_epoch: Steps per epoch: the training minibatches of one pass over the training
+            split (capped by ``max_steps_per_epoch``), times
+            :func:`~optuna_isnas.search.weights.compute_ratio` when a step trains fewer
+            architectures than it evaluates (an epoch is a compute budget).
         out: Output directory.
         owner: Storage, study and sampler; None on the processes of a data-parallel search other
             than rank 0 (reading ``study``, ``sampler`` or ``storage`` there is an error).
@@ -248,6 +252,8 @@ def open_session(
                 workers=workers,
             )
         per_epoch = train_batches.batches_per_epoch
+        ratio = compute_ratio(config.train_archs, config.sandwich, generation)
+        minibatches = min(per_epoch, config.max_steps_per_epoch or per_epoch)
         yield SearchSession(
             config=config,
             data=data,
@@ -258,7 +264,7 @@ def open_session(
             train_batches=train_batches,
             val_batches=val_batches,
             generation_size=generation,
-            steps_per_epoch=min(per_epoch, config.max_steps_per_epoch or per_epoch),
+            steps_per_epoch=max(1, round(minibatches * ratio)),
             out=out,
             owner=owner,
             group=group,

@@ -1,13 +1,16 @@
 """One step of the one-shot search, apart from the loop that repeats it.
 
-A step asks a generation of trials, takes one SGD step on the shared weights with the average
-training loss of their architectures on one training minibatch, scores each architecture on one
-validation minibatch and tells ``(accuracy or loss, parameters)``. The four parts are separate
-methods (:meth:`OneShotTrainer.ask`, :meth:`~OneShotTrainer.train`,
+A step asks a generation of trials, takes one SGD step on the shared weights with the training
+losses of the architectures its plan trains (``search.weights``: by default a subset of the
+generation and the space's largest and smallest child) on one training minibatch, scores every
+asked architecture on one validation minibatch and tells ``(accuracy or loss, parameters)``.
+When the plan leaves some asked architectures untrained, the step scores before it trains, so
+that the sampler never compares architectures of which only some just took an SGD step. The four
+parts are separate methods (:meth:`OneShotTrainer.ask`, :meth:`~OneShotTrainer.train`,
 :meth:`~OneShotTrainer.score`, :meth:`~OneShotTrainer.tell`).
 
-In a data-parallel search (``session.group``) rank 0 asks and broadcasts the architectures
-(``search.distributed``), every process trains and scores them on its shard of the global
+In a data-parallel search (``session.group``) rank 0 asks and broadcasts the architectures and
+the plan (``search.distributed``), every process trains and scores them on its shard of the global
 minibatches, DDP averages the gradients (``training.distributed.GradientSync``), the minibatch
 losses and accuracies are all-reduced, and rank 0 tells: every told value is the global
 minibatch's.
@@ -28,6 +31,7 @@ from optuna.trial import TrialState
 from optuna_isnas.search.distributed import Coordinator
 from optuna_isnas.search.errors import NonFiniteLossWarning
 from optuna_isnas.search.session import SearchSession
+from optuna_isnas.search.weights import PathGradient, StepPlan, plan_step
 from optuna_isnas.spaces import Architecture
 from optuna_isnas.training.distributed import GradientSync
 from optuna_isnas.training.evaluation import minibatch_metrics
@@ -48,11 +52,12 @@ class Scores:
 
 @dataclass
 class StepLosses:
-    """Every architecture's training and validation minibatch loss of one step, in ask order.
+    """The training and validation minibatch losses of one step.
 
     Attributes:
-        train: Training losses.
-        val: Validation losses.
+        train: Each trained architecture's training loss, in training order (the sandwich's
+            ends first, then the trained ones of the generation in ask order).
+        val: Each asked architecture's validation loss, in ask order.
         stop: Some process asked to stop after this step (data-parallel searches agree on it).
     """
 
@@ -90,6 +95,10 @@ class OneShotTrainer:
         self._forward: Callable[..., torch.Tensor] = (
             self.sync if self.sync is not None else session.supernet
         )
+        config = session.config
+        self.path_gradient = (
+            PathGradient(session.supernet) if config.weight_gradient == "path" else None
+        )
 
     def step(self, stop_requested: bool = False) -> StepLosses:
         """One whole step; advances :attr:`global_step`.
@@ -97,34 +106,58 @@ class OneShotTrainer:
         ``stop_requested``: this process was asked to stop; the returned ``stop`` says whether
         any process was (so that all of them stop after the same step).
         """
-        trials, archs = self.ask()
-        train_losses = self.train(archs)
-        scores, stop = self.score(archs, stop_requested)
-        if self.session.owns_study:
-            for trial, arch, train_loss, score in zip(trials, archs, train_losses, scores):
-                self.tell(trial, arch, train_loss, score)
+        session = self.session
+        trials, archs, plan = self.ask()
+        trained = plan.architectures(archs)
+        if plan.trains_all(len(archs)):
+            train_losses = self.train(trained)
+            scores, stop = self.score(archs, stop_requested)
+        else:
+            scores, stop = self.score(archs, stop_requested)
+            train_losses = self.train(trained)
+        if self.coordinator is not None:
+            self.coordinator.waiting = session.owns_study  # the others wait for rank 0's message
+        if session.owns_study:
+            own: dict[int, float] = {
+                i: train_losses[len(plan.extra) + j] for j, i in enumerate(plan.trained)
+            }
+            for i, (trial, arch, score) in enumerate(zip(trials, archs, scores)):
+                self.tell(trial, arch, own.get(i), score)
         self.global_step += 1
         return StepLosses(train_losses, [s.loss for s in scores], stop)
 
-    def ask(self) -> tuple[list[optuna.Trial], list[Architecture]]:
-        """A generation of trials and their architectures (no trials on processes other than
-        rank 0 of a data-parallel search: they receive the architectures)."""
+    def ask(self) -> tuple[list[optuna.Trial], list[Architecture], StepPlan]:
+        """A generation of trials, their architectures and the step's weight-update plan (no
+        trials on processes other than rank 0 of a data-parallel search: they receive the
+        architectures and the plan)."""
         session = self.session
         if not session.owns_study:
             assert self.coordinator is not None
-            return [], self.coordinator.receive_architectures()
+            archs, plan = self.coordinator.receive_architectures()
+            return [], archs, plan
         trials = [session.study.ask() for _ in range(session.generation_size)]
         archs = [session.space.suggest(trial) for trial in trials]
+        config = session.config
+        plan = plan_step(
+            config.train_archs,
+            config.sandwich,
+            len(archs),
+            session.space,
+            config.seed,
+            self.global_step,
+        )
         if self.coordinator is not None:
-            self.coordinator.send_architectures(archs)
-        return trials, archs
+            self.coordinator.send_architectures(archs, plan)
+        return trials, archs, plan
 
     def train(self, archs: list[Architecture]) -> list[float]:
-        """One SGD step on the average training loss of ``archs`` on the next minibatch."""
+        """One SGD step on the training losses of ``archs`` on the next minibatch: their mean,
+        or per weight the mean over the architectures that used it (``weight_gradient``)."""
         session = self.session
         batches = session.train_batches
         x, y = batches.next()
         session.supernet.train()
+        path = self.path_gradient
         losses = sgd_step(
             session.supernet,
             [self._loss_fn(x, y, arch) for arch in archs],
@@ -133,6 +166,9 @@ class OneShotTrainer:
             session.config.training,
             sync=self.sync,
             share=len(y) / batches.batch_size,
+            normalise=None
+            if path is None
+            else lambda finite: path.divide([archs[i] for i in finite]),
         )
         self.scheduler.step()
         return losses
@@ -158,19 +194,23 @@ class OneShotTrainer:
         sums[-1] = float(stop_requested)
         if session.group is not None:
             sums = session.group.all_reduce_sum(sums, "all-reducing the validation scores")
-            assert self.coordinator is not None
-            self.coordinator.waiting = session.owns_study  # the others wait for rank 0's message
         scores = [Scores(float(sums[2 * i]), float(sums[2 * i + 1])) for i in range(len(archs))]
         return scores, bool(sums[-1] > 0)
 
     def tell(
-        self, trial: optuna.Trial, arch: Architecture, train_loss: float, score: Scores
+        self, trial: optuna.Trial, arch: Architecture, train_loss: float | None, score: Scores
     ) -> None:
-        """Record the scores in the trial; tell FAIL (with a warning) for a non-finite loss."""
+        """Record the scores in the trial; tell FAIL (with a warning) for a non-finite loss.
+
+        ``train_loss`` None: the step did not train this architecture (no ``train_loss``
+        attribute then)."""
         study, config = self.session.study, self.session.config
         trial.set_user_attr("accuracy", score.accuracy)
         trial.set_user_attr("loss", score.loss)
-        trial.set_user_attr("train_loss", train_loss)
+        if train_loss is None:
+            train_loss = 0.0  # not trained: only the validation loss is checked
+        else:
+            trial.set_user_attr("train_loss", train_loss)
         if math.isfinite(train_loss) and math.isfinite(score.loss):
             first = score.accuracy if config.objective == "accuracy" else score.loss
             study.tell(trial, [first, self.session.space.n_params(arch)])

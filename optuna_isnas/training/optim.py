@@ -45,6 +45,7 @@ def sgd_step(
     recipe: TrainingRecipe,
     sync: GradientSync | None = None,
     share: float = 1.0,
+    normalise: Callable[[list[int]], None] | None = None,
 ) -> list[float]:
     """One SGD step on the average of the finite losses among ``loss_fns``.
 
@@ -56,6 +57,10 @@ def sgd_step(
     all-reduce (weighted by the shares, so that they equal the global minibatch's), and the
     returned values are the global minibatch's losses. When the processes disagree on which
     losses are finite, the whole update is skipped (with a warning) on every process.
+
+    ``normalise(finite)``, when given, turns the summed gradients of the losses at the indices
+    ``finite`` into the update's gradients (after the all-reduce), instead of dividing them all
+    by the number of finite losses.
     """
     optimizer.zero_grad(set_to_none=True)
     weight = share * (sync.world_size if sync is not None else 1)
@@ -82,7 +87,9 @@ def sgd_step(
     n_finite = sum(math.isfinite(v) for v in values)
     if n_finite:
         scaler.unscale_(optimizer)
-        if n_finite > 1:
+        if normalise is not None:
+            normalise([i for i, v in enumerate(values) if math.isfinite(v)])
+        elif n_finite > 1:
             with torch.no_grad():
                 for p in model.parameters():
                     if p.grad is not None:
