@@ -189,5 +189,7 @@ def test_family_sampler_protocol():
     for other in (optuna.samplers.RandomSampler(), optuna.samplers.NSGAIISampler()):
         assert not isinstance(other, FamilySampler)
     config = SearchConfig(epsilons=[0, 1, 2], samples_per_distribution=3)
-    assert generation_size(ISNASSampler(epsilons=[0, 1]), config) == 4  # the sampler's own
+    assert (
+        generation_size(ISNASSampler(epsilons=[0, 1], samples_per_distribution=2), config) == 4
+    )  # the sampler's own
     assert generation_size(optuna.samplers.RandomSampler(), config) == 9  # K * lambda
