@@ -378,3 +378,16 @@ def test_pending_evaluations_join_the_selection_without_changing_the_archive() -
     assert archive.entries[0].n == 2 and archive.entries[0].mean == pytest.approx(0.6)
     assert json.dumps(opt.to_dict()) == before  # the optimizer's own archive is untouched
     assert opt.select() == [0]
+
+
+def test_fewer_front_points_than_distributions_gives_distinct_members_before_repeats() -> None:
+    """Two non-dominated candidates for three distributions: the third takes its best
+    remaining candidate (dominated, but distinct) rather than a repeat; a repeat only when
+    nothing is left."""
+    losses = np.array([1.0, 2.0, 2.5])
+    sizes = np.array([10.0, 5.0, 12.0])  # candidate 2 is dominated by candidate 0
+    keys = [losses, losses + 0.1 * sizes, losses + 1.0 * sizes]
+    chosen = choose_family(keys, losses, sizes, distinct=True)
+    assert sorted(c for c in chosen if c is not None) == [0, 1, 2]
+    two = choose_family([k[:2] for k in keys], losses[:2], sizes[:2], distinct=True)
+    assert None not in two and len(set(two)) == 2  # two candidates, three distributions

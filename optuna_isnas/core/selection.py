@@ -57,7 +57,8 @@ def choose_family(
         distinct: distinct, non-dominated choices (see the module docstring).
         allowed: candidates eligible for the distinct choice (default: all); dominance is
             judged among them. A distribution left without an eligible distinct candidate
-            falls back to its best key among all candidates.
+            falls back to its best key among the candidates not chosen yet (a distinct model,
+            even if dominated), and only then to a repeat.
     """
     n = losses.size
     chosen: list[int | None] = [None] * len(keys)
@@ -87,8 +88,14 @@ def choose_family(
         chosen[k] = c
         eligible[c] = False
         open_k.remove(k)
+    # Fewer non-dominated candidates than distributions: a distinct candidate before a repeat.
+    taken = np.zeros(n, dtype=bool)
+    taken[[c for c in chosen if c is not None]] = True
     for k in open_k:
-        chosen[k] = _best(keys[k], np.ones(n, dtype=bool))
+        fresh = _best(keys[k], ~taken)
+        chosen[k] = fresh if fresh is not None else _best(keys[k], np.ones(n, dtype=bool))
+        if fresh is not None:
+            taken[fresh] = True
     return chosen
 
 

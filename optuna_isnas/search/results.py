@@ -4,7 +4,8 @@ At the end of a search (:func:`select_returned`) each method's candidates are sc
 validation split with the final shared weights, and the family is chosen from those scores:
 
 * a family sampler (ISNASSampler): per distribution, its ``config.rescore`` best evaluated
-  architectures and its most likely one (``sampler.candidates``); the sampler's own rules then
+  architectures and its most likely one (``sampler.candidates``), plus the Pareto set of its
+  trials (what the other samplers rescore; it spans every size); the sampler's own rules then
   choose one per distribution (``sampler.select_from``: distinct and non-dominated in its
   default size classes and in trade-off mode, the best within each budget in budget mode);
 * any other sampler: the Pareto set of the trials it evaluated, without duplicates; after
@@ -51,7 +52,7 @@ class Candidate:
         architecture: Parameter name -> choice name.
         eps: The family sampler's trade-off for it (None for other samplers).
         budget: Its complexity budget where the sampler has budgets (None otherwise).
-        trial: Number of the search trial it came from (other samplers; None for a family).
+        trial: Number of the search trial it came from, where known.
     """
 
     architecture: Architecture
@@ -125,6 +126,18 @@ def _select_family(session: SearchSession, family: FamilySampler) -> Selection |
         return None
     found = family.candidates(study, per_distribution=session.config.rescore)
     candidates = [Candidate(space.validate(c.params, ignore_extra=True)) for c in found]
+    trials: list[int | None] = [
+        None if c.entry is None or c.entry.trial < 0 else c.entry.trial for c in found
+    ]
+    # The Pareto set of the trials too, the other samplers' candidates: the archive keeps the
+    # best few per distribution by minibatch values, the front of all trials spans every size.
+    seen = {tuple(c.architecture.items()) for c in candidates}
+    for trial in sorted(study.best_trials, key=lambda t: t.number):
+        arch = space.validate(trial.params, ignore_extra=True)
+        if tuple(arch.items()) not in seen:
+            seen.add(tuple(arch.items()))
+            candidates.append(Candidate(arch, trial=trial.number))
+            trials.append(trial.number)
     scored = _score(session, candidates)
     values = [(_objective_value(session, r), r.params) for r in scored]
     chosen = family.select_from(study, [r.architecture for r in scored], values)
@@ -134,14 +147,13 @@ def _select_family(session: SearchSession, family: FamilySampler) -> Selection |
     for k, index in enumerate(chosen):
         if index is None:
             continue
-        entry = found[index].entry
         returned.append(
             dataclasses.replace(
                 scored[index],
                 index=k,
                 eps=_float(eps[k]),
                 budget=None if budgets is None else _float(budgets[k]),
-                trial=None if entry is None or entry.trial < 0 else entry.trial,
+                trial=trials[index],
             )
         )
     missing = [k for k, index in enumerate(chosen) if index is None]
