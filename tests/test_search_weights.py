@@ -28,7 +28,6 @@ from optuna_isnas.search.weights import (
     passes_per_step,
     plan_step,
     sampled_count,
-    space_extremes,
 )
 from optuna_isnas.spaces import get_space
 
@@ -79,8 +78,8 @@ def test_plan_trains_the_space_extremes_under_sandwich_and_a_seeded_subset():
     sizes = [
         space.n_params(space.random_architecture(np.random.default_rng(i))) for i in range(300)
     ]
-    assert space.n_params(small) <= min(sizes)
-    assert (large, small) == space_extremes(space)
+    assert space.n_params(small) <= min(sizes) and space.n_params(small) == space.smallest_params()
+    assert (large, small) == space.extreme_architectures()
     assert len(plan.trained) == 2 and list(plan.trained) == sorted(set(plan.trained))
     trained = plan.architectures(generation)
     assert trained[:2] == [large, small]

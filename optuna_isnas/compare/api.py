@@ -13,8 +13,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from optuna_isnas.compare import figures as fig
 from optuna_isnas.compare.config import CompareConfig, CompareError
 from optuna_isnas.compare.outputs import attach_to_dashboard, make_figures, write_outputs
@@ -89,17 +87,9 @@ def reference_point(config: CompareConfig, space: SearchSpace | None = None) -> 
 
 
 def smallest_params(space: SearchSpace) -> float:
-    """Parameters of the smallest child: exact for spaces whose count adds up per variable;
-    others also try 2,000 seeded random architectures (then an upper bound of the minimum)."""
-    _, table = space.param_table()
-    arch = {name: min(choices, key=lambda c: choices[c]) for name, choices in table.items()}
-    smallest = space.n_params(arch)
-    if space.has_structural_params:
-        rng = np.random.default_rng(0)
-        smallest = min(
-            smallest, *(space.n_params(space.random_architecture(rng)) for _ in range(2000))
-        )
-    return float(smallest)
+    """Parameters of the smallest child (:meth:`SearchSpace.smallest_params`), the log axis's
+    origin."""
+    return float(space.smallest_params())
 
 
 def compare(config: CompareConfig) -> CompareResult:

@@ -121,15 +121,20 @@ class DatasetSplits:
 
     def describe(self) -> dict[str, Any]:
         """A JSON-able summary, for run metadata and logs."""
-        return {
-            "name": self.name,
-            "source": self.source,
-            "seed": self.seed,
-            "in_channels": self.in_channels,
-            "image_size": self.image_size,
-            "num_classes": self.num_classes,
-            "classes": list(self.classes),
-            "sizes": {"train": len(self.train), "val": len(self.val), "test": len(self.test)},
-            "mean": list(self.mean),
-            "std": list(self.std),
-        }
+        return describe_splits(self)
+
+
+def describe_splits(splits: Any) -> dict[str, Any]:
+    """A JSON-able summary of in-memory or streamed splits (they share these attributes)."""
+    return {
+        "name": splits.name,
+        "source": splits.source,
+        "seed": splits.seed,
+        "in_channels": splits.in_channels,
+        "image_size": splits.image_size,
+        "num_classes": splits.num_classes,
+        "classes": list(splits.classes),
+        "sizes": {"train": len(splits.train), "val": len(splits.val), "test": len(splits.test)},
+        "mean": list(splits.mean),
+        "std": list(splits.std),
+    }

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from ._types import DatasetError, DatasetSplits
+from ._types import DatasetError, DatasetSplits, describe_splits
 from .layout import DEFAULT_FRACTION, DatasetLayout, FolderImages, plan_dataset
 
 LOADING_MODES: tuple[str, ...] = ("auto", "memory", "stream")
@@ -98,19 +98,7 @@ class StreamedSplits:
 
     def describe(self) -> dict[str, Any]:
         """A JSON-able summary, as :meth:`DatasetSplits.describe` (plus ``"loading"``)."""
-        return {
-            "name": self.name,
-            "source": self.source,
-            "seed": self.seed,
-            "in_channels": self.in_channels,
-            "image_size": self.image_size,
-            "num_classes": self.num_classes,
-            "classes": list(self.classes),
-            "sizes": {"train": len(self.train), "val": len(self.val), "test": len(self.test)},
-            "mean": list(self.mean),
-            "std": list(self.std),
-            "loading": "stream",
-        }
+        return {**describe_splits(self), "loading": "stream"}
 
 
 def open_dataset(

@@ -131,13 +131,9 @@ def _select_family(session: SearchSession, family: FamilySampler) -> Selection |
     ]
     # The Pareto set of the trials too, the other samplers' candidates: the archive keeps the
     # best few per distribution by minibatch values, the front of all trials spans every size.
-    seen = {tuple(c.architecture.items()) for c in candidates}
-    for trial in sorted(study.best_trials, key=lambda t: t.number):
-        arch = space.validate(trial.params, ignore_extra=True)
-        if tuple(arch.items()) not in seen:
-            seen.add(tuple(arch.items()))
-            candidates.append(Candidate(arch, trial=trial.number))
-            trials.append(trial.number)
+    front = _pareto_candidates(session, {tuple(c.architecture.items()) for c in candidates})
+    candidates += front
+    trials += [c.trial for c in front]
     scored = _score(session, candidates)
     values = [(_objective_value(session, r), r.params) for r in scored]
     chosen = family.select_from(study, [r.architecture for r in scored], values)
@@ -166,16 +162,22 @@ def _select_family(session: SearchSession, family: FamilySampler) -> Selection |
     return Selection(returned, scored, len(scored) * len(session.val), note)
 
 
-def _select_pareto(session: SearchSession, note: str | None) -> Selection:
-    space = session.space
-    seen: set[tuple[tuple[str, str], ...]] = set()
+def _pareto_candidates(
+    session: SearchSession, seen: set[tuple[tuple[str, str], ...]]
+) -> list[Candidate]:
+    """The Pareto set of the study's trials, one candidate per architecture not in ``seen``."""
     candidates = []
     for trial in sorted(session.study.best_trials, key=lambda t: t.number):
-        arch = space.validate(trial.params, ignore_extra=True)
+        arch = session.space.validate(trial.params, ignore_extra=True)
         key = tuple(arch.items())
         if key not in seen:
             seen.add(key)
             candidates.append(Candidate(arch, trial=trial.number))
+    return candidates
+
+
+def _select_pareto(session: SearchSession, note: str | None) -> Selection:
+    candidates = _pareto_candidates(session, set())
     scored = _score(session, candidates)
     keep = _non_dominated([(_objective_value(session, r), r.params) for r in scored], session)
     returned = sorted((r for r, kept in zip(scored, keep) if kept), key=lambda r: -r.params)

@@ -91,15 +91,6 @@ def compute_ratio(train_archs: int | str, sandwich: str, generation_size: int) -
     return 3 * generation_size / passes_per_step(train_archs, sandwich, generation_size)
 
 
-def space_extremes(space: SearchSpace) -> tuple[Architecture, Architecture]:
-    """(largest, smallest) child of ``space``: per variable the choice with the most (fewest)
-    parameters of its own; exact where the parameters add up per variable (chain, NAS-Bench-201)."""
-    _, table = space.param_table()
-    large = {name: max(choices, key=lambda c: choices[c]) for name, choices in table.items()}
-    small = {name: min(choices, key=lambda c: choices[c]) for name, choices in table.items()}
-    return space.validate(large), space.validate(small)
-
-
 def plan_step(
     train_archs: int | str,
     sandwich: str,
@@ -120,7 +111,7 @@ def plan_step(
     else:
         rng = np.random.default_rng([seed % 2**32, step, _STREAM])
         trained = tuple(sorted(int(i) for i in rng.choice(generation_size, n, replace=False)))
-    extra = space_extremes(space) if sandwich == "space" else ()
+    extra = space.extreme_architectures() if sandwich == "space" else ()
     return StepPlan(trained, tuple(extra))
 
 

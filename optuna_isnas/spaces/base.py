@@ -355,20 +355,37 @@ class SearchSpace(abc.ABC):
         table = self._table if self._table is not None else self._build_table()
         return self._fixed_params, {k: dict(v) for k, v in table.items()}
 
+    def extreme_architectures(self) -> tuple[Architecture, Architecture]:
+        """``(largest, smallest)`` child, choice by choice: per variable the choice with the most
+        (fewest) parameters of its own; exact where the count adds up per variable."""
+        _, table = self.param_table()
+        large = {name: max(choices, key=lambda c: choices[c]) for name, choices in table.items()}
+        small = {name: min(choices, key=lambda c: choices[c]) for name, choices in table.items()}
+        return self.validate(large), self.validate(small)
+
     def largest_params(self) -> int:
         """Parameters of the largest child: exact for spaces whose count adds up per variable.
 
         Spaces with parameters that depend on how choices combine also try 2,000 seeded random
         architectures, so the value is then a lower bound of the true maximum.
         """
-        _, table = self.param_table()
-        arch = {name: max(choices, key=lambda c: choices[c]) for name, choices in table.items()}
-        best = self.n_params(arch)
+        best = self.n_params(self.extreme_architectures()[0])
         if self.has_structural_params:
-            rng = np.random.default_rng(0)
-            draws = (self.n_params(self.random_architecture(rng)) for _ in range(2000))
-            best = max(best, *draws)
+            best = max(best, *self._random_param_counts())
         return int(best)
+
+    def smallest_params(self) -> int:
+        """Parameters of the smallest child, as :meth:`largest_params` (with random draws where
+        choices combine, then an upper bound of the true minimum)."""
+        least = self.n_params(self.extreme_architectures()[1])
+        if self.has_structural_params:
+            least = min(least, *self._random_param_counts())
+        return int(least)
+
+    def _random_param_counts(self) -> list[int]:
+        """Parameters of 2,000 seeded random architectures (the same ones on every call)."""
+        rng = np.random.default_rng(0)
+        return [self.n_params(self.random_architecture(rng)) for _ in range(2000)]
 
     def expected_params(
         self, probabilities: Mapping[str, Mapping[Any, float]], rng: np.random.Generator
