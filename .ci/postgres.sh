@@ -33,10 +33,11 @@ bindir() {
     fi
 }
 
-# initdb and postgres refuse to run as root: as root, run them as the package's postgres user.
+# initdb and postgres refuse to run as root: as root, run them as the package's postgres user,
+# from / (the caller's directory may be closed to that user; every path given is absolute).
 as_owner() {
     if [ "$(id -u)" = 0 ]; then
-        runuser -u postgres -- "$@"
+        (cd / && runuser -u postgres -- "$@")
     else
         "$@"
     fi
