@@ -10,6 +10,8 @@
 
 from __future__ import annotations
 
+import base64
+import re
 import shutil
 import subprocess
 import tempfile
@@ -380,26 +382,59 @@ def chromium_command(chromium: str, *args: str) -> list[str]:
     ]
 
 
-def write_png(html: Path, png: Path, width: int, height: int, timeout: float = 90.0) -> Path | None:
-    """Screenshot ``html`` with headless Chromium; None (no PNG) when no Chromium works here."""
+# Run in the page once Plotly has drawn the figure: Plotly renders it again, off screen and whole,
+# into a PNG data URL that the page appends to its body, where ``--dump-dom`` finds it. A
+# screenshot (``--screenshot``) would be taken when a time budget runs out, and under load that
+# caught figures half drawn (no x-axis labels, no legend); the data URL exists only once the
+# figure is complete.
+_PNG_SCRIPT = (
+    "return Plotly.toImage(document.getElementById('{plot_id}'), "
+    "{format: 'png', width: %d, height: %d}).then(function (url) {"
+    " var out = document.createElement('pre'); out.id = 'png-data'; out.textContent = url;"
+    " document.body.appendChild(out); });"
+)
+_PNG_DATA = re.compile(r'<pre id="png-data">data:image/png;base64,([A-Za-z0-9+/=]+)</pre>')
+
+
+def write_png(
+    figure: go.Figure, png: Path, width: int, height: int, timeout: float = 90.0
+) -> Path | None:
+    """Render ``figure`` to ``png`` in headless Chromium; None (no PNG) when none works here.
+
+    The page is given 5 s, then 30 s of (virtual) time to draw; a figure not complete by then
+    is not written, so a PNG is never a partial one.
+    """
     chromium = find_chromium()
     if chromium is None:
         return None
     png.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory() as profile:
-        command = chromium_command(
-            chromium,
-            f"--user-data-dir={profile}",
-            f"--screenshot={png.resolve()}",
-            f"--window-size={width},{height}",
-            "--virtual-time-budget=5000",
-            html.resolve().as_uri(),
+    with tempfile.TemporaryDirectory() as tmp:
+        page = Path(tmp) / "figure.html"
+        figure.write_html(
+            page,
+            include_plotlyjs=True,
+            full_html=True,
+            config={"displayModeBar": False, "staticPlot": True},
+            post_script=_PNG_SCRIPT % (width, height),
         )
-        try:
-            subprocess.run(command, capture_output=True, timeout=timeout, check=False)
-        except (OSError, subprocess.TimeoutExpired):
-            return None
-    return png if png.is_file() and png.stat().st_size > 0 else None
+        for budget_ms in (5000, 30000):
+            command = chromium_command(
+                chromium,
+                f"--user-data-dir={Path(tmp) / 'profile'}",
+                f"--window-size={width},{height}",
+                f"--virtual-time-budget={budget_ms}",
+                "--dump-dom",
+                page.as_uri(),
+            )
+            try:
+                done = subprocess.run(command, capture_output=True, timeout=timeout, check=False)
+            except (OSError, subprocess.TimeoutExpired):
+                return None
+            found = _PNG_DATA.search(done.stdout.decode("utf-8", errors="replace"))
+            if found:
+                png.write_bytes(base64.b64decode(found.group(1)))
+                return png
+    return None
 
 
 def save_figure(figure: go.Figure, stem: Path, png: bool) -> FigureFiles:
@@ -409,12 +444,5 @@ def save_figure(figure: go.Figure, stem: Path, png: bool) -> FigureFiles:
     if png:
         width = int(figure.layout.width or 1000)
         height = int(figure.layout.height or 600)
-        still = stem.parent / f".{stem.name}-still.html"  # the same page without plotly's toolbar
-        figure.write_html(
-            still, include_plotlyjs="directory", full_html=True, config={"displayModeBar": False}
-        )
-        try:
-            image = write_png(still, stem.with_suffix(".png"), width, height)
-        finally:
-            still.unlink(missing_ok=True)
+        image = write_png(figure, stem.with_suffix(".png"), width, height)
     return FigureFiles(html=str(html), png=None if image is None else str(image))
