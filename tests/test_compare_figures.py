@@ -9,7 +9,8 @@ import pytest
 from optuna_isnas.compare import figures
 
 pytestmark = pytest.mark.skipif(
-    figures.find_chromium() is None, reason="no headless Chromium (Debian: apt-get install chromium)"
+    figures.find_chromium() is None,
+    reason="no headless Chromium (Debian: apt-get install chromium)",
 )
 
 LEGEND_RED = (255, 0, 0)
