@@ -2,15 +2,24 @@
 
 ``fast_tmp``: a scratch directory on a fast file system (tmpfs where there is one), for the
 sampler's journal-storage tests (see ``_worker_script.fast_dir``).
+
+Hypothesis profiles: ``HYPOTHESIS_PROFILE=ci`` (set by ``.ci/run``) draws the same examples on
+every run, so CI passes or fails as the same run here does; without it each run explores new
+examples, and a failure prints the example to reproduce it.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from _worker_script import fast_dir
+from hypothesis import settings
+
+settings.register_profile("ci", derandomize=True, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
 @pytest.fixture
