@@ -6,7 +6,8 @@ restored after it, and optional ``harness`` switches of the benchmark itself (``
 the family with the completed trials of the open generation, the sampler change proposed in
 docs/algorithm.md). docs/benchmarks.md quotes the runs that decided the defaults; ablations
 whose code was removed (re-evaluation of archive entries, ranking by pooled means) are
-reproducible at the commit that added this file.
+reproducible at the commit that added this file, local probes (``probe8``, ``probe4``,
+``probe2``) at commit acc08db.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from typing import Any
 
 BUDGET = "optuna_isnas.core.budget"
 ARCHIVE = "optuna_isnas.core.archive"
-SAMPLER = "optuna_isnas.sampler._sampler"
 LAMBDA4 = {"samples_per_distribution": 4}
 
 VARIANTS: dict[str, dict[str, Any]] = {
@@ -50,8 +50,4 @@ VARIANTS: dict[str, dict[str, Any]] = {
     # Pessimism of the archive's comparisons (default 1 standard error).
     "kappa2": {"label": "ISNAS (kappa 2)", "patches": {f"{ARCHIVE}.KAPPA": 2.0}},
     "kappa3": {"label": "ISNAS (kappa 3)", "patches": {f"{ARCHIVE}.KAPPA": 3.0}},
-    # Local probes (prototype): every N-th trial changes one variable of a distribution's best.
-    "probe8": {"label": "ISNAS (probe every 8th trial)", "patches": {f"{SAMPLER}.PROBE_EVERY": 8}},
-    "probe4": {"label": "ISNAS (probe every 4th trial)", "patches": {f"{SAMPLER}.PROBE_EVERY": 4}},
-    "probe2": {"label": "ISNAS (probe every 2nd trial)", "patches": {f"{SAMPLER}.PROBE_EVERY": 2}},
 }

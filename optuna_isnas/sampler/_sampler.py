@@ -45,11 +45,6 @@ _logger = logging.getLogger(__name__)
 #: Where ``architectures()`` takes the family from.
 ArchitectureSource = Literal["evaluated", "mode"]
 
-# Prototype under evaluation (benchmarks/nb201_variants.py "probe*"): every PROBE_EVERY-th trial
-# is a local probe, one variable of a distribution's best archive entry changed, evaluated as an
-# extra (archive only, not the distributions' update). 0 = off.
-PROBE_EVERY = 0
-
 
 @dataclass
 class Candidate:
@@ -435,13 +430,10 @@ class ISNASSampler(BaseSampler):
             # distributions' update (docs/algorithm.md, "Existing studies").
             fixed = trial.system_attrs.get("fixed_params") or {}
             tag = EXTRA if any(name in state.distributions for name in fixed) else k
-            probe = None if fixed else self._probe(state, t, trial.number)
-            if probe is not None:
-                tag = EXTRA
             # Distribution first: a trial counts as tagged once its generation is set.
             _storage.set_trial_system_attr(study, trial, DISTRIBUTION_KEY, tag)
             _storage.set_trial_system_attr(study, trial, GENERATION_KEY, state.core.generation)
-            x = self._draw(state, k, trial.number) if probe is None else probe
+            x = self._draw(state, k, trial.number)
             params = {
                 name: state.choice(name, int(i))
                 for name, i in zip(state.names, x)
@@ -645,29 +637,6 @@ class ISNASSampler(BaseSampler):
         pending = [r.solution for c in t.complete for r in c if r.solution is not None]
         pending += [r.solution for r in t.extras if r.solution is not None]
         return state.core.archive_with(pending)
-
-    def _probe(self, state: SamplerState, t: Tally, number: int) -> np.ndarray | None:
-        """A one-variable change of a distribution's best evaluated architecture, or None."""
-        every = PROBE_EVERY
-        if every <= 0 or (number + 1) % every:
-            return None
-        core = state.core
-        archive = self._archive_now(state, t)
-        if len(archive) == 0:
-            return None
-        ranked = archive.ranked(core.rank_keys())
-        k = (number // every) % core.n_distributions
-        if not ranked[k]:
-            return None
-        x = np.array(archive.entries[ranked[k][0]].x, dtype=np.int64)
-        rng = random.Random(self._seed * 7_919 + number)
-        free = [i for i, n in enumerate(core.n_choices) if n > 1]
-        if not free:
-            return None
-        i = rng.choice(free)
-        new = rng.randrange(int(core.n_choices[i]) - 1)
-        x[i] = new + 1 if new >= x[i] else new
-        return x
 
     def _draw(self, state: SamplerState, k: int, number: int) -> np.ndarray:
         """Sample distribution ``k`` with randomness that depends only on (seed, trial)."""
