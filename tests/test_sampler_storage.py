@@ -362,3 +362,43 @@ def test_trial_with_only_its_generation_tag_blocks_like_an_untagged_one() -> Non
     expected = {k: sorted(ns)[:2] for k, ns in final.items()}
     assert expected[1][1] == 5
     assert {k: sorted(v) for k, v in recorded.items()} == expected
+
+
+def _window_scenario(storage: Any) -> tuple[optuna.Study, optuna.Trial]:
+    """One closed generation, two more trials, five running ones (other workers), one asked."""
+    study = optuna.create_study(storage=storage, sampler=make_sampler(), directions=DIRECTIONS)
+    study.optimize(objective, n_trials=GEN + 2)
+    for trial in [study.ask() for _ in range(5)]:
+        objective(trial)  # sampled and tagged, never told: still running
+    return study, study.ask()
+
+
+def test_rdb_window_of_running_trials_is_one_read_not_a_query_per_trial(fast_tmp: str) -> None:
+    # Other workers' running trials sit in the generation's window; on an RDB storage each
+    # get_trial of a running trial is a query, so the sampler reads them all in one go.
+    study, new = _window_scenario(f"sqlite:///{os.path.join(fast_tmp, 'window.db')}")
+    backend = study._storage._backend  # type: ignore[attr-defined]
+    calls: Counter[str] = Counter()
+    for name in ("get_trial", "_get_trials"):
+        original = getattr(backend, name)
+
+        def counted(*args: Any, _name: str = name, _original: Any = original, **kw: Any) -> Any:
+            calls[_name] += 1
+            return _original(*args, **kw)
+
+        setattr(backend, name, counted)
+    params = {n: new.suggest_categorical(n, list(CHOICES)) for n in NAMES}  # the sampler runs
+    assert calls["get_trial"] == 0, calls  # one per running trial of the window before (5)
+    assert calls["_get_trials"] == 1, calls
+    study.tell(new, values(params))
+    # The one read saw what one get_trial per trial sees (in-memory storage reads them so).
+    memory, reference = _window_scenario(None)
+    memory.tell(
+        reference, values({n: reference.suggest_categorical(n, list(CHOICES)) for n in NAMES})
+    )
+
+    def tags(s: optuna.Study) -> list[tuple[Any, ...]]:
+        attrs = (DISTRIBUTION_KEY, GENERATION_KEY)
+        return [(t.number, t.params, *(t.system_attrs.get(a) for a in attrs)) for t in s.trials]
+
+    assert tags(study) == tags(memory)

@@ -144,10 +144,13 @@ class GenerationTracker:
     ) -> list[TrialRecord]:
         """Records of the trials numbered ``state.start`` to ``stop - 1``."""
         records = []
+        unfinished: dict[int, FrozenTrial] | None = None  # read once, when first needed
         for number in range(state.start, stop):
             cached = self._finished.get(number)
             if cached is None:
-                trial = _storage.trial_by_number(study, number)
+                if unfinished is None:
+                    unfinished = _storage.unfinished_trials(study) or {}
+                trial = unfinished.get(number) or _storage.trial_by_number(study, number)
                 if trial is None:
                     break  # not created yet (ask from a stale process view)
                 cached = record_of(trial, state, signs)
