@@ -193,6 +193,10 @@ class StateStore:
             )
         self._cached = state
 
+    def cached(self) -> SamplerState | None:
+        """The state decoded last, without reading the storage (None before the first load)."""
+        return self._cached
+
     def forget(self) -> None:
         """Drop the cache (the next ``load`` decodes again)."""
         self._cached = None
