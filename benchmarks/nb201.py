@@ -102,16 +102,20 @@ def method_label(method: str, isnas_kwargs: dict[str, Any] | None) -> str:
 
 
 def apply_patches(patches: dict[str, Any]) -> dict[str, Any]:
-    """Set module attributes ``{"optuna_isnas.core.budget.TARGET": 0.5, ...}``; returns the old
-    values (for ``--variant`` ablations, see ``nb201_variants.py``)."""
+    """Set module (or class) attributes ``{"optuna_isnas.core.budget.TARGET": 0.5, ...}``;
+    returns the old values (for ``--variant`` ablations, see ``nb201_variants.py``)."""
     import importlib
 
     old = {}
     for path, value in patches.items():
-        module_name, _, attr = path.rpartition(".")
-        module = importlib.import_module(module_name)
-        old[path] = getattr(module, attr)
-        setattr(module, attr, value)
+        owner_name, _, attr = path.rpartition(".")
+        try:
+            owner: Any = importlib.import_module(owner_name)
+        except ModuleNotFoundError:  # a class attribute: "package.module.Class.method"
+            module_name, _, class_name = owner_name.rpartition(".")
+            owner = getattr(importlib.import_module(module_name), class_name)
+        old[path] = getattr(owner, attr)
+        setattr(owner, attr, value)
     return old
 
 

@@ -14,6 +14,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from optuna_isnas.core.isnas import ISNAS
+
+_SELECT = ISNAS.select
+
+
+def _select_unbounded_top(self: ISNAS, *args: Any, **kwargs: Any) -> list[int | None]:
+    """``ISNAS.select`` with the largest size class unbounded (what the one-shot loop does)."""
+    kwargs.setdefault("unbounded_top", True)
+    return _SELECT(self, *args, **kwargs)
+
+
 BUDGET = "optuna_isnas.core.budget"
 ARCHIVE = "optuna_isnas.core.archive"
 LAMBDA4 = {"samples_per_distribution": 4}
@@ -50,4 +61,9 @@ VARIANTS: dict[str, dict[str, Any]] = {
     # Pessimism of the archive's comparisons (default 1 standard error).
     "kappa2": {"label": "ISNAS (kappa 2)", "patches": {f"{ARCHIVE}.KAPPA": 2.0}},
     "kappa3": {"label": "ISNAS (kappa 3)", "patches": {f"{ARCHIVE}.KAPPA": 3.0}},
+    # The sampler's own selection with the largest size class unbounded (the search is the same).
+    "topfree": {
+        "label": "ISNAS (largest class unbounded in the selection)",
+        "patches": {"optuna_isnas.core.isnas.ISNAS.select": _select_unbounded_top},
+    },
 }

@@ -112,6 +112,22 @@ def test_candidates_and_select_from_rescored_values() -> None:
         sampler.select_from(study, [c.params for c in cands], scored[:-1])
 
 
+def test_select_from_with_an_unbounded_top_class_starts_at_the_most_accurate() -> None:
+    sampler = ISNASSampler(seed=0)  # size classes
+    study = study_with(sampler, 1 + 16 * 20)
+    budgets = sampler.budgets(study)
+    assert budgets is not None
+    archs = [{f"v{i}": j for i in range(D)} for j in range(4)]  # all-0 ... all-3: 1 .. 25
+    scored = [values(a) for a in archs]
+    assert scored[3][1] > budgets[0]  # the most accurate is over every class's budget
+    bounded = sampler.select_from(study, archs, scored)
+    assert 3 not in bounded
+    top = sampler.select_from(study, archs, scored, unbounded_top=True)
+    assert top[0] == 3  # the largest class takes it
+    # The other classes keep their budgets.
+    assert all(i is None or scored[i][1] <= b for i, b in zip(top[1:], budgets[1:]))
+
+
 def test_latency_constraint_is_honoured_in_the_search_and_in_the_family() -> None:
     """A latency-style constraint: choice 3 of any variable is 'slow'; at most one allowed."""
 

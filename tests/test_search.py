@@ -84,15 +84,18 @@ def test_end_to_end_isnas_writes_architectures_and_summary(tmp_path):
     document = json.loads(result.architectures_path.read_text())
     assert document["study_name"] == "digits-chain" and document["space"] == space.config()
     entries = document["architectures"]
-    # The default family: K size classes, largest first, each member within its class's budget.
+    # The default family: K size classes, largest first, each member within its class's budget
+    # but the largest class, which may take any size (the family starts at the most accurate).
     assert [e["index"] for e in entries] == list(range(k))
     assert all(e["eps"] is None for e in entries)
     budgets = [e["budget"] for e in entries]
     assert budgets == sorted(budgets, reverse=True) == result.session.sampler.budgets(result.study)
     for entry, returned in zip(entries, result.architectures):
         assert entry["params"] == space.n_params(entry["architecture"]) == returned.params
-        assert entry["params"] <= entry["budget"]
+        assert entry["index"] == 0 or entry["params"] <= entry["budget"]
         assert 0.0 <= entry["accuracy"] <= 1.0
+    best = max(result.selection.candidates, key=lambda c: (c.accuracy, -c.params))
+    assert best.architecture in [e["architecture"] for e in entries]
     # Chosen from candidates rescored on the whole validation split, counted as compute.
     selection = result.selection
     assert len(selection.candidates) >= k
@@ -133,15 +136,20 @@ def test_other_samplers_return_their_rescored_pareto_set(tmp_path, sampler):
     assert len(result.study.trials) == result.session.total_steps * 8
     archs = [tuple(a.architecture.items()) for a in result.architectures]
     assert len(archs) == len(set(archs)) >= 1
-    # Candidates: the deduplicated Pareto set of the trials; returned: those the whole-split
-    # rescoring leaves undominated.
+    # Candidates: the deduplicated Pareto set of the trials and the two children the sandwich
+    # trains every step; returned: those the whole-split rescoring leaves undominated.
     pareto = {tuple(t.params.items()) for t in result.study.best_trials}
-    assert {tuple(c.architecture.items()) for c in result.selection.candidates} == pareto
-    assert set(archs) <= pareto
+    extremes = {tuple(a.items()) for a in result.session.space.extreme_architectures()}
+    assert {tuple(c.architecture.items()) for c in result.selection.candidates} == pareto | extremes
+    assert set(archs) <= pareto | extremes
     points = [(a.accuracy, a.params) for a in result.selection.candidates]
     kept = {p for p in points if not any(q != p and q[0] >= p[0] and q[1] <= p[1] for q in points)}
     assert {(a.accuracy, a.params) for a in result.architectures} == kept
-    assert all(a.eps is None and a.trial is not None for a in result.architectures)
+    assert all(a.eps is None for a in result.architectures)
+    assert all(
+        (a.trial is not None) == (tuple(a.architecture.items()) in pareto)
+        for a in result.architectures
+    )
     params = [a.params for a in result.architectures]
     assert params == sorted(params, reverse=True)
 

@@ -378,13 +378,15 @@ class ISNAS:
         )
 
     # ----------------------------------------------------------------- selection
-    def rank_keys(self) -> list[RankKeys]:
+    def rank_keys(self, *, unbounded_top: bool = False) -> list[RankKeys]:
         """Per distribution, how it ranks architectures it may return (current scales).
 
         Trade-off mode: ``L / s_L + eps_k c / s_c``. Budget mode: the loss, and only
         architectures within ``b_k`` are eligible. Infeasible architectures (constraint
         violation > 0, or over the budget) are never eligible; they rank after every eligible
-        one, by violation, which only matters for what the archive keeps.
+        one, by violation, which only matters for what the archive keeps. ``unbounded_top``:
+        in size-class mode the largest class (k = 0) may take an architecture of any size, so
+        the family starts at the most accurate model.
         """
         s_loss, s_cost = self.scales.loss, self.scales.complexity
 
@@ -409,7 +411,10 @@ class ISNAS:
 
         if self.budgets is None:
             return [trade_off(float(e)) for e in self.epsilons]
-        return [within(float(b)) for b in self.budgets]
+        bounds = [float(b) for b in self.budgets]
+        if unbounded_top and self.size_classes is not None:
+            bounds[0] = float("inf")
+        return [within(b) for b in bounds]
 
     def archive_with(self, pending: Sequence[Solution]) -> Archive:
         """A copy of the archive with ``pending`` evaluations pooled in (nothing pruned).
@@ -438,6 +443,7 @@ class ISNAS:
         violations: FloatArray | None = None,
         *,
         archive: Archive | None = None,
+        unbounded_top: bool = False,
     ) -> list[int | None]:
         """Which candidate each distribution returns: indices into the candidates, or None.
 
@@ -447,7 +453,7 @@ class ISNAS:
         validation split. Trade-off mode returns distinct, non-dominated architectures; budget
         mode the lowest loss within each budget (``optuna_isnas.core.selection``). A
         distribution with no eligible candidate (nothing evaluated within its budget or
-        constraints) gets None.
+        constraints) gets None. ``unbounded_top``: see ``rank_keys``.
         """
         if losses is None or complexities is None:
             losses, complexities, violations = (archive or self.archive).arrays()
@@ -455,7 +461,7 @@ class ISNAS:
             violations = np.zeros(losses.shape, dtype=np.float64)
         keys = []
         eligible = np.zeros(losses.shape, dtype=bool)
-        for rank in self.rank_keys():
+        for rank in self.rank_keys(unbounded_top=unbounded_top):
             key, feasible, _ = rank(losses, complexities, violations)
             keys.append(np.where(feasible, key, np.inf))
             eligible |= feasible

@@ -293,6 +293,8 @@ class ISNASSampler(BaseSampler):
         architectures: Sequence[dict[str, Any]],
         values: Sequence[Sequence[float]],
         constraints: Sequence[Sequence[float]] | None = None,
+        *,
+        unbounded_top: bool = False,
     ) -> list[int | None]:
         """The family among architectures you scored: per distribution, an index or None.
 
@@ -304,7 +306,9 @@ class ISNASSampler(BaseSampler):
             constraints: optional constraint values per candidate (feasible when all <= 0).
 
         The same rules as ``architectures(source="evaluated")``, on your values instead of the
-        archive's pooled estimates.
+        archive's pooled estimates. ``unbounded_top=True`` lets the largest size class (the
+        default family) take a candidate of any size, so the family starts at the most accurate
+        one (what the one-shot search loop does; docs/algorithm.md, "What the search returns").
         """
         if len(architectures) != len(values):
             raise ValueError("give one (performance, complexity) pair per architecture.")
@@ -322,7 +326,7 @@ class ISNASSampler(BaseSampler):
             viol = np.array(
                 [sum(min(max(0.0, float(c)), 1e300) for c in row) for row in constraints]
             )
-        return state.core.select(None, losses, costs, viol)
+        return state.core.select(None, losses, costs, viol, unbounded_top=unbounded_top)
 
     def probabilities(self, study: Study) -> list[dict[str, dict[CategoricalChoiceType, float]]]:
         """Each distribution's probability of every choice, by parameter name."""

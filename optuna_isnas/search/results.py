@@ -136,7 +136,8 @@ def _select_family(session: SearchSession, family: FamilySampler) -> Selection |
     trials += [c.trial for c in front]
     scored = _score(session, candidates)
     values = [(_objective_value(session, r), r.params) for r in scored]
-    chosen = family.select_from(study, [r.architecture for r in scored], values)
+    # The largest size class may take any size: the family starts at the most accurate model.
+    chosen = family.select_from(study, [r.architecture for r in scored], values, unbounded_top=True)
     budgets = family.budgets(study)
     eps = family.tradeoffs(study) if budgets is None else [None] * len(chosen)
     returned = []
@@ -165,7 +166,12 @@ def _select_family(session: SearchSession, family: FamilySampler) -> Selection |
 def _pareto_candidates(
     session: SearchSession, seen: set[tuple[tuple[str, str], ...]]
 ) -> list[Candidate]:
-    """The Pareto set of the study's trials, one candidate per architecture not in ``seen``."""
+    """The Pareto set of the study's trials, one candidate per architecture not in ``seen``;
+    with the sandwich rule also the space's largest and smallest child.
+
+    Those two are the children the weight step trains at every step, so the final weights serve
+    them best, whether or not the sampler evaluated them.
+    """
     candidates = []
     for trial in sorted(session.study.best_trials, key=lambda t: t.number):
         arch = session.space.validate(trial.params, ignore_extra=True)
@@ -173,6 +179,12 @@ def _pareto_candidates(
         if key not in seen:
             seen.add(key)
             candidates.append(Candidate(arch, trial=trial.number))
+    extremes = session.space.extreme_architectures() if session.config.sandwich == "space" else ()
+    for arch in extremes:
+        key = tuple(arch.items())
+        if key not in seen:
+            seen.add(key)
+            candidates.append(Candidate(dict(arch)))
     return candidates
 
 

@@ -75,6 +75,9 @@ class FamilySampler(Protocol):
         study: optuna.Study,
         architectures: Sequence[dict[str, Any]],
         values: Sequence[Sequence[float]],
+        constraints: Sequence[Sequence[float]] | None = None,
+        *,
+        unbounded_top: bool = False,
     ) -> list[int | None]:
         """Per member, the index of the architecture it returns among scored ones (or None)."""
         ...
