@@ -30,6 +30,7 @@ observes the error of ONE training seed drawn at random per query (what the pack
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import json
 import multiprocessing
@@ -37,6 +38,7 @@ import os
 import platform
 import sys
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -102,20 +104,16 @@ def method_label(method: str, isnas_kwargs: dict[str, Any] | None) -> str:
 
 
 def apply_patches(patches: dict[str, Any]) -> dict[str, Any]:
-    """Set module (or class) attributes ``{"optuna_isnas.core.budget.TARGET": 0.5, ...}``;
-    returns the old values (for ``--variant`` ablations, see ``nb201_variants.py``)."""
+    """Set module attributes ``{"optuna_isnas.core.budget.TARGET": 0.5, ...}``; returns the old
+    values (for ``--variant`` ablations, see ``nb201_variants.py``)."""
     import importlib
 
     old = {}
     for path, value in patches.items():
-        owner_name, _, attr = path.rpartition(".")
-        try:
-            owner: Any = importlib.import_module(owner_name)
-        except ModuleNotFoundError:  # a class attribute: "package.module.Class.method"
-            module_name, _, class_name = owner_name.rpartition(".")
-            owner = getattr(importlib.import_module(module_name), class_name)
-        old[path] = getattr(owner, attr)
-        setattr(owner, attr, value)
+        module_name, _, attr = path.rpartition(".")
+        module = importlib.import_module(module_name)
+        old[path] = getattr(module, attr)
+        setattr(module, attr, value)
     return old
 
 
@@ -139,6 +137,26 @@ def ceiling(name: str, k: int, reference: tuple[float, float]) -> float:
     tab = table(name)
     best = best_subset_2d(tab.transform(pts), k, tab.transform_reference(reference))
     return tab.hypervolume_ratio(pts[best], reference)
+
+
+@contextlib.contextmanager
+def unbounded_top_selection() -> Iterator[None]:
+    """The sampler's family chosen with its largest size class unbounded (ablation ``harness:
+    {"unbounded_top": 1}``): ``ISNAS.select(unbounded_top=True)``, what the one-shot loop's
+    final selection uses."""
+    from optuna_isnas.core.isnas import ISNAS
+
+    select = ISNAS.select
+
+    def unbounded(self: ISNAS, *args: Any, **kwargs: Any) -> list[int | None]:
+        kwargs.setdefault("unbounded_top", True)
+        return select(self, *args, **kwargs)
+
+    ISNAS.select = unbounded  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        ISNAS.select = select  # type: ignore[method-assign]
 
 
 def architectures_with_pending(sampler: Any, study: optuna.Study) -> list[dict[str, Any]]:
@@ -229,6 +247,9 @@ def _run_study(job, tab, refs, score, points, method, seed, queries) -> dict[str
             w0, c0 = time.perf_counter(), time.process_time()
             if job.get("pending"):
                 returned = [tab.key_of(a) for a in architectures_with_pending(sampler, study)]
+            elif job.get("unbounded_top"):
+                with unbounded_top_selection():
+                    returned = [tab.key_of(a) for a in sampler.architectures(study)]
             else:
                 returned = [tab.key_of(a) for a in sampler.architectures(study)]
             wall += time.perf_counter() - w0

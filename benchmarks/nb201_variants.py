@@ -4,7 +4,8 @@ Each entry: ``label`` (shown in the tables; must start with "ISNAS"), optional `
 ``ISNASSampler``, optional ``patches``, ``{"module.ATTRIBUTE": value}`` set for the study and
 restored after it, and optional ``harness`` switches of the benchmark itself (``pending``: choose
 the family with the completed trials of the open generation, the sampler change proposed in
-docs/algorithm.md). docs/benchmarks.md quotes the runs that decided the defaults; ablations
+docs/algorithm.md; ``unbounded_top``: the family chosen with the largest size class unbounded,
+``ISNAS.select(unbounded_top=True)``, as the one-shot loop's final selection does). docs/benchmarks.md quotes the runs that decided the defaults; ablations
 whose code was removed (re-evaluation of archive entries, ranking by pooled means) are
 reproducible at the commit that added this file, local probes (``probe8``, ``probe4``,
 ``probe2``) at commit acc08db.
@@ -13,17 +14,6 @@ reproducible at the commit that added this file, local probes (``probe8``, ``pro
 from __future__ import annotations
 
 from typing import Any
-
-from optuna_isnas.core.isnas import ISNAS
-
-_SELECT = ISNAS.select
-
-
-def _select_unbounded_top(self: ISNAS, *args: Any, **kwargs: Any) -> list[int | None]:
-    """``ISNAS.select`` with the largest size class unbounded (what the one-shot loop does)."""
-    kwargs.setdefault("unbounded_top", True)
-    return _SELECT(self, *args, **kwargs)
-
 
 BUDGET = "optuna_isnas.core.budget"
 ARCHIVE = "optuna_isnas.core.archive"
@@ -64,6 +54,6 @@ VARIANTS: dict[str, dict[str, Any]] = {
     # The sampler's own selection with the largest size class unbounded (the search is the same).
     "topfree": {
         "label": "ISNAS (largest class unbounded in the selection)",
-        "patches": {"optuna_isnas.core.isnas.ISNAS.select": _select_unbounded_top},
+        "harness": {"unbounded_top": 1},
     },
 }
