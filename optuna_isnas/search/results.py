@@ -72,7 +72,8 @@ class ArchitectureResult:
         accuracy: Accuracy on the whole validation split with the supernet's shared weights.
         loss: Mean cross-entropy on the whole validation split.
         eps: ISNASSampler's tradeoff coefficient for it in trade-off mode (None otherwise).
-        budget: Its complexity budget (budgets or size classes; None otherwise).
+        budget: Its complexity budget (budgets or size classes; None otherwise, and for the
+            largest size class, which takes a model of any size).
         trial: Number of the (latest) search trial that evaluated it, where known.
     """
 
@@ -138,8 +139,11 @@ def _select_family(session: SearchSession, family: FamilySampler) -> Selection |
     values = [(_objective_value(session, r), r.params) for r in scored]
     # The largest size class may take any size: the family starts at the most accurate model.
     chosen = family.select_from(study, [r.architecture for r in scored], values, unbounded_top=True)
-    budgets = family.budgets(study)
-    eps = family.tradeoffs(study) if budgets is None else [None] * len(chosen)
+    placed = family.budgets(study)
+    eps = family.tradeoffs(study) if placed is None else [None] * len(chosen)
+    budgets: list[float | None] | None = None if placed is None else list(placed)
+    if budgets is not None and family.complexity_budgets is None:  # size classes
+        budgets[0] = None  # the largest class takes a model of any size
     returned = []
     for k, index in enumerate(chosen):
         if index is None:
