@@ -155,6 +155,19 @@ def test_other_samplers_return_their_rescored_pareto_set(tmp_path, sampler):
     assert params == sorted(params, reverse=True)
 
 
+def test_without_the_widest_family_only_what_the_sampler_found_is_rescored(tmp_path):
+    result = run_search(tiny(tmp_path, sampler="random", epochs=1, widest_family=False))
+    pareto = {tuple(t.params.items()) for t in result.study.best_trials}
+    assert {tuple(c.architecture.items()) for c in result.selection.candidates} == pareto
+    # compare scores what each sampler found: its searches run without it.
+    from optuna_isnas.compare.config import CompareConfig
+    from optuna_isnas.compare.runner import plan_jobs
+
+    config = CompareConfig.build(dataset="digits", seeds=(0,), out=str(tmp_path / "cmp"))
+    jobs = plan_jobs(config)
+    assert jobs and all(not config.job_config(job).widest_family for job in jobs)
+
+
 def test_trade_off_mode_records_each_members_epsilon(tmp_path):
     result = run_search(tiny(tmp_path, epsilons=DEFAULT_EPSILONS, epochs=1))
     assert [a.eps for a in result.architectures] == list(DEFAULT_EPSILONS)

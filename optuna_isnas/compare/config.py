@@ -327,6 +327,7 @@ class CompareConfig:
             sampler_options=dict(self.search.sampler_options) if family else {},
             space_options=dict(self.search.space_options),
             recipe=dataclasses.replace(self.search.training),
+            widest_family=False,  # score what each sampler found (issue 8's candidate rule)
         )
 
     def fingerprint(self, job: Job) -> dict[str, Any]:

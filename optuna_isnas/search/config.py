@@ -116,6 +116,10 @@ class SearchConfig:
             whole validation split with the final shared weights, and the family is chosen from
             those scores (docs/search.md, "What a search returns"). Other samplers' Pareto sets
             are rescored the same way.
+        widest_family: With the sandwich, the space's largest and smallest child join every
+            sampler's rescored candidates, and the largest size class may take a model of any
+            size, so the family starts at the most accurate model (docs/algorithm.md). ``compare``
+            turns it off: it scores what each sampler found.
         device: ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda"`` / ``"cuda:N"``.
         data_loading: ``"memory"``, ``"stream"`` or ``"auto"`` (``optuna_isnas.data.streaming``):
             the splits as tensors on the device, or read by ``DataLoader`` workers; the same
@@ -280,6 +284,16 @@ class SearchConfig:
             metavar="N",
         ),
         default=4,
+    )
+    widest_family: bool = setting(
+        flag(
+            "--no-widest-family",
+            help="choose the family among what the sampler evaluated only: without the space's "
+            "largest and smallest child, and with a budget for the largest size class",
+            switch=True,
+            value=False,
+        ),
+        default=True,
     )
     device: str = setting(
         flag("--device", help="auto (CUDA when present), cpu, cuda or cuda:N"), default="auto"

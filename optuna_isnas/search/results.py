@@ -138,11 +138,14 @@ def _select_family(session: SearchSession, family: FamilySampler) -> Selection |
     scored = _score(session, candidates)
     values = [(_objective_value(session, r), r.params) for r in scored]
     # The largest size class may take any size: the family starts at the most accurate model.
-    chosen = family.select_from(study, [r.architecture for r in scored], values, unbounded_top=True)
+    widest = session.config.widest_family
+    chosen = family.select_from(
+        study, [r.architecture for r in scored], values, unbounded_top=widest
+    )
     placed = family.budgets(study)
     eps = family.tradeoffs(study) if placed is None else [None] * len(chosen)
     budgets: list[float | None] | None = None if placed is None else list(placed)
-    if budgets is not None and family.complexity_budgets is None:  # size classes
+    if widest and budgets is not None and family.complexity_budgets is None:  # size classes
         budgets[0] = None  # the largest class takes a model of any size
     returned = []
     for k, index in enumerate(chosen):
@@ -171,7 +174,7 @@ def _pareto_candidates(
     session: SearchSession, seen: set[tuple[tuple[str, str], ...]]
 ) -> list[Candidate]:
     """The Pareto set of the study's trials, one candidate per architecture not in ``seen``;
-    with the sandwich rule also the space's largest and smallest child.
+    with the sandwich rule and ``widest_family`` also the space's largest and smallest child.
 
     Those two are the children the weight step trains at every step, so the final weights serve
     them best, whether or not the sampler evaluated them.
@@ -183,7 +186,9 @@ def _pareto_candidates(
         if key not in seen:
             seen.add(key)
             candidates.append(Candidate(arch, trial=trial.number))
-    extremes = session.space.extreme_architectures() if session.config.sandwich == "space" else ()
+    config = session.config
+    widest = config.widest_family and config.sandwich == "space"
+    extremes = session.space.extreme_architectures() if widest else ()
     for arch in extremes:
         key = tuple(arch.items())
         if key not in seen:
