@@ -35,7 +35,8 @@ STEPS = 2  # training minibatches per epoch
 GENERATION = 8  # K = 4 x lambda = 2
 
 
-def tiny(tmp_path: Path, name: str = "run", **overrides: Any) -> SearchConfig:
+def tiny_settings(out: Path, **overrides: Any) -> dict[str, Any]:
+    """The tiny search's settings as plain data (what the torchrun script receives as JSON)."""
     settings: dict[str, Any] = dict(
         dataset="digits",
         space="chain",
@@ -48,10 +49,14 @@ def tiny(tmp_path: Path, name: str = "run", **overrides: Any) -> SearchConfig:
         device="cpu",
         threads=1,
         progress=False,
-        out=str(tmp_path / name),
+        out=str(out),
     )
     settings.update(overrides)
-    return SearchConfig(**settings)
+    return settings
+
+
+def tiny(tmp_path: Path, name: str = "run", **overrides: Any) -> SearchConfig:
+    return SearchConfig(**tiny_settings(tmp_path / name, **overrides))
 
 
 def chain(width: int = 2):
@@ -239,20 +244,7 @@ TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--np
 
 def test_two_processes_train_the_same_plan(tmp_path):
     out = tmp_path / "ddp"
-    settings = dict(
-        dataset="digits",
-        space="chain",
-        space_options={"width": 4},
-        epochs=1,
-        batch_size=16,
-        max_steps_per_epoch=STEPS,
-        train_subset=200,
-        val_subset=80,
-        device="cpu",
-        threads=1,
-        progress=False,
-        out=str(out),
-    )
+    settings = tiny_settings(out, epochs=1)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     if os.path.isdir("/sys/class/net/lo"):
         env.setdefault("GLOO_SOCKET_IFNAME", "lo")

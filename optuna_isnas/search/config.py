@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -116,10 +117,10 @@ class SearchConfig:
             whole validation split with the final shared weights, and the family is chosen from
             those scores (docs/search.md, "What a search returns"). Other samplers' Pareto sets
             are rescored the same way.
-        widest_family: With the sandwich, the space's largest and smallest child join every
-            sampler's rescored candidates, and the largest size class may take a model of any
-            size, so the family starts at the most accurate model (docs/algorithm.md). ``compare``
-            turns it off: it scores what each sampler found.
+        widest_family: The largest size class may take a model of any size, and with the
+            sandwich the space's largest and smallest child join every sampler's rescored
+            candidates, so the family starts at the most accurate model (docs/algorithm.md).
+            ``compare`` turns it off: it scores what each sampler found.
         device: ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda"`` / ``"cuda:N"``.
         data_loading: ``"memory"``, ``"stream"`` or ``"auto"`` (``optuna_isnas.data.streaming``):
             the splits as tensors on the device, or read by ``DataLoader`` workers; the same
@@ -483,14 +484,8 @@ class SearchConfig:
             raise SearchError(
                 f"unknown search space {self.space!r}; valid spaces: {', '.join(SPACE_NAMES)}"
             )
-        if self.objective not in OBJECTIVES:
-            raise SearchError(
-                f"unknown objective {self.objective!r}; choose one of {', '.join(OBJECTIVES)}"
-            )
-        if self.sampler not in SAMPLER_NAMES:
-            raise SearchError(
-                f"unknown sampler {self.sampler!r}; choose one of {', '.join(SAMPLER_NAMES)}"
-            )
+        _check_choice("objective", self.objective, OBJECTIVES)
+        _check_choice("sampler", self.sampler, SAMPLER_NAMES)
         reserved = sorted(RESERVED_OPTIONS & set(self.sampler_options))
         if reserved:
             raise SearchError(
@@ -526,10 +521,7 @@ class SearchConfig:
                 raise SearchError(f"{name} must be at least 1, got {value}")
         if self.rescore < 0:
             raise SearchError(f"rescore must be 0 or more, got {self.rescore}")
-        if self.data_loading not in DATA_LOADING:
-            raise SearchError(
-                f"unknown data loading {self.data_loading!r}; choose one of {', '.join(DATA_LOADING)}"
-            )
+        _check_choice("data loading", self.data_loading, DATA_LOADING)
         if self.loader_workers is not None and self.loader_workers < 0:
             raise SearchError(f"loader_workers must be at least 0, got {self.loader_workers}")
         if not (math.isfinite(self.collective_timeout) and self.collective_timeout > 0):
@@ -541,15 +533,8 @@ class SearchConfig:
                 f"train_archs must be 'auto', 'all' or a whole number of at least 1, got "
                 f"{self.train_archs!r}"
             )
-        if self.sandwich not in SANDWICH:
-            raise SearchError(
-                f"unknown sandwich {self.sandwich!r}; choose one of {', '.join(SANDWICH)}"
-            )
-        if self.weight_gradient not in WEIGHT_GRADIENTS:
-            raise SearchError(
-                f"unknown weight_gradient {self.weight_gradient!r}; choose one of "
-                f"{', '.join(WEIGHT_GRADIENTS)}"
-            )
+        _check_choice("sandwich", self.sandwich, SANDWICH)
+        _check_choice("weight_gradient", self.weight_gradient, WEIGHT_GRADIENTS)
         for name in ("samples_per_distribution", "epochs", "batch_size", "eval_batch_size"):
             if getattr(self, name) < 1:
                 raise SearchError(f"{name} must be at least 1, got {getattr(self, name)}")
@@ -596,6 +581,12 @@ class SearchConfig:
             for key in sorted(set(mine) | set(theirs))
             if key not in MOVABLE_FIELDS and mine.get(key) != theirs.get(key)
         }
+
+
+def _check_choice(label: str, value: object, choices: Sequence[str]) -> None:
+    """SearchError ``unknown LABEL 'VALUE'; choose one of ...`` unless ``value`` is a choice."""
+    if value not in choices:
+        raise SearchError(f"unknown {label} {value!r}; choose one of {', '.join(choices)}")
 
 
 def _whole(value: object, minimum: int) -> bool:

@@ -179,21 +179,19 @@ def _pareto_candidates(
     Those two are the children the weight step trains at every step, so the final weights serve
     them best, whether or not the sampler evaluated them.
     """
-    candidates = []
-    for trial in sorted(session.study.best_trials, key=lambda t: t.number):
-        arch = session.space.validate(trial.params, ignore_extra=True)
-        key = tuple(arch.items())
-        if key not in seen:
-            seen.add(key)
-            candidates.append(Candidate(arch, trial=trial.number))
+    found: list[tuple[Architecture, int | None]] = [
+        (session.space.validate(trial.params, ignore_extra=True), trial.number)
+        for trial in sorted(session.study.best_trials, key=lambda t: t.number)
+    ]
     config = session.config
-    widest = config.widest_family and config.sandwich == "space"
-    extremes = session.space.extreme_architectures() if widest else ()
-    for arch in extremes:
+    if config.widest_family and config.sandwich == "space":
+        found += [(dict(arch), None) for arch in session.space.extreme_architectures()]
+    candidates = []
+    for arch, trial in found:
         key = tuple(arch.items())
         if key not in seen:
             seen.add(key)
-            candidates.append(Candidate(dict(arch)))
+            candidates.append(Candidate(arch, trial=trial))
     return candidates
 
 
