@@ -1,6 +1,6 @@
 """Exact 2-D Pareto and hypervolume helpers for the benchmark scripts.
 
-Thin names over the package's own implementation (``optuna_isnas.compare.hypervolume``),
+Thin names over the package's own implementation (``optuna_isnas.core.hypervolume``),
 so the sampler benchmarks and ``optuna-isnas compare`` score with the same code.
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from optuna_isnas.compare.hypervolume import best_subset, hypervolume, pareto_front
+from optuna_isnas.core.hypervolume import best_subset, hypervolume, pareto_front
 
 
 def pareto_mask(points: np.ndarray) -> np.ndarray:

@@ -135,7 +135,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def hv_best(record: dict[str, Any], axis: str) -> float:
-    from optuna_isnas.compare.hypervolume import best_subset, hypervolume
+    from optuna_isnas.core.hypervolume import best_subset, hypervolume
 
     ref = 1.1 * record["largest"]
     lo = math.log10(record["smallest"])

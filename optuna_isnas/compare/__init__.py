@@ -7,9 +7,9 @@ parameters) against one fixed reference point. See docs/compare.md.
 
 from optuna_isnas.compare.api import CompareResult, compare, reference_point
 from optuna_isnas.compare.config import METHODS, CompareConfig, CompareError
-from optuna_isnas.compare.hypervolume import best_subset, hypervolume, pareto_front
 from optuna_isnas.compare.records import Job, SearchRecord, Variant
 from optuna_isnas.compare.scoring import Reference
+from optuna_isnas.core.hypervolume import best_subset, hypervolume, pareto_front
 
 __all__ = [
     "METHODS",

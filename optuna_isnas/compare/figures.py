@@ -22,9 +22,9 @@ from pathlib import Path
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from optuna_isnas.compare.hypervolume import pareto_front
 from optuna_isnas.compare.records import SearchRecord, Variant
 from optuna_isnas.compare.scoring import Reference, SeedScore, mean_sd, variant_title
+from optuna_isnas.core.hypervolume import pareto_front
 
 
 @dataclass(frozen=True)

@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from optuna_isnas.compare.hypervolume import best_subset, hypervolume, log_points
 from optuna_isnas.compare.records import Scored, SearchRecord, Variant
+from optuna_isnas.core.hypervolume import best_subset, hypervolume, log_points
 
 METHOD_TITLES = {
     "isnas": "IS-NAS (one search, K dists)",

@@ -24,6 +24,7 @@ from optuna_isnas.core import budget as budget_mode
 from optuna_isnas.core import categorical as cat
 from optuna_isnas.core.archive import DEFAULT_SIZE, Archive, RankKeys
 from optuna_isnas.core.asng import StepSizeState, asng_steps, natural_gradient
+from optuna_isnas.core.family import HypervolumeFamily, assign_members
 from optuna_isnas.core.importance import (
     mixture_log_weights,
     normalise_log_weights,
@@ -105,7 +106,13 @@ class ISNAS:
             after every generation, at the geometric middles of K size classes between the
             smallest and the largest complexity seen (``budget.size_class_budgets``), and
             the returned architectures distinct (a family that spans the front).
-            Give exactly one of ``epsilons``, ``budgets`` and ``size_classes``.
+        hypervolume: alternatively, K: the family is the K evaluated architectures of largest
+            hypervolume, and each distribution ranks samples by their uncrowded hypervolume
+            improvement over the other distributions' members (``optuna_isnas.core.family``).
+            Give exactly one of ``epsilons``, ``budgets``, ``size_classes`` and ``hypervolume``.
+        log_complexity: hypervolume mode: complexity on a log10 axis (default) or linear.
+        reference_point: hypervolume mode: a fixed reference ``(loss, complexity)``, or None
+            (default) for the front's nadir plus 10 % of its span.
         samples_per_distribution: ``lambda``, samples each distribution draws per
             generation (>= 1).
         alpha: ASNG's threshold on the accumulated gradient (default 1.5).
@@ -126,6 +133,9 @@ class ISNAS:
         *,
         budgets: Sequence[float] | None = None,
         size_classes: int | None = None,
+        hypervolume: int | None = None,
+        log_complexity: bool = True,
+        reference_point: Sequence[float] | None = None,
         samples_per_distribution: int = 2,
         alpha: float = 1.5,
         init_delta: float = 1.0,
@@ -136,11 +146,18 @@ class ISNAS:
         seed: int | None = None,
     ) -> None:
         self.n_choices = cat.validate_n_choices(n_choices)
-        if sum(v is not None for v in (epsilons, budgets, size_classes)) != 1:
+        if sum(v is not None for v in (epsilons, budgets, size_classes, hypervolume)) != 1:
             raise ValueError(
                 "give exactly one of epsilons (fixed trade-offs), budgets (complexity limits, "
-                "one per distribution) and size_classes (K automatically placed budgets)."
+                "one per distribution), size_classes (K automatically placed budgets) and "
+                "hypervolume (K: the family of largest hypervolume)."
             )
+        self.family: HypervolumeFamily | None = None
+        if hypervolume is not None:
+            self.family = HypervolumeFamily(
+                hypervolume, log_complexity=log_complexity, reference=reference_point
+            )
+            epsilons = [0.0] * self.family.k
         self.size_classes: int | None = None
         if size_classes is not None:
             if (
@@ -317,13 +334,15 @@ class ISNAS:
         grads = np.zeros_like(self.thetas)
         active: list[int] = []
         has_weight = np.isfinite(log_w).any(axis=1)  # own-only mode: k may have drawn none
+        hv_keys = self._hypervolume_keys(losses, complexities, violations)
         with np.errstate(invalid="ignore"):
             all_w = normalise_log_weights(log_w)
         for k in np.flatnonzero(has_weight).tolist():
             w = all_w[k]
             weights[k] = w
             expected[k] = float(w @ complexities)
-            f = _feasible_first(self._objective(k, losses, complexities), violations)
+            own = self._objective(k, losses, complexities) if hv_keys is None else hv_keys[k]
+            f = _feasible_first(own, violations)
             u = weighted_ranking_utility(f, w)
             if float(w @ (u * u)) >= SIGNAL_MIN * self._reference_signal:
                 grads[k] = natural_gradient(onehot, self.thetas[k], w, u)
@@ -358,6 +377,40 @@ class ISNAS:
             x, losses, complexities, violations, self.generation, self.rank_keys(), ids
         )
         self.generation += 1
+
+    def _hypervolume_keys(
+        self, losses: FloatArray, complexities: FloatArray, violations: FloatArray
+    ) -> list[FloatArray] | None:
+        """Hypervolume mode: per distribution, minus each sample's uncrowded hypervolume
+        improvement over the members of the archive's family that it does not own (None in
+        the other modes).
+
+        The plane is fitted to the front of the archive and of this generation's feasible
+        samples; distribution k owns the member it is most likely to draw
+        (``family.assign_members``).
+        """
+        if self.family is None:
+            return None
+        a_loss, a_cost, a_viol = self.archive.arrays()
+        feasible = violations <= 0
+        pool_l = np.concatenate([a_loss[a_viol <= 0], losses[feasible]])
+        pool_c = np.concatenate([a_cost[a_viol <= 0], complexities[feasible]])
+        if pool_l.size == 0:
+            return [np.zeros(losses.shape) for _ in range(self.n_distributions)]
+        plane = self.family.plane(pool_l, pool_c, self._worst())
+        chosen = self.family.choose(a_loss, a_cost, a_viol <= 0, self._worst())
+        members = plane.points(a_loss[chosen], a_cost[chosen])
+        owner: list[int | None] = [None] * self.n_distributions
+        if chosen:
+            xs = np.array([self.archive.entries[i].x for i in chosen], dtype=np.int64)
+            owner = assign_members(cat.log_prob(self.thetas, xs))
+        return self.family.keys(plane, members, owner, losses, complexities)
+
+    def _worst(self) -> tuple[float, float] | None:
+        """The largest loss and complexity evaluated so far (None before any)."""
+        if self.scales.max_loss is None:
+            return None
+        return self.scales.max_loss, self.scales.max_complexity
 
     def _place_size_classes(self) -> None:
         """Size-class mode: budgets from the smallest and largest complexity seen so far."""
@@ -409,6 +462,25 @@ class ISNAS:
 
             return keys
 
+        def hypervolume(family: HypervolumeFamily, k: int) -> RankKeys:
+            def keys(
+                losses: FloatArray, complexities: FloatArray, violations: FloatArray
+            ) -> tuple[FloatArray, NDArray[np.bool_], FloatArray]:
+                feasible = violations <= 0
+                key = np.full(losses.shape, np.inf)
+                if feasible.any():
+                    loss, cost = losses[feasible], complexities[feasible]
+                    chosen = family.choose(loss, cost, None, self._worst())
+                    plane = family.plane(loss, cost, self._worst())
+                    members = plane.points(loss[chosen], cost[chosen])
+                    owner: list[int | None] = [k if k < len(chosen) else None]
+                    key[feasible] = family.keys(plane, members, owner, loss, cost)[0]
+                return key, feasible, violations
+
+            return keys
+
+        if self.family is not None:
+            return [hypervolume(self.family, k) for k in range(self.n_distributions)]
         if self.budgets is None:
             return [trade_off(float(e)) for e in self.epsilons]
         bounds = [float(b) for b in self.budgets]
@@ -459,6 +531,11 @@ class ISNAS:
             losses, complexities, violations = (archive or self.archive).arrays()
         if violations is None:
             violations = np.zeros(losses.shape, dtype=np.float64)
+        if self.family is not None:
+            picked: list[int | None] = list(
+                self.family.choose(losses, complexities, violations <= 0, self._worst())
+            )
+            return picked + [None] * (self.n_distributions - len(picked))
         keys = []
         eligible = np.zeros(losses.shape, dtype=bool)
         for rank in self.rank_keys(unbounded_top=unbounded_top):
@@ -491,6 +568,11 @@ class ISNAS:
             raise ValueError(f"origins must lie in 0..{self.n_distributions - 1}.")
         if not (np.all(np.isfinite(losses)) and np.all(np.isfinite(complexities))):
             raise ValueError("losses and complexities must be finite; drop failed evaluations.")
+        if self.family is not None and self.family.log_complexity and np.any(complexities <= 0):
+            raise ValueError(
+                "complexities must be > 0 on the hypervolume family's log axis; use "
+                "log_complexity=False for a complexity that can be 0 or negative."
+            )
 
     # ----------------------------------------------------------------- state
     def to_dict(self) -> dict[str, Any]:
@@ -501,6 +583,13 @@ class ISNAS:
             "epsilons": self.epsilons.tolist(),
             "budgets": None if self.budgets is None else self.budgets.tolist(),
             "size_classes": self.size_classes,
+            "family": None
+            if self.family is None
+            else {
+                "k": self.family.k,
+                "log_complexity": self.family.log_complexity,
+                "reference": self.family.reference,
+            },
             "samples_per_distribution": self.lam,
             "alpha": self.alpha,
             "init_delta": self.init_delta,
@@ -530,11 +619,15 @@ class ISNAS:
             )
         budgets = data.get("budgets")
         size_classes = data.get("size_classes")
+        family = data.get("family")
         obj = cls(
             data["n_choices"],
-            None if budgets is not None else data["epsilons"],
+            None if budgets is not None or family is not None else data["epsilons"],
             budgets=None if size_classes is not None else budgets,
             size_classes=size_classes,
+            hypervolume=None if family is None else family["k"],
+            log_complexity=True if family is None else family["log_complexity"],
+            reference_point=None if family is None else family["reference"],
             samples_per_distribution=data["samples_per_distribution"],
             alpha=data["alpha"],
             init_delta=data["init_delta"],

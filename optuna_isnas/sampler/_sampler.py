@@ -30,6 +30,7 @@ from optuna_isnas.sampler._generations import (
 )
 from optuna_isnas.sampler._settings import (
     DEFAULT_ARCHIVE_SIZE,
+    DEFAULT_FAMILY,
     CoreSettings,
 )
 from optuna_isnas.sampler._state import (
@@ -121,6 +122,9 @@ class ISNASSampler(BaseSampler):
         epsilons: Sequence[float] | None = None,
         complexity_budgets: Sequence[float] | None = None,
         n_distributions: int | None = None,
+        family: str = DEFAULT_FAMILY,
+        log_complexity: bool = True,
+        reference_point: Sequence[float] | None = None,
         complexity_fn: Callable[[dict[str, Any]], float] | None = None,
         samples_per_distribution: int | None = None,
         alpha: float = 1.5,
@@ -149,6 +153,9 @@ class ISNASSampler(BaseSampler):
             epsilons=epsilons,
             complexity_budgets=complexity_budgets,
             n_distributions=n_distributions,
+            family=family,
+            log_complexity=log_complexity,
+            reference_point=reference_point,
             samples_per_distribution=samples_per_distribution,
             alpha=alpha,
             init_delta=init_delta,

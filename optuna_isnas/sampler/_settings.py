@@ -28,6 +28,11 @@ SAMPLES_PER_DISTRIBUTION = 4
 #: Trade-offs of the paper's fixed-eps mode when K is known but no epsilons are given
 #: (docs/algorithm.md section 3); ``ISNASSampler(epsilons=DEFAULT_EPSILONS)``.
 DEFAULT_EPSILONS: tuple[float, ...] = (0.0, 1.0, 3.0, 9.0)
+#: How the K distributions spread when neither trade-offs nor budgets are given:
+#: "hypervolume" (the K evaluated points of largest hypervolume, ``optuna_isnas.core.family``)
+#: or "size-classes" (budgets placed between the smallest and largest complexity seen).
+FAMILIES = ("hypervolume", "size-classes")
+DEFAULT_FAMILY = "size-classes"
 
 
 def _numbers(name: str, value: Any, example: str) -> tuple[float, ...] | None:
@@ -59,6 +64,9 @@ class CoreSettings:
     epsilons: tuple[float, ...] | None
     budgets: tuple[float, ...] | None
     size_classes: int | None
+    hypervolume: int | None
+    log_complexity: bool
+    reference_point: tuple[float, float] | None
     samples_per_distribution: int
     single_objective_samples: int
     alpha: float
@@ -75,6 +83,9 @@ class CoreSettings:
         epsilons: Any,
         complexity_budgets: Any,
         n_distributions: Any,
+        family: Any,
+        log_complexity: Any,
+        reference_point: Any,
         samples_per_distribution: Any,
         alpha: Any,
         init_delta: Any,
@@ -107,9 +118,29 @@ class CoreSettings:
                     f"{'epsilons' if eps is not None else 'complexity_budgets'} given; "
                     "drop n_distributions (K is their number)."
                 )
-        size_classes = None
+        if family not in FAMILIES:
+            raise ValueError(
+                f"family must be one of {', '.join(map(repr, FAMILIES))}, got {family!r}."
+            )
+        if not isinstance(log_complexity, bool):
+            raise ValueError(f"log_complexity must be True or False, got {log_complexity!r}.")
+        reference = _numbers("reference_point", reference_point, "[0.5, 1e6]")
+        if reference is not None and len(reference) != 2:
+            raise ValueError(
+                "reference_point must be two numbers, (loss, complexity), e.g. "
+                f"reference_point=[0.5, 1e6]; got {reference_point!r}."
+            )
+        size_classes = hypervolume = None
         if eps is None and budgets is None:
-            size_classes = k if k is not None else DEFAULT_N_DISTRIBUTIONS
+            if family == "hypervolume":
+                hypervolume = k if k is not None else DEFAULT_N_DISTRIBUTIONS
+            else:
+                size_classes = k if k is not None else DEFAULT_N_DISTRIBUTIONS
+        elif reference is not None or family != DEFAULT_FAMILY:
+            raise ValueError(
+                "family and reference_point choose how K distributions spread when neither "
+                "epsilons nor complexity_budgets is given; drop them, or drop those."
+            )
         if samples_per_distribution is None:
             lam, lam_single = SAMPLES_PER_DISTRIBUTION, SINGLE_OBJECTIVE_SAMPLES
         else:
@@ -118,6 +149,9 @@ class CoreSettings:
             epsilons=eps,
             budgets=budgets,
             size_classes=size_classes,
+            hypervolume=hypervolume,
+            log_complexity=log_complexity,
+            reference_point=None if reference is None else (reference[0], reference[1]),
             samples_per_distribution=lam,
             single_objective_samples=lam_single,
             alpha=alpha,
@@ -136,7 +170,7 @@ class CoreSettings:
         for given in (self.epsilons, self.budgets):
             if given is not None:
                 return len(given)
-        return self.size_classes or DEFAULT_N_DISTRIBUTIONS
+        return self.size_classes or self.hypervolume or DEFAULT_N_DISTRIBUTIONS
 
     def build(self, n_choices: Sequence[int], seed: int | None, *, n_objectives: int) -> ISNAS:
         """The core optimizer for a study with ``n_objectives`` objectives.
@@ -161,6 +195,14 @@ class CoreSettings:
             return ISNAS(n_choices, budgets=self.budgets, **common)
         if self.epsilons is not None:
             return ISNAS(n_choices, self.epsilons, **common)
+        if self.hypervolume is not None:
+            return ISNAS(
+                n_choices,
+                hypervolume=self.hypervolume,
+                log_complexity=self.log_complexity,
+                reference_point=self.reference_point,
+                **common,
+            )
         return ISNAS(n_choices, size_classes=self.size_classes, **common)
 
 

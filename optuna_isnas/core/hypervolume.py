@@ -1,9 +1,12 @@
 """Exact two-objective Pareto fronts and hypervolume, both objectives minimised.
 
-The comparison scores a set of architectures by the area it dominates in the plane of
-(validation error, parameters), bounded by a fixed reference point (Zitzler & Thiele, 1998).
+The hypervolume of a set is the area it dominates in the plane of (loss, complexity), bounded
+by a reference point (Zitzler & Thiele, 1998). It defines the family the search aims at
+(``optuna_isnas.core.family``: the best K points, the optimal mu-distribution of Auger, Bader,
+Brockhoff and Zitzler, FOGA 2009) and scores what every method returns in the comparison.
 Everything here is plain numpy and exact; ``best_subset`` picks the ``k`` points of largest
-hypervolume (exact in 2-D, by dynamic programming over the front). ``log_hypervolume`` scores the
+hypervolume (exact in 2-D, by dynamic programming over the front) and ``uncrowded_improvement``
+the signed improvement that ranks samples in the Sofomore framework (Touré, Hansen, Auger, Brockhoff, GECCO 2019). ``log_hypervolume`` scores the
 same points with the second objective on a log axis (``log_axis``: log10 mapped linearly from a
 smallest value at 0 to the reference at 1), so that small models count as much as large ones.
 """
@@ -98,6 +101,49 @@ def best_subset(
     return chosen
 
 
+def _corners(front: np.ndarray, reference: Sequence[float]) -> np.ndarray:
+    """Upper corners of the boxes that make up the region no point of ``front`` dominates.
+
+    ``front``: non-dominated points inside the reference box, sorted by the first objective.
+    The region below the reference that ``front`` leaves open is the union of the boxes
+    ``{z : z < corner}``.
+    """
+    rx, ry = (float(v) for v in reference)
+    xs = np.append(front[:, 0], rx)
+    ys = np.insert(front[:, 1], 0, ry)
+    return np.column_stack([xs, ys])
+
+
+def uncrowded_improvement(
+    candidates: Sequence[Sequence[float]] | np.ndarray,
+    others: Sequence[Sequence[float]] | np.ndarray,
+    reference: Sequence[float] | np.ndarray,
+) -> np.ndarray:
+    """Uncrowded hypervolume improvement of each candidate with respect to ``others`` (exact).
+
+    Touré, Hansen, Auger, Brockhoff (GECCO 2019): a candidate that ``others`` leave open adds
+    area, ``HV(others + {c}) - HV(others)`` > 0; any other candidate (dominated, or outside
+    the reference box) gets minus its Euclidean distance to the region where it would add
+    area, so that it still ranks by how close it is. O(m) per candidate for m others.
+    """
+    cand = _as_points(candidates)
+    rx, ry = (float(v) for v in reference)
+    pts = _as_points(others)
+    pts = pts[(pts[:, 0] < rx) & (pts[:, 1] < ry)]
+    front = pts[pareto_front(pts)] if len(pts) else pts
+    base = hypervolume(front, reference)
+    corners = _corners(front, (rx, ry))
+    out = np.empty(len(cand))
+    for i, c in enumerate(cand):
+        gap = np.maximum(c[None, :] - corners, 0.0)
+        distance = float(np.sqrt((gap * gap).sum(axis=1)).min())
+        if distance > 0:
+            out[i] = -distance
+        else:
+            out[i] = hypervolume(np.vstack([front, c[None, :]]), reference) - base
+    return out
+
+
 def log_axis(values: Sequence[float] | np.ndarray, smallest: float, reference: float) -> np.ndarray:
     """``log10(values)`` mapped linearly so that ``smallest`` -> 0 and ``reference`` -> 1.
 
@@ -114,7 +160,8 @@ def log_axis(values: Sequence[float] | np.ndarray, smallest: float, reference: f
     if np.any(~np.isfinite(v)) or np.any(v <= 0):
         raise ValueError("values on a log axis must be positive and finite")
     low, high = np.log10(smallest), np.log10(reference)
-    return np.maximum((np.log10(v) - low) / (high - low), 0.0)
+    mapped: np.ndarray = np.maximum((np.log10(v) - low) / (high - low), 0.0)
+    return mapped
 
 
 def log_points(

@@ -1,4 +1,4 @@
-"""Exact 2-D hypervolume, Pareto front and best-subset selection of the comparison, against brute force."""
+"""Exact 2-D hypervolume, Pareto front, uncrowded improvement and best subsets, against brute force."""
 
 from __future__ import annotations
 
@@ -9,12 +9,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from optuna_isnas.compare.hypervolume import (
+from optuna_isnas.core.hypervolume import (
     best_subset,
     hypervolume,
     log_axis,
     log_hypervolume,
     pareto_front,
+    uncrowded_improvement,
 )
 
 
@@ -201,3 +202,45 @@ def test_a_family_is_the_whole_returned_set_up_to_k_distinct_else_its_best_k():
     assert reference.hypervolume(reference.family(many, 3)) == pytest.approx(
         reference.hypervolume(reference.best_k(many, 3))
     )
+
+
+points_in_box = st.lists(st.tuples(st.floats(0, 1.2), st.floats(0, 1.2)), min_size=0, max_size=7)
+
+
+def brute_distance(candidate, others, reference, n=200):
+    """Distance from ``candidate`` to the open region, by a fine grid of the region's points."""
+    rx, ry = reference
+    xs = np.linspace(-0.5, rx, n, endpoint=False)
+    ys = np.linspace(-0.5, ry, n, endpoint=False)
+    gx, gy = np.meshgrid(xs, ys)
+    open_ = np.ones_like(gx, dtype=bool)
+    for x, y in others:
+        open_ &= ~((gx >= x) & (gy >= y))
+    d = np.hypot(gx[open_] - candidate[0], gy[open_] - candidate[1])
+    return d.min()
+
+
+@settings(max_examples=60, deadline=None)
+@given(points_in_box, st.tuples(st.floats(0, 1.2), st.floats(0, 1.2)))
+def test_uncrowded_improvement_is_the_gain_or_minus_the_distance(others, candidate):
+    reference = (1.0, 1.1)
+    value = uncrowded_improvement([candidate], others, reference)[0]
+    gain = hypervolume([*others, candidate], reference) - hypervolume(others, reference)
+    if gain > 1e-12:
+        assert value == pytest.approx(gain, abs=1e-12)
+    else:
+        assert value <= 0.0
+        # A grid finds a point of the open region at most one cell diagonal further away.
+        assert -value == pytest.approx(brute_distance(candidate, others, reference), abs=0.012)
+
+
+def test_uncrowded_improvement_known_values():
+    others = [(0.2, 0.6), (0.6, 0.2)]
+    # in the gap between the two: the box it adds alone
+    assert uncrowded_improvement([(0.4, 0.4)], others, (1, 1))[0] == pytest.approx(0.2 * 0.2)
+    # dominated by (0.6, 0.2): distance to the corner (0.6, 0.6) of the open region
+    assert uncrowded_improvement([(0.9, 0.9)], others, (1, 1))[0] == pytest.approx(-0.3 * 2**0.5)
+    # outside the reference box on the second axis only: distance to the box's edge
+    assert uncrowded_improvement([(0.1, 1.5)], others, (1, 1))[0] == pytest.approx(-0.5)
+    # no others: the candidate's own box
+    assert uncrowded_improvement([(0.5, 0.5)], [], (1, 1))[0] == pytest.approx(0.25)
