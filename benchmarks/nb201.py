@@ -201,7 +201,13 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
 
 
 def _run_study(job, tab, refs, score, points, method, seed, queries) -> dict[str, Any]:
-    sampler = make_sampler(method, seed, job.get("isnas_kwargs"))
+    kwargs = dict(job.get("isnas_kwargs") or {})
+    if kwargs.get("reference_point") == "table":  # the scores' own reference point
+        kwargs["reference_point"] = list(refs["main"])
+    if kwargs.get("axis") == "table":  # the scores' own complexity axis
+        del kwargs["axis"]
+        kwargs["log_complexity"] = tab.log_complexity
+    sampler = make_sampler(method, seed, kwargs or None)
     study = optuna.create_study(directions=["minimize", "minimize"], sampler=sampler)
     noise_rng = np.random.default_rng(10_000 + seed)
     keys: list[str] = []

@@ -51,6 +51,17 @@ VARIANTS: dict[str, dict[str, Any]] = {
     # Pessimism of the archive's comparisons (default 1 standard error).
     "kappa2": {"label": "ISNAS (kappa 2)", "patches": {f"{ARCHIVE}.KAPPA": 2.0}},
     "kappa3": {"label": "ISNAS (kappa 3)", "patches": {f"{ARCHIVE}.KAPPA": 3.0}},
+    # The two families (ISNASSampler(family=...)); hypervolume on a log10 / linear complexity axis.
+    "sizes": {"label": "ISNAS (size-classes family)", "kwargs": {"family": "size-classes"}},
+    "hv": {"label": "ISNAS (hypervolume family, log axis)", "kwargs": {"family": "hypervolume"}},
+    "hv-lin": {
+        "label": "ISNAS (hypervolume family, linear axis)",
+        "kwargs": {"family": "hypervolume", "log_complexity": False},
+    },
+    "hv-ref": {
+        "label": "ISNAS (hypervolume family, the table's reference and axis)",
+        "kwargs": {"family": "hypervolume", "reference_point": "table", "axis": "table"},
+    },
     # The sampler's own selection with the largest size class unbounded (the search is the same).
     "topfree": {
         "label": "ISNAS (largest class unbounded in the selection)",

@@ -45,6 +45,9 @@ def tiny(tmp_path: Path, **overrides) -> CompareConfig:
         train_archs="all",
         sandwich="none",
         weight_gradient="mean",
+        # the epsilons, so that each member's trade-off is known (the default family is checked
+        # in test_cli_takes_the_isnas_family)
+        family="epsilons",
     )
     settings.update(overrides)
     return CompareConfig.build(**settings)
@@ -564,7 +567,10 @@ def test_cli_takes_the_isnas_family(tmp_path):
 
     parser = argparse.ArgumentParser()
     add_arguments(parser)
-    assert config_from_args(parser.parse_args([])).family == "epsilons"
+    assert config_from_args(parser.parse_args([])).family == "hypervolume"  # the search's default
+    config = config_from_args(parser.parse_args(["--family", "epsilons"]))
+    assert config.job_config(Job("isnas", 1.0, 0)).family == "hypervolume"  # unused with epsilons
+    assert config.job_config(Job("isnas", 1.0, 0)).epsilons == config.epsilons
     config = config_from_args(parser.parse_args(["--family", "size-classes", "--seeds", "5"]))
     assert config.family == "size-classes" and config.chosen_retrain_seeds == (0, 1, 2)
     with pytest.raises(SystemExit):

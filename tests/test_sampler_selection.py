@@ -11,6 +11,7 @@ import pytest
 from optuna.storages.journal import JournalFileBackend
 
 from optuna_isnas import ISNASSampler
+from optuna_isnas.core.hypervolume import best_subset, hypervolume
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -39,20 +40,27 @@ def study_with(sampler: ISNASSampler, n_trials: int, **kwargs: Any) -> optuna.St
     return study
 
 
-def test_default_family_is_evaluated_distinct_and_spans_the_sizes() -> None:
+def test_default_family_is_the_best_four_evaluated_by_hypervolume() -> None:
     sampler = ISNASSampler(seed=0)
-    study = study_with(sampler, 1 + 8 * 60)
+    study = study_with(sampler, 1 + 16 * 30)
     family = sampler.architectures(study)
     assert len(family) == sampler.n_distributions == 4
+    assert sampler.budgets(study) is None  # no size classes
     evaluated = {tuple(sorted(t.params.items())) for t in study.trials if t.values}
     assert all(tuple(sorted(a.items())) in evaluated for a in family)
     points = [values(a) for a in family]
     assert len(set(points)) == 4  # distinct
     sizes = [p[1] for p in points]
     assert sizes == sorted(sizes, reverse=True)  # large to small
-    assert sizes[0] / sizes[-1] >= 6  # the complexities seen span 1 .. 25
-    budgets = sampler.budgets(study)
-    assert budgets is not None and all(s <= b for s, b in zip(sizes, budgets))
+    assert sizes[0] / sizes[-1] >= 3  # the complexities seen span 1 .. 25
+    # No 4 evaluated architectures have more hypervolume (log10 complexity axis; reference:
+    # the worst loss and the largest complexity evaluated, plus 10 % of their spans).
+    seen = np.array([(t.values[0], np.log10(t.values[1])) for t in study.trials if t.values])
+    low, high = seen.min(axis=0), seen.max(axis=0)
+    reference = high + 0.1 * (high - low)
+    got = hypervolume([(p[0], np.log10(p[1])) for p in points], reference)
+    best = hypervolume(seen[best_subset(seen, 4, reference)], reference)
+    assert got == pytest.approx(best, rel=1e-9)
     # None dominates another.
     for i, p in enumerate(points):
         for j, q in enumerate(points):
@@ -112,8 +120,24 @@ def test_candidates_and_select_from_rescored_values() -> None:
         sampler.select_from(study, [c.params for c in cands], scored[:-1])
 
 
+def test_size_classes_are_evaluated_distinct_and_span_the_sizes() -> None:
+    sampler = ISNASSampler(seed=0, family="size-classes")
+    study = study_with(sampler, 1 + 8 * 60)
+    family = sampler.architectures(study)
+    points = [values(a) for a in family]
+    assert len(set(points)) == 4  # distinct
+    sizes = [p[1] for p in points]
+    assert sizes == sorted(sizes, reverse=True)  # large to small
+    assert sizes[0] / sizes[-1] >= 6  # the complexities seen span 1 .. 25
+    budgets = sampler.budgets(study)
+    assert budgets is not None and all(s <= b for s, b in zip(sizes, budgets))
+    for i, p in enumerate(points):
+        for j, q in enumerate(points):
+            assert i == j or not (q[0] <= p[0] and q[1] <= p[1])
+
+
 def test_select_from_with_an_unbounded_top_class_starts_at_the_most_accurate() -> None:
-    sampler = ISNASSampler(seed=0)  # size classes
+    sampler = ISNASSampler(seed=0, family="size-classes")
     study = study_with(sampler, 1 + 16 * 20)
     budgets = sampler.budgets(study)
     assert budgets is not None

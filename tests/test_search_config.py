@@ -103,6 +103,7 @@ def test_every_search_flag_sets_its_setting():
         "train_archs": ("3", 3),
         "sandwich": ("none", "none"),
         "weight_gradient": ("mean", "mean"),
+        "family": ("size-classes", "size-classes"),
     }
     for owner in (SearchConfig, TrainingRecipe):
         for field in dataclasses.fields(owner):

@@ -28,9 +28,10 @@ METHODS: tuple[str, ...] = ("isnas", "separate", *(n for n in SAMPLER_NAMES if n
 FAMILY_METHODS = ("isnas", "separate")
 """Methods whose searches run ISNASSampler (and get the search's sampler options)."""
 
-ISNAS_FAMILIES = ("epsilons", "size-classes")
-"""How the IS-NAS search of a comparison sets its K distributions: the unit search's K epsilons
-(the separate searches take one each), or the search's default family of K size classes."""
+ISNAS_FAMILIES = ("hypervolume", "size-classes", "epsilons")
+"""How the IS-NAS search of a comparison sets its K distributions: the search's default family
+(the K evaluated models of largest hypervolume), K size classes, or the unit search's K epsilons
+(the separate searches take one each)."""
 
 RETRAIN_SEEDS = 3
 """Score (b) retrains the families of the first this many seeds unless ``retrain_seeds`` is given."""
@@ -54,8 +55,9 @@ JOB_SETTINGS = (
     "progress",
     "budgets",
     "num_distributions",
+    "family",
 )
-"""Search settings each job sets itself (no comparison flag)."""
+"""Search settings each job sets itself (no comparison flag; compare's own --family chooses)."""
 
 
 class CompareError(SettingsError):
@@ -100,9 +102,10 @@ class CompareConfig:
         retrain_epochs: Epochs to retrain each returned family from scratch and score it on the
             test split, score (b) (default 10; 0: no retraining).
         retrain_seeds: Seeds whose families are retrained (None: the first three, or all if fewer).
-        family: How IS-NAS sets its K distributions: ``"epsilons"`` (the unit search's K
-            epsilons, as the separate searches) or ``"size-classes"`` (the search's default: K
-            size classes, budgets placed from the sizes it observes; K = the number of epsilons).
+        family: How IS-NAS sets its K distributions: ``"hypervolume"`` (the search's default:
+            the K evaluated models of largest hypervolume), ``"size-classes"`` (budgets placed
+            from the sizes it observes) or ``"epsilons"`` (the unit search's K epsilons, as the
+            separate searches). K = the number of epsilons.
         workers: Searches run in parallel (processes).
         out: Output directory.
         png: Also write PNG figures (needs a headless Chromium; skipped with a note otherwise).
@@ -178,11 +181,11 @@ class CompareConfig:
     family: str = setting(
         flag(
             "--family",
-            help="how IS-NAS sets its K distributions: the K epsilons (as the separate searches) "
-            "or the search's default K size classes",
+            help="how IS-NAS sets its K distributions: the search's default (the K models of "
+            "largest hypervolume), K size classes, or the K epsilons (as the separate searches)",
             choices=ISNAS_FAMILIES,
         ),
-        default="epsilons",
+        default="hypervolume",
     )
     workers: int = setting(
         flag("--workers", help="searches in parallel (processes)", parse=integer), default=1
@@ -309,14 +312,15 @@ class CompareConfig:
         epsilons: tuple[float, ...] | None = (
             self.epsilons if job.k is None else (self.epsilons[job.k],)
         )
-        size_classes = job.method == "isnas" and self.family == "size-classes"
-        if size_classes:
+        own_family = job.method == "isnas" and self.family != "epsilons"
+        if own_family:
             epsilons = None
         return dataclasses.replace(
             self.search,
             epsilons=epsilons if family else self.epsilons,
             budgets=None,
-            num_distributions=self.k if size_classes else None,
+            num_distributions=self.k if own_family else None,
+            family=self.family if own_family else self.search.family,
             epochs=self.epochs_for(job.multiplier),
             seed=job.seed,
             out=str(Path(self.out) / "runs" / job.label),

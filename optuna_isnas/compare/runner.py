@@ -4,7 +4,7 @@ Every method drives the same one-shot loop (``optuna_isnas.search.run_search``) 
 supernet; only the job's search settings differ (``CompareConfig.job_config``):
 
 - ``isnas``: one ``ISNASSampler`` with the K epsilons (K * lambda architectures per step), or
-  with the search's default K size classes (``CompareConfig.family``);
+  with the search's default family, the K models of largest hypervolume (``CompareConfig.family``);
 - ``separate``: job ``k`` is one single-eps search, ``ISNASSampler(epsilons=[eps_k])`` with the same
   lambda and its own supernet; the K jobs of one seed together are the paper's baseline;
 - ``nsgaii``, ``tpe``, ``random``: Optuna's samplers through ask/tell, K * lambda trials per step.

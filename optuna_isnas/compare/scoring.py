@@ -323,8 +323,10 @@ def format_summary(
         ),
     ]
     if isnas_family == "size-classes":
+        lines.append("IS-NAS runs K size classes (budgets placed from observed sizes).")
+    elif isnas_family == "hypervolume":
         lines.append(
-            "IS-NAS runs its default family: K size classes (budgets placed from observed sizes)."
+            "IS-NAS runs its default family: the K evaluated models of largest hypervolume."
         )
     lines += [
         "",

@@ -360,8 +360,10 @@ class ISNASSampler(BaseSampler):
         return None if ec is None else [None if np.isnan(v) else float(v) for v in ec]
 
     def tradeoffs(self, study: Study) -> list[float]:
-        """Each distribution's current trade-off ``eps_k`` (adapted in budget mode)."""
-        return [float(e) for e in self._synced_state(study).core.epsilons]
+        """Each distribution's current trade-off ``eps_k`` (adapted in budget mode); empty in
+        the hypervolume family, whose distributions have none."""
+        core = self._synced_state(study).core
+        return [] if core.family is not None else [float(e) for e in core.epsilons]
 
     def budgets(self, study: Study) -> list[float] | None:
         """Each distribution's current complexity budget, or None in trade-off mode.

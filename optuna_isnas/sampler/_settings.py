@@ -15,7 +15,7 @@ from typing import Any
 from optuna_isnas.core import ISNAS
 from optuna_isnas.core.archive import DEFAULT_SIZE
 
-#: K of the default family: size classes (docs/algorithm.md, "The default family").
+#: K of the default family (docs/algorithm.md, "The hypervolume family").
 DEFAULT_N_DISTRIBUTIONS = 4
 #: lambda (samples per distribution and generation) when none is given: ASNG-NAS's 2 for a
 #: single-objective study (one distribution, plain ASNG), 4 for two objectives. Once the K
@@ -32,7 +32,7 @@ DEFAULT_EPSILONS: tuple[float, ...] = (0.0, 1.0, 3.0, 9.0)
 #: "hypervolume" (the K evaluated points of largest hypervolume, ``optuna_isnas.core.family``)
 #: or "size-classes" (budgets placed between the smallest and largest complexity seen).
 FAMILIES = ("hypervolume", "size-classes")
-DEFAULT_FAMILY = "size-classes"
+DEFAULT_FAMILY = "hypervolume"
 
 
 def _numbers(name: str, value: Any, example: str) -> tuple[float, ...] | None:
@@ -209,7 +209,9 @@ class CoreSettings:
 __all__ = [
     "DEFAULT_ARCHIVE_SIZE",
     "DEFAULT_EPSILONS",
+    "DEFAULT_FAMILY",
     "DEFAULT_N_DISTRIBUTIONS",
+    "FAMILIES",
     "SAMPLES_PER_DISTRIBUTION",
     "SINGLE_OBJECTIVE_SAMPLES",
     "CoreSettings",

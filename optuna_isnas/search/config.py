@@ -16,6 +16,7 @@ from typing import Any
 
 from optuna_isnas.errors import SettingsError
 from optuna_isnas.flags import ParseError, flag, integer, key_value, number, numbers, setting, sizes
+from optuna_isnas.sampler import DEFAULT_FAMILY, FAMILIES
 from optuna_isnas.search.errors import SearchError
 from optuna_isnas.search.samplers import RESERVED_OPTIONS, SAMPLER_NAMES
 from optuna_isnas.training.recipe import TrainingRecipe
@@ -63,7 +64,7 @@ def _space_help() -> str:
 
 
 def _default_epsilons() -> str:
-    return "none: the default family of K size classes (docs/algorithm.md section 6)"
+    return "none: the family of --family (docs/algorithm.md)"
 
 
 def _train_archs(text: str) -> int | str:
@@ -95,8 +96,11 @@ class SearchConfig:
         epsilons: ISNASSampler's tradeoff coefficients, one per distribution (K = their number).
         budgets: Instead of ``epsilons``: one complexity budget (parameters) per distribution; the
             sampler adapts each tradeoff so that architecture k fits budget k.
-        num_distributions: K when neither ``epsilons`` nor ``budgets`` is given: the default
-            family of K size classes (ISNASSampler's default, docs/algorithm.md section 6).
+        num_distributions: K when neither ``epsilons`` nor ``budgets`` is given (the family of
+            ``family``).
+        family: How K distributions spread when neither ``epsilons`` nor ``budgets`` is given:
+            ``"hypervolume"`` (ISNASSampler's default: the K evaluated architectures of largest
+            hypervolume, docs/algorithm.md) or ``"size-classes"``.
         samples_per_distribution: lambda, architectures each distribution draws per generation.
         train_archs: Sampled architectures each weight step trains, of the ``K * lambda`` it
             evaluates: ``"auto"`` (a quarter of them, rounded up, at least 2), ``"all"``, or a
@@ -203,12 +207,21 @@ class SearchConfig:
         flag(
             "-K",
             "--num-distributions",
-            help="K, the number of size classes, when no epsilons or budgets are given",
+            help="K, the number of models in the family, when no epsilons or budgets are given",
             parse=integer,
             metavar="K",
             default_text=_default_k,
         ),
         default=None,
+    )
+    family: str = setting(
+        flag(
+            "--family",
+            help="the family when no epsilons or budgets are given: the K evaluated models of "
+            "largest hypervolume, or K size classes",
+            choices=FAMILIES,
+        ),
+        default=DEFAULT_FAMILY,
     )
     samples_per_distribution: int = setting(
         flag(
@@ -494,6 +507,12 @@ class SearchConfig:
             )
         if self.epsilons is not None and self.budgets is not None:
             raise SearchError("give either epsilons or budgets, not both")
+        _check_choice("family", self.family, FAMILIES)
+        if self.family != DEFAULT_FAMILY and (self.epsilons or self.budgets) is not None:
+            raise SearchError(
+                f"family={self.family!r} applies when no epsilons or budgets are given; "
+                "drop one of them"
+            )
         for name, positive in (("epsilons", False), ("budgets", True)):
             values = getattr(self, name)
             if values is None:

@@ -143,7 +143,7 @@ def _select_family(session: SearchSession, family: FamilySampler) -> Selection |
         study, [r.architecture for r in scored], values, unbounded_top=widest
     )
     placed = family.budgets(study)
-    eps = family.tradeoffs(study) if placed is None else [None] * len(chosen)
+    eps: Sequence[float | None] = family.tradeoffs(study) if placed is None else []
     budgets: list[float | None] | None = None if placed is None else list(placed)
     if widest and budgets is not None and family.complexity_budgets is None:  # size classes
         budgets[0] = None  # the largest class takes a model of any size
@@ -155,18 +155,25 @@ def _select_family(session: SearchSession, family: FamilySampler) -> Selection |
             dataclasses.replace(
                 scored[index],
                 index=k,
-                eps=_float(eps[k]),
+                eps=_float(eps[k]) if k < len(eps) else None,
                 budget=None if budgets is None else _float(budgets[k]),
                 trial=trials[index],
             )
         )
     missing = [k for k, index in enumerate(chosen) if index is None]
-    note = None
+    notes = []
     if missing:
-        note = (
+        notes.append(
             f"distribution(s) {missing} had no candidate within budget or constraints after "
             "rescoring; the family has fewer members"
         )
+    on_front = _non_dominated(values, session)
+    if not all(on_front[i] for i in chosen if i is not None):
+        notes.append(
+            f"only {sum(on_front)} of the {len(scored)} rescored candidates are non-dominated, so "
+            "the family also holds dominated models; run a longer search for a fuller front"
+        )
+    note = "; ".join(notes) or None
     return Selection(returned, scored, len(scored) * len(session.val), note)
 
 

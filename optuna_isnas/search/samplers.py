@@ -93,7 +93,14 @@ SamplerBuilder = Callable[["SearchConfig", "SearchSpace | None"], optuna.sampler
 
 # Set by the search itself, never by sampler options.
 RESERVED_OPTIONS = frozenset(
-    {"epsilons", "complexity_budgets", "complexity_fn", "samples_per_distribution", "seed"}
+    {
+        "epsilons",
+        "complexity_budgets",
+        "complexity_fn",
+        "family",
+        "samples_per_distribution",
+        "seed",
+    }
 )
 
 
@@ -106,8 +113,8 @@ def _isnas(config: SearchConfig, space: SearchSpace | None) -> optuna.samplers.B
     else:
         if config.budgets is not None:
             tradeoff = {"complexity_budgets": list(config.budgets)}
-        else:  # the default family: K size classes
-            tradeoff = {"n_distributions": num_distributions(config)}
+        else:  # the family of K: largest hypervolume, or size classes
+            tradeoff = {"n_distributions": num_distributions(config), "family": config.family}
         if space is not None:
             tradeoff["complexity_fn"] = space.n_params
     return ISNASSampler(
