@@ -19,9 +19,9 @@ candidates = st.lists(
 )
 
 
-def brute_best(family, losses, costs, worst=None):
+def brute_best(family, losses, costs):
     """The largest hypervolume of any K candidates in the family's plane."""
-    plane = family.plane(losses, costs, worst)
+    plane = family.plane(losses, costs)
     pts = plane.points(losses, costs)
     best = 0.0
     for subset in itertools.combinations(range(len(pts)), min(family.k, len(pts))):
@@ -42,24 +42,25 @@ def test_choose_is_the_best_k_by_hypervolume(points, k, log_axis):
 
 
 @settings(max_examples=80, deadline=None)
-@given(candidates, st.integers(1, 5), st.floats(1.0, 3.0))
+@given(candidates, st.integers(1, 5), st.sampled_from([None, (0.5, 2e5)]))
 def test_the_family_is_distinct_ordered_and_never_dominated_when_k_fronts_points_exist(
-    points, k, stretch
+    points, k, reference
 ):
     losses = np.array([p[0] for p in points])
     costs = np.array([p[1] for p in points])
-    worst = (float(losses.max()) * stretch, float(costs.max()) * stretch)
-    chosen = HypervolumeFamily(k).choose(losses, costs, worst=worst)
+    chosen = HypervolumeFamily(k, reference=reference).choose(losses, costs)
     assert len(chosen) == min(k, len(points))
     assert len(set(chosen)) == len(chosen)
     assert list(costs[chosen]) == sorted(costs[chosen], reverse=True)
-    n_front = len(pareto_front(np.column_stack([losses, costs])))
-    members = np.column_stack([losses[chosen], costs[chosen]])
-    dominated = len(chosen) - len(pareto_front(members))
-    if n_front >= k:
-        assert dominated == 0
-    else:  # every front point is in, the rest fill up
-        assert len(pareto_front(members)) == n_front
+    points_ = np.column_stack([losses, costs])
+    front = pareto_front(points_)
+    if reference is not None:  # front points beyond the reference add no area
+        inside = (losses[front] < reference[0]) & (costs[front] < reference[1])
+        front = front[inside]
+    if len(front) >= k:
+        assert set(chosen) <= set(front.tolist())
+    else:  # every front point inside the box is in, the rest fill up
+        assert set(front.tolist()) <= set(chosen)
 
 
 def test_only_eligible_candidates_are_chosen():
@@ -67,6 +68,15 @@ def test_only_eligible_candidates_are_chosen():
     costs = np.array([4e4, 3e4, 2e4, 1e4])
     chosen = HypervolumeFamily(4).choose(losses, costs, np.array([True, False, True, True]))
     assert chosen == [0, 2, 3]
+
+
+def test_the_default_reference_keeps_both_ends_of_the_front():
+    # A linear front: with the reference 1 / (K - 1) of the span beyond the nadir, the best K
+    # include both ends (Auger et al. 2009); with only 10 % they would not.
+    costs = np.logspace(3, 5, 21)
+    losses = np.linspace(0.1, 0.9, 21)[::-1].copy()
+    chosen = HypervolumeFamily(4).choose(losses, costs)
+    assert chosen[0] == 20 and chosen[-1] == 0
 
 
 def test_a_fixed_reference_leaves_out_what_lies_beyond_it():

@@ -11,7 +11,7 @@ import pytest
 from optuna.storages.journal import JournalFileBackend
 
 from optuna_isnas import ISNASSampler
-from optuna_isnas.core.hypervolume import best_subset, hypervolume
+from optuna_isnas.core.hypervolume import best_subset, hypervolume, pareto_front
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -54,10 +54,11 @@ def test_default_family_is_the_best_four_evaluated_by_hypervolume() -> None:
     assert sizes == sorted(sizes, reverse=True)  # large to small
     assert sizes[0] / sizes[-1] >= 3  # the complexities seen span 1 .. 25
     # No 4 evaluated architectures have more hypervolume (log10 complexity axis; reference:
-    # the worst loss and the largest complexity evaluated, plus 10 % of their spans).
+    # the nadir of the front evaluated, plus a third of its span, 1 / (K - 1)).
     seen = np.array([(t.values[0], np.log10(t.values[1])) for t in study.trials if t.values])
-    low, high = seen.min(axis=0), seen.max(axis=0)
-    reference = high + 0.1 * (high - low)
+    front = seen[pareto_front(seen)]
+    low, high = front.min(axis=0), front.max(axis=0)
+    reference = high + (high - low) / 3
     got = hypervolume([(p[0], np.log10(p[1])) for p in points], reference)
     best = hypervolume(seen[best_subset(seen, 4, reference)], reference)
     assert got == pytest.approx(best, rel=1e-9)

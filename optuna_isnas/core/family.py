@@ -15,10 +15,14 @@ pooled samples, weighted by the mixture importance weights.
 **The plane.** Points are ``(loss, log10 complexity)`` by default (``log_complexity``): a family
 of sizes is judged by ratios (a model 10x smaller), and on a linear axis the small models of a
 front that spans two decades share a sliver of the area, so the best K crowd at the large end.
-Both axes are scaled by the span of the current front, so that distances below the front (which
-rank dominated samples) weigh loss and complexity alike. **The reference point** is the front's
-nadir plus ``MARGIN`` of its span on each axis unless the user gives one: it moves with the
-front, so a sample beyond either end of the front adds area and the front is pulled outwards.
+Both axes are scaled by the span from the ideal point to the nadir, so that distances below the
+front (which rank dominated samples) weigh loss and complexity alike. **The reference point**,
+unless the user gives one, lies beyond the nadir of the front of what was evaluated, by
+``1 / (K - 1)`` of the front's span: far enough that both ends of the front belong to the family
+(``HypervolumeFamily.margin``), so a sample beyond either end adds area and the front is pulled
+outwards. It follows the front, not the worst evaluation, so a diverged training run far off the
+front does not stretch the box. A user who knows what a useful model is (say, error below 15 %) gives that
+as ``reference_point``; docs/algorithm.md measures both.
 """
 
 from __future__ import annotations
@@ -34,8 +38,8 @@ from optuna_isnas.core.hypervolume import best_subset, pareto_front, uncrowded_i
 FloatArray = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
 
-#: The reference point's distance beyond the front's nadir, as a share of the front's span on
-#: each axis (the usual 10 %; e.g. BoTorch infers its reference point the same way).
+#: The least distance of the default reference point beyond the nadir, as a share of the span
+#: on each axis (the usual 10 %), for K = 1 and 2.
 MARGIN = 0.1
 
 
@@ -76,7 +80,8 @@ class HypervolumeFamily:
         k: number of members (K).
         log_complexity: measure complexity on a log10 axis (default) or a linear one.
         reference: a fixed reference point ``(loss, complexity)`` in the objectives' own units,
-            or None (default) for the front's nadir plus ``MARGIN`` of its span.
+            or None (default): beyond the front's nadir by ``1 / (K - 1)`` of its span
+            (``margin``).
     """
 
     def __init__(
@@ -89,6 +94,12 @@ class HypervolumeFamily:
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
             raise ValueError(f"the hypervolume family needs an integer K >= 1, got {k!r}.")
         self.k = int(k)
+        #: The default reference's distance beyond the nadir, as a share of the span: 1 / (K - 1)
+        #: (at least ``MARGIN``). For a linear front, the K points of largest hypervolume include
+        #: both ends exactly when the reference lies at least 1 / (K - 1) of the span beyond the
+        #: nadir (Auger, Bader, Brockhoff, Zitzler 2009), so the family spans what was evaluated
+        #: end to end and a sample beyond either end adds area.
+        self.margin = max(MARGIN, 1.0 / (self.k - 1)) if self.k > 1 else MARGIN
         self.log_complexity = bool(log_complexity)
         self.reference: tuple[float, float] | None = None
         if reference is not None:
@@ -102,31 +113,18 @@ class HypervolumeFamily:
             self.reference = (float(ref[0]), float(ref[1]))
 
     # ------------------------------------------------------------------ the plane
-    def plane(
-        self,
-        losses: FloatArray,
-        complexities: FloatArray,
-        worst: tuple[float, float] | None = None,
-    ) -> Plane:
-        """The plane from the ideal point of the given points to their nadir (at least one point).
-
-        ``worst``: the largest loss and complexity evaluated so far, if known; the nadir is then
-        at least that far out, so that the box reaches the ends of the whole front, including
-        the smallest and the largest architectures evaluated, not only the current family's.
-        """
+    def plane(self, losses: FloatArray, complexities: FloatArray) -> Plane:
+        """The plane from the ideal point to the nadir of the given points' front."""
         raw = _raw(losses, complexities, self.log_complexity)
         front = raw[pareto_front(raw)] if len(raw) else np.zeros((1, 2))
         ideal, nadir = front.min(axis=0), front.max(axis=0)
-        if worst is not None:
-            far = _raw(np.array([worst[0]]), np.array([worst[1]]), self.log_complexity)[0]
-            nadir = np.maximum(nadir, far)
         span = nadir - ideal
         # A front of one point (or one value on an axis) has no span: use the value's size.
         fallback = np.maximum(np.abs(ideal), 1.0)
         scale = np.where(span > 0, span, fallback)
         if self.reference is None:
-            reference = (nadir - ideal) / scale + MARGIN
-            reference = np.where(span > 0, reference, MARGIN)
+            reference = (nadir - ideal) / scale + self.margin
+            reference = np.where(span > 0, reference, self.margin)
         else:
             fixed = _raw(
                 np.array([self.reference[0]]), np.array([self.reference[1]]), self.log_complexity
@@ -136,11 +134,7 @@ class HypervolumeFamily:
 
     # ------------------------------------------------------------------ the family
     def choose(
-        self,
-        losses: FloatArray,
-        complexities: FloatArray,
-        eligible: BoolArray | None = None,
-        worst: tuple[float, float] | None = None,
+        self, losses: FloatArray, complexities: FloatArray, eligible: BoolArray | None = None
     ) -> list[int]:
         """Indices of the family among the candidates, largest complexity first.
 
@@ -155,7 +149,7 @@ class HypervolumeFamily:
         idx = np.flatnonzero(allowed)
         if len(idx) == 0:
             return []
-        plane = self.plane(losses[idx], complexities[idx], worst)
+        plane = self.plane(losses[idx], complexities[idx])
         pts = plane.points(losses[idx], complexities[idx])
         chosen = [int(idx[i]) for i in best_subset(pts, self.k, plane.reference)]
         rest = [int(i) for i in idx if int(i) not in set(chosen)]

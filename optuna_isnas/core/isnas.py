@@ -397,20 +397,14 @@ class ISNAS:
         pool_c = np.concatenate([a_cost[a_viol <= 0], complexities[feasible]])
         if pool_l.size == 0:
             return [np.zeros(losses.shape) for _ in range(self.n_distributions)]
-        plane = self.family.plane(pool_l, pool_c, self._worst())
-        chosen = self.family.choose(a_loss, a_cost, a_viol <= 0, self._worst())
+        plane = self.family.plane(pool_l, pool_c)
+        chosen = self.family.choose(a_loss, a_cost, a_viol <= 0)
         members = plane.points(a_loss[chosen], a_cost[chosen])
         owner: list[int | None] = [None] * self.n_distributions
         if chosen:
             xs = np.array([self.archive.entries[i].x for i in chosen], dtype=np.int64)
             owner = assign_members(cat.log_prob(self.thetas, xs))
         return self.family.keys(plane, members, owner, losses, complexities)
-
-    def _worst(self) -> tuple[float, float] | None:
-        """The largest loss and complexity evaluated so far (None before any)."""
-        if self.scales.max_loss is None:
-            return None
-        return self.scales.max_loss, self.scales.max_complexity
 
     def _place_size_classes(self) -> None:
         """Size-class mode: budgets from the smallest and largest complexity seen so far."""
@@ -470,8 +464,8 @@ class ISNAS:
                 key = np.full(losses.shape, np.inf)
                 if feasible.any():
                     loss, cost = losses[feasible], complexities[feasible]
-                    chosen = family.choose(loss, cost, None, self._worst())
-                    plane = family.plane(loss, cost, self._worst())
+                    chosen = family.choose(loss, cost)
+                    plane = family.plane(loss, cost)
                     members = plane.points(loss[chosen], cost[chosen])
                     owner: list[int | None] = [k if k < len(chosen) else None]
                     key[feasible] = family.keys(plane, members, owner, loss, cost)[0]
@@ -533,7 +527,7 @@ class ISNAS:
             violations = np.zeros(losses.shape, dtype=np.float64)
         if self.family is not None:
             picked: list[int | None] = list(
-                self.family.choose(losses, complexities, violations <= 0, self._worst())
+                self.family.choose(losses, complexities, violations <= 0)
             )
             return picked + [None] * (self.n_distributions - len(picked))
         keys = []

@@ -55,7 +55,6 @@ class RunningScales:
     n_loss_observations: int = 0
     max_complexity: float = 0.0
     min_complexity: float | None = None
-    max_loss: float | None = None
 
     @property
     def loss(self) -> float:
@@ -76,8 +75,6 @@ class RunningScales:
         self.max_complexity = max(self.max_complexity, float(np.max(np.abs(complexities))))
         low = float(np.min(complexities))
         self.min_complexity = low if self.min_complexity is None else min(self.min_complexity, low)
-        worst = float(np.max(losses))
-        self.max_loss = worst if self.max_loss is None else max(self.max_loss, worst)
         spread = loss_spread(losses) if losses.size > 1 else 0.0
         if spread > 0.0 and np.isfinite(spread):
             self.n_loss_observations += 1
@@ -95,7 +92,6 @@ class RunningScales:
             "n_loss_observations": self.n_loss_observations,
             "max_complexity": self.max_complexity,
             "min_complexity": self.min_complexity,
-            "max_loss": self.max_loss,
         }
 
     @classmethod
