@@ -256,3 +256,31 @@ def test_completed_trials_of_the_open_generation_join_the_family() -> None:
     assert sampler.generation(study) == 1
     assert sampler.architectures(study) == [best]
     assert any(c.params == best for c in sampler.candidates(study))
+
+
+def test_a_reference_point_is_given_in_the_studys_own_units() -> None:
+    """An accuracy to maximise: the reference's accuracy only lets better models count."""
+
+    def accuracy_toy(trial: optuna.Trial) -> tuple[float, float]:
+        loss, size = toy(trial)
+        return 1.0 - loss / 6.0, size
+
+    sampler = ISNASSampler(seed=0, reference_point=(0.5, 30.0))
+    study = optuna.create_study(directions=["maximize", "minimize"], sampler=sampler)
+    study.optimize(accuracy_toy, n_trials=1 + 16 * 15)
+    family_mode = sampler._synced_state(study).core.family
+    assert family_mode is not None and family_mode.reference == (-0.5, 30.0)
+    members = [values(a) for a in sampler.architectures(study)]
+    # Every member is more accurate than the reference: loss below 3, accuracy above 0.5.
+    assert all(loss < 3.0 for loss, _ in members)
+
+
+def test_family_settings_that_cannot_apply_are_clear_errors() -> None:
+    with pytest.raises(ValueError, match="family must be one of"):
+        ISNASSampler(family="pareto")
+    with pytest.raises(ValueError, match="reference_point must be two numbers"):
+        ISNASSampler(reference_point=[1.0])
+    with pytest.raises(ValueError, match="drop them, or drop those"):
+        ISNASSampler(epsilons=[0.0, 1.0], reference_point=[1.0, 2.0])
+    with pytest.raises(ValueError, match="log_complexity must be True or False"):
+        ISNASSampler(log_complexity="yes")  # type: ignore[arg-type]

@@ -67,14 +67,18 @@ class Candidate:
 class ISNASSampler(BaseSampler):
     """Several architectures of different complexity from one search (IS-NAS).
 
-    Keeps K categorical distributions over the study's categorical parameters, one per
-    complexity trade-off ``eps_k``, and updates every one of them from the samples of
-    all of them through mixture importance weights, with ASNG's adaptive natural-gradient
-    step (Noda, Saito, Shirakawa, ICANN 2022; Akimoto et al., ASNG-NAS, ICML 2019).
+    Keeps K categorical distributions over the study's categorical parameters and updates
+    every one of them from the samples of all of them through mixture importance weights,
+    with ASNG's adaptive natural-gradient step (Noda, Saito, Shirakawa, ICANN 2022; Akimoto
+    et al., ASNG-NAS, ICML 2019).
 
     The study has two objectives, performance first (a loss or error to minimise, or an
-    accuracy to maximise) and complexity second (minimised); distribution k ranks its
-    samples by ``L / s_L + eps_k * c / s_c`` (see ``loss_scale``). A single-objective
+    accuracy to maximise) and complexity second (minimised). By default the family is the K
+    evaluated architectures of largest hypervolume (Auger et al., FOGA 2009), and each
+    distribution ranks samples by their uncrowded hypervolume improvement over the other
+    members (Sofomore, Touré et al., GECCO 2019). With ``complexity_budgets`` distribution k
+    looks for the best model within ``b_k``; with ``epsilons`` it ranks by
+    ``L / s_L + eps_k * c / s_c`` (the paper; see ``loss_scale``). A single-objective
     study runs plain ASNG with one distribution.
 
     Trials come in generations of ``K * samples_per_distribution``; each trial records
@@ -83,8 +87,9 @@ class ISNASSampler(BaseSampler):
 
     Args:
         epsilons: complexity trade-offs, one distribution each, in increasing order for
-            large-to-small models. Default ``(0.0, 1.0, 3.0, 9.0)`` when neither this nor
-            ``complexity_budgets`` is given.
+            large-to-small models (e.g. ``DEFAULT_EPSILONS``, ``(0.0, 1.0, 3.0, 9.0)``).
+        n_distributions: K when neither ``epsilons`` nor ``complexity_budgets`` is given
+            (default 4).
         complexity_budgets: alternatively, one budget on the second objective per
             distribution (e.g. ``[0.2e6, 0.5e6, 1e6]`` parameters): distribution k looks
             for the lowest-loss architecture whose complexity is at most ``b_k`` and adapts
@@ -102,6 +107,14 @@ class ISNASSampler(BaseSampler):
             "lambda"), ASNG-NAS's 2 in a single-objective one.
         alpha: ASNG's step-size adaptation threshold (default 1.5).
         init_delta: ASNG's initial trust-region radius (default 1.0).
+        family: how the K distributions spread when neither ``epsilons`` nor
+            ``complexity_budgets`` is given: ``"hypervolume"`` (default) or ``"size-classes"``
+            (docs/algorithm.md sections 9 and 6).
+        log_complexity: hypervolume family: measure complexity on a log10 axis (default) or a
+            linear one.
+        reference_point: hypervolume family: ``(performance, complexity)`` in the study's own
+            units (an accuracy for a maximised first objective): models beyond it add nothing
+            to the family. None (default): a point that follows the front of what was evaluated.
         loss_scale: fixed scale ``s_L`` of the first objective; None (default) estimates
             the spread of the loss online, which makes ``eps`` unit-free.
         complexity_scale: fixed scale ``s_c`` of the second objective; None (default)
@@ -114,6 +127,8 @@ class ISNASSampler(BaseSampler):
             independent sampler after the search space is known.
         weighting: ``"mixture"`` (the method) or ``"own"`` (each distribution learns
             only from its own trials: K independent ASNG runs sharing one study).
+        archive_size: evaluated architectures kept per distribution for the family
+            (default 4; docs/algorithm.md section 6).
     """
 
     def __init__(
@@ -548,6 +563,7 @@ class ISNASSampler(BaseSampler):
             [len(d.choices) for d in dists.values()],
             self._seed,
             n_objectives=self._n_objectives(study),
+            loss_sign=self._signs(study)[0],
         )
         # The first window starts at trial 0, not at this trial: workers that initialise
         # at the same time then write identical states (the earlier, untagged trials are

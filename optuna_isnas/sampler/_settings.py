@@ -172,10 +172,19 @@ class CoreSettings:
                 return len(given)
         return self.size_classes or self.hypervolume or DEFAULT_N_DISTRIBUTIONS
 
-    def build(self, n_choices: Sequence[int], seed: int | None, *, n_objectives: int) -> ISNAS:
+    def build(
+        self,
+        n_choices: Sequence[int],
+        seed: int | None,
+        *,
+        n_objectives: int,
+        loss_sign: float = 1.0,
+    ) -> ISNAS:
         """The core optimizer for a study with ``n_objectives`` objectives.
 
-        A single-objective study runs plain ASNG: one distribution with eps = 0.
+        A single-objective study runs plain ASNG: one distribution with eps = 0. ``loss_sign``
+        is -1 when the first objective is maximised: the core minimises ``-value``, so a
+        reference point given in the study's own units (an accuracy) is turned the same way.
         """
         common: dict[str, Any] = {
             "samples_per_distribution": self.single_objective_samples
@@ -200,7 +209,9 @@ class CoreSettings:
                 n_choices,
                 hypervolume=self.hypervolume,
                 log_complexity=self.log_complexity,
-                reference_point=self.reference_point,
+                reference_point=None
+                if self.reference_point is None
+                else (loss_sign * self.reference_point[0], self.reference_point[1]),
                 **common,
             )
         return ISNAS(n_choices, size_classes=self.size_classes, **common)
