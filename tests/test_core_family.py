@@ -94,8 +94,6 @@ def test_bad_settings_are_clear_errors():
         HypervolumeFamily(2, reference=(1.0,))
     with pytest.raises(ValueError, match="> 0 on the log axis"):
         HypervolumeFamily(2, reference=(1.0, 0.0))
-    with pytest.raises(ValueError, match="log_complexity=False"):
-        HypervolumeFamily(2).plane(np.array([0.1]), np.array([0.0]))
 
 
 def test_members_go_to_the_distributions_most_likely_to_draw_them():
@@ -175,7 +173,15 @@ def test_infeasible_samples_are_never_in_the_family():
     del rng
 
 
-def test_the_log_axis_rejects_a_zero_complexity_with_advice():
-    opt = ISNAS([2, 2], hypervolume=2, seed=0)
-    with pytest.raises(ValueError, match="log_complexity=False"):
-        opt.tell([Solution(0, np.array([0, 1]), 0.5, 0.0)])
+def test_a_zero_complexity_makes_the_plane_linear_with_a_warning():
+    family = HypervolumeFamily(2)
+    with pytest.warns(UserWarning, match="log_complexity=False"):
+        plane = family.plane(np.array([0.1, 0.5]), np.array([3.0, 0.0]))
+    assert not plane.log_complexity
+    assert family.plane(np.array([0.1, 0.5]), np.array([3.0, 1.0])).log_complexity
+    # The optimizer keeps going, and both models are in its family.
+    opt = ISNAS([2, 2], hypervolume=2, samples_per_distribution=1, seed=0)
+    with pytest.warns(UserWarning):
+        opt.tell([Solution(0, np.array([0, 1]), 0.5, 0.0), Solution(1, np.array([1, 1]), 0.1, 3.0)])
+    with pytest.warns(UserWarning):
+        assert sorted(opt.select()) == [0, 1]

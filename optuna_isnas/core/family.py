@@ -27,6 +27,7 @@ as ``reference_point``; docs/algorithm.md measures both.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -64,12 +65,8 @@ class Plane:
 def _raw(losses: FloatArray, complexities: FloatArray, log_complexity: bool) -> FloatArray:
     c = np.asarray(complexities, dtype=np.float64)
     if log_complexity:
-        if np.any(c <= 0):
-            raise ValueError(
-                "complexities must be > 0 on the log axis of the hypervolume family; "
-                "use log_complexity=False for a complexity that can be 0 or negative."
-            )
-        c = np.log10(c)
+        # A plane is only log when every point it maps is > 0 (``HypervolumeFamily.plane``).
+        c = np.log10(np.maximum(c, np.finfo(np.float64).tiny))
     return np.column_stack([np.asarray(losses, dtype=np.float64), c])
 
 
@@ -114,8 +111,19 @@ class HypervolumeFamily:
 
     # ------------------------------------------------------------------ the plane
     def plane(self, losses: FloatArray, complexities: FloatArray) -> Plane:
-        """The plane from the ideal point to the nadir of the given points' front."""
-        raw = _raw(losses, complexities, self.log_complexity)
+        """The plane from the ideal point to the nadir of the given points' front.
+
+        A complexity of 0 or below has no logarithm: the plane is then linear (with a warning,
+        once), so a user's own complexity that can be 0 still works.
+        """
+        log = self.log_complexity and bool(np.all(np.asarray(complexities) > 0))
+        if self.log_complexity and not log:
+            warnings.warn(
+                "a complexity of 0 or below was evaluated: the hypervolume family measures "
+                "complexity on a linear axis; pass log_complexity=False to say so",
+                stacklevel=2,
+            )
+        raw = _raw(losses, complexities, log)
         front = raw[pareto_front(raw)] if len(raw) else np.zeros((1, 2))
         ideal, nadir = front.min(axis=0), front.max(axis=0)
         span = nadir - ideal
@@ -126,11 +134,9 @@ class HypervolumeFamily:
             reference = (nadir - ideal) / scale + self.margin
             reference = np.where(span > 0, reference, self.margin)
         else:
-            fixed = _raw(
-                np.array([self.reference[0]]), np.array([self.reference[1]]), self.log_complexity
-            )[0]
+            fixed = _raw(np.array([self.reference[0]]), np.array([self.reference[1]]), log)[0]
             reference = (fixed - ideal) / scale
-        return Plane(ideal, scale, np.asarray(reference, dtype=np.float64), self.log_complexity)
+        return Plane(ideal, scale, np.asarray(reference, dtype=np.float64), log)
 
     # ------------------------------------------------------------------ the family
     def choose(

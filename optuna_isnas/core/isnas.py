@@ -562,11 +562,6 @@ class ISNAS:
             raise ValueError(f"origins must lie in 0..{self.n_distributions - 1}.")
         if not (np.all(np.isfinite(losses)) and np.all(np.isfinite(complexities))):
             raise ValueError("losses and complexities must be finite; drop failed evaluations.")
-        if self.family is not None and self.family.log_complexity and np.any(complexities <= 0):
-            raise ValueError(
-                "complexities must be > 0 on the hypervolume family's log axis; use "
-                "log_complexity=False for a complexity that can be 0 or negative."
-            )
 
     # ----------------------------------------------------------------- state
     def to_dict(self) -> dict[str, Any]:
