@@ -456,25 +456,47 @@ class ISNAS:
 
             return keys
 
-        def hypervolume(family: HypervolumeFamily, k: int) -> RankKeys:
-            def keys(
-                losses: FloatArray, complexities: FloatArray, violations: FloatArray
-            ) -> tuple[FloatArray, NDArray[np.bool_], FloatArray]:
-                feasible = violations <= 0
-                key = np.full(losses.shape, np.inf)
-                if feasible.any():
-                    loss, cost = losses[feasible], complexities[feasible]
-                    chosen = family.choose(loss, cost)
-                    plane = family.plane(loss, cost)
-                    members = plane.points(loss[chosen], cost[chosen])
-                    owner: list[int | None] = [k if k < len(chosen) else None]
-                    key[feasible] = family.keys(plane, members, owner, loss, cost)[0]
-                return key, feasible, violations
+        def hypervolume(family: HypervolumeFamily) -> list[RankKeys]:
+            # The family and the keys depend only on the candidates: computed once for all K.
+            memo: dict[bytes, list[FloatArray]] = {}
 
-            return keys
+            def all_keys(
+                losses: FloatArray, complexities: FloatArray, violations: FloatArray
+            ) -> list[FloatArray]:
+                tag = losses.tobytes() + complexities.tobytes() + violations.tobytes()
+                if tag not in memo:
+                    feasible = violations <= 0
+                    out = [np.full(losses.shape, np.inf) for _ in range(self.n_distributions)]
+                    if feasible.any():
+                        loss, cost = losses[feasible], complexities[feasible]
+                        chosen = family.choose(loss, cost)
+                        plane = family.plane(loss, cost)
+                        members = plane.points(loss[chosen], cost[chosen])
+                        owner: list[int | None] = [
+                            k if k < len(chosen) else None for k in range(self.n_distributions)
+                        ]
+                        for k, key in enumerate(family.keys(plane, members, owner, loss, cost)):
+                            out[k][feasible] = key
+                    memo.clear()
+                    memo[tag] = out
+                return memo[tag]
+
+            def of(k: int) -> RankKeys:
+                def keys(
+                    losses: FloatArray, complexities: FloatArray, violations: FloatArray
+                ) -> tuple[FloatArray, NDArray[np.bool_], FloatArray]:
+                    return (
+                        all_keys(losses, complexities, violations)[k],
+                        violations <= 0,
+                        violations,
+                    )
+
+                return keys
+
+            return [of(k) for k in range(self.n_distributions)]
 
         if self.family is not None:
-            return [hypervolume(self.family, k) for k in range(self.n_distributions)]
+            return hypervolume(self.family)
         if self.budgets is None:
             return [trade_off(float(e)) for e in self.epsilons]
         bounds = [float(b) for b in self.budgets]
