@@ -130,9 +130,8 @@ class HypervolumeFamily:
         # A front of one point (or one value on an axis) has no span: use the value's size.
         fallback = np.maximum(np.abs(ideal), 1.0)
         scale = np.where(span > 0, span, fallback)
-        if self.reference is None:
-            reference = (nadir - ideal) / scale + self.margin
-            reference = np.where(span > 0, reference, self.margin)
+        if self.reference is None:  # the nadir is at 1 on an axis with a span, else at 0
+            reference = np.where(span > 0, 1.0, 0.0) + self.margin
         else:
             fixed = _raw(np.array([self.reference[0]]), np.array([self.reference[1]]), log)[0]
             reference = (fixed - ideal) / scale
