@@ -112,7 +112,7 @@ class ISNAS:
             Give exactly one of ``epsilons``, ``budgets``, ``size_classes`` and ``hypervolume``.
         log_complexity: hypervolume mode: complexity on a log10 axis (default) or linear.
         reference_point: hypervolume mode: a fixed reference ``(loss, complexity)``, or None
-            (default) for the front's nadir plus 10 % of its span.
+            (default) for the front's nadir plus 1 / (K - 1) of its span.
         samples_per_distribution: ``lambda``, samples each distribution draws per
             generation (>= 1).
         alpha: ASNG's threshold on the accumulated gradient (default 1.5).
