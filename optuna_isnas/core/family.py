@@ -1,6 +1,6 @@
 """The hypervolume family: the K evaluated architectures whose hypervolume is largest.
 
-ALGORITHM.md section 7. Size classes and trade-offs spread K models along the front by rules of
+docs/algorithm.md section 9. Size classes and trade-offs spread K models along the front by rules of
 thumb that fail where random samples do not span it. This family has a definition instead: the
 K points of largest hypervolume, the optimal mu-distribution of the front (Auger, Bader,
 Brockhoff, Zitzler, FOGA 2009), exact in 2-D (``hypervolume.best_subset``).
@@ -21,8 +21,8 @@ unless the user gives one, lies beyond the nadir of the front of what was evalua
 ``1 / (K - 1)`` of the front's span: far enough that both ends of the front belong to the family
 (``HypervolumeFamily.margin``), so a sample beyond either end adds area and the front is pulled
 outwards. It follows the front, not the worst evaluation, so a diverged training run far off the
-front does not stretch the box. A user who knows what a useful model is (say, error below 15 %) gives that
-as ``reference_point``; docs/algorithm.md measures both.
+front does not stretch the box. A user who knows what a useful model is (say, error below 15 %)
+gives that as ``reference_point``; docs/algorithm.md measures both.
 """
 
 from __future__ import annotations
@@ -157,7 +157,8 @@ class HypervolumeFamily:
         plane = self.plane(losses[idx], complexities[idx])
         pts = plane.points(losses[idx], complexities[idx])
         chosen = [int(idx[i]) for i in best_subset(pts, self.k, plane.reference)]
-        rest = [int(i) for i in idx if int(i) not in set(chosen)]
+        taken = set(chosen)
+        rest = [int(i) for i in idx if int(i) not in taken]
         while len(chosen) < self.k and rest:
             members = plane.points(losses[chosen], complexities[chosen])
             gain = uncrowded_improvement(
