@@ -508,7 +508,9 @@ class SearchConfig:
         if self.epsilons is not None and self.budgets is not None:
             raise SearchError("give either epsilons or budgets, not both")
         _check_choice("family", self.family, FAMILIES)
-        if self.family != DEFAULT_FAMILY and (self.epsilons or self.budgets) is not None:
+        if self.family != DEFAULT_FAMILY and (
+            self.epsilons is not None or self.budgets is not None
+        ):
             raise SearchError(
                 f"family={self.family!r} applies when no epsilons or budgets are given; "
                 "drop one of them"
