@@ -18,7 +18,8 @@ from pathlib import Path
 import optuna
 from _tiny import TINY_SEARCH
 
-from optuna_isnas.search.storage import JournalLock, open_storage
+from optuna_isnas.journal import JournalLock
+from optuna_isnas.search.storage import open_storage
 
 TINY = TINY_SEARCH
 CLI = [sys.executable, "-c", "import sys; from optuna_isnas.cli import main; sys.exit(main())"]

@@ -295,50 +295,34 @@ def test_existing_study_in_given_storage_needs_overwrite(tmp_path):
     assert len(again.study.trials) == again.session.total_steps * 8
 
 
-def test_checkpoint_is_plain_data_and_format_1_is_upgraded(tmp_path):
-    """Checkpoints load with weights_only=True; an old pickled one is refused, upgraded, resumed."""
-    import pickle
-    import random
+def test_checkpoint_is_plain_data_behind_a_checksummed_header(tmp_path):
+    """A checkpoint is a header line (format, sha256, length) and torch.save's bytes, which load
+    with weights_only=True; a file without the header (e.g. a bare torch.save) is refused."""
+    import hashlib
+    import io
 
-    import numpy as np
+    from optuna_isnas.search.checkpoint import FORMAT_VERSION
 
-    from optuna_isnas.search.checkpoint import upgrade_checkpoint
-    from optuna_isnas.search.samplers import make_sampler
-
-    straight = run_search(tiny(tmp_path, "straight", sampler="random"))
-    config = tiny(tmp_path, "old", sampler="random")
+    config = tiny(tmp_path, "run", sampler="random")
     with pytest.raises(SearchInterrupted):
         run_search(config, step_callback=_interrupt_at(STEPS))
-    path = tmp_path / "old" / "checkpoint.pt"
-    state = torch.load(path, weights_only=True)  # nothing in it needs unpickling
-    assert state["format_version"] == 2 and "_rng._rng" in state["sampler_random_states"]
-
-    # What format 1 wrote: numpy's and Python's states as tuples, and the pickled sampler.
-    sampler = make_sampler(config)
-    from optuna_isnas.search.rng import set_sampler_random_states
-
-    set_sampler_random_states(sampler, state.pop("sampler_random_states"))
-    np.random.seed(1)
-    random.seed(1)
-    numpy_state = state["random_states"]["numpy"]
-    keys = np.asarray(numpy_state["keys"], dtype=np.uint32)
-    state["random_states"]["numpy"] = (
-        "MT19937",
-        keys,
-        numpy_state["pos"],
-        numpy_state["has_gauss"],
-        numpy_state["cached_gaussian"],
+    path = tmp_path / "run" / "checkpoint.pt"
+    header, _, payload = path.read_bytes().partition(b"\n")
+    magic, version, algorithm, digest, length = header.rsplit(b" ", 4)
+    assert (magic, int(version), algorithm) == (
+        b"optuna-isnas checkpoint",
+        FORMAT_VERSION,
+        b"sha256",
     )
-    version, internal, gauss = state["random_states"]["python"]
-    state["random_states"]["python"] = (version, tuple(internal), gauss)
-    torch.save({**state, "format_version": 1, "sampler": pickle.dumps(sampler)}, path)
+    assert int(length) == len(payload) and digest.decode() == hashlib.sha256(payload).hexdigest()
+    state = torch.load(io.BytesIO(payload), weights_only=True)  # nothing in it needs unpickling
+    assert (
+        state["format_version"] == FORMAT_VERSION and "_rng._rng" in state["sampler_random_states"]
+    )
 
-    with pytest.raises(SearchError, match=r"format 1.*optuna_isnas.search.checkpoint upgrade"):
+    torch.save(state, path)  # the same contents without the header
+    with pytest.raises(SearchError, match=r"not an optuna-isnas search checkpoint of format"):
         run_search(config, resume=True)
-    upgrade_checkpoint(path)
-    assert (tmp_path / "old" / "checkpoint.pt.v1").is_file()
-    resumed = run_search(config, resume=True)
-    assert trial_record(resumed.study) == trial_record(straight.study)
 
 
 def test_the_table_prints_budgets_as_parameter_counts_and_tradeoffs_as_given():

@@ -3,21 +3,24 @@
 A checkpoint holds the supernet, optimiser, scheduler and GradScaler states, the loop position,
 the minibatch streams, the process-wide random states, the sampler's random states, and the
 configuration; the study itself lives in its Optuna storage. Everything in it is plain data and
-tensors, so it loads with ``torch.load(weights_only=True)``: the sampler is never pickled but
-rebuilt from the configuration (``search.session.make_sampler``).
+tensors (``torch.load(weights_only=True)``): the sampler is never pickled but rebuilt from the
+configuration (``search.session.make_sampler``).
 
-Checkpoints of format 1 (which pickled the sampler) are refused with a message; convert one you
-trust with ``python -m optuna_isnas.search.checkpoint upgrade PATH``.
+The file is one header line, ``optuna-isnas checkpoint 3 sha256 <hex> <bytes>``, followed by the
+bytes ``torch.save`` wrote. A file whose bytes do not match the header (garbled, truncated, empty)
+is refused with one line, never resumed from: torch's loader does not check its archive's CRCs,
+and a resumed search on garbled weights would go on silently with NaN losses. The file is written
+to ``checkpoint.pt.tmp``, synced, and renamed over the old one; a failed write (a full disk)
+removes the temporary file and leaves the previous checkpoint as it was.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import importlib
+import errno
+import hashlib
 import io
 import os
-import pickle
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,11 +29,10 @@ import torch
 
 from optuna_isnas.search.config import SearchConfig
 from optuna_isnas.search.errors import CheckpointMismatchError, SearchError
-from optuna_isnas.search.rng import sampler_random_states
 
 CHECKPOINT_NAME = "checkpoint.pt"
-FORMAT_VERSION = 2
-UPGRADE_COMMAND = "python -m optuna_isnas.search.checkpoint upgrade"
+FORMAT_VERSION = 3
+_MAGIC = b"optuna-isnas checkpoint"
 
 
 @dataclass
@@ -56,24 +58,43 @@ class Checkpoint:
 
 
 def save_checkpoint(path: str | Path, checkpoint: Checkpoint) -> None:
-    """Write ``checkpoint`` atomically (a temporary file renamed over ``path``)."""
+    """Write ``checkpoint`` atomically: a checksummed temporary file, synced, renamed over ``path``.
+
+    Raises:
+        SearchError: The file could not be written (e.g. the disk is full); the temporary file
+            is removed and an earlier checkpoint at ``path`` is left as it was.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     buffer = io.BytesIO()
     torch.save({"format_version": FORMAT_VERSION, **dataclasses.asdict(checkpoint)}, buffer)
+    payload = buffer.getbuffer()
+    digest = hashlib.sha256(payload).hexdigest()
+    header = b"%s %d sha256 %s %d\n" % (_MAGIC, FORMAT_VERSION, digest.encode(), len(payload))
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(buffer.getvalue())
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "wb") as f:
+            f.write(header)
+            f.write(payload)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
+        hint = "free some space" if full else "check the directory"
+        raise SearchError(
+            f"cannot write checkpoint {path}: {exc.strerror or exc}; {hint}, then continue the "
+            "search with --resume (from the previous checkpoint, which is left as it was)"
+        ) from exc
 
 
 def load_checkpoint(path: str | Path) -> Checkpoint:
-    """Read a checkpoint onto the CPU (``weights_only=True``: nothing in it is unpickled).
+    """Read and verify a checkpoint, onto the CPU (nothing in it is unpickled).
 
     Raises:
-        SearchError: The file is missing, is not a search checkpoint, or has the old format.
+        SearchError: The file is missing, is not a search checkpoint of this format, or its
+            bytes do not match its checksum (garbled, truncated or empty).
     """
     path = Path(path)
     if not path.is_file():
@@ -81,24 +102,58 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
             f"no checkpoint to resume from at {path}; run the search without --resume first"
         )
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # a corrupt or old file is reported, not re-raised
-        if _format_of(path) == 1:
-            raise SearchError(
-                f"{path} has checkpoint format 1, which stored a pickled sampler; if you trust the "
-                f"file, convert it with `{UPGRADE_COMMAND} {path}` and resume again"
-            ) from exc
-        raise SearchError(f"cannot read checkpoint {path}: {exc}") from exc
-    return _from_state(state, path)
+        data = path.read_bytes()
+    except OSError as exc:
+        raise SearchError(f"cannot read checkpoint {path}: {exc.strerror or exc}") from exc
+    return checkpoint_from_bytes(data, path)
 
 
 def checkpoint_from_bytes(data: bytes, path: str | Path) -> Checkpoint:
     """A checkpoint from the bytes of its file (as :func:`load_checkpoint`; ``path`` names it)."""
+    path = Path(path)
+    payload = _verified_payload(data, path)
     try:
-        state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-    except Exception as exc:  # a corrupt file is reported, not re-raised
-        raise SearchError(f"cannot read checkpoint {path}: {exc}") from exc
-    return _from_state(state, Path(path))
+        state = torch.load(io.BytesIO(payload), map_location="cpu", weights_only=True)
+    except Exception as exc:  # its checksum matched, so torch itself could not read what it wrote
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SearchError(f"cannot read checkpoint {path}: {first}") from exc
+    return _from_state(state, path)
+
+
+_START_OVER = "start the search again with --overwrite (its study is replaced)"
+
+
+def _verified_payload(data: bytes, path: Path) -> bytes:
+    """The bytes after the header line, checked against the header's length and checksum."""
+    if not data:
+        raise SearchError(
+            f"checkpoint {path} is empty (it was never completely written); {_START_OVER}"
+        )
+    line, _, payload = data.partition(b"\n")
+    fields = line.split(b" ")
+    if not line.startswith(_MAGIC + b" ") or len(fields) != 6 or fields[3] != b"sha256":
+        raise SearchError(
+            f"{path} is not an optuna-isnas search checkpoint of format {FORMAT_VERSION} (it was "
+            f"written by another program or another version, or its start is garbled); {_START_OVER}"
+        )
+    if fields[2] != str(FORMAT_VERSION).encode():
+        raise SearchError(
+            f"checkpoint {path} has format {fields[2].decode(errors='replace')}, not "
+            f"{FORMAT_VERSION}; {_START_OVER}"
+        )
+    digest, length = fields[4].decode(errors="replace"), fields[5]
+    if not length.isdigit() or int(length) != len(payload):
+        raise SearchError(
+            f"checkpoint {path} is truncated or extended ({len(payload)} bytes after its header, "
+            f"which says {length.decode(errors='replace')}); {_START_OVER}, or restore the file "
+            "from a copy and resume"
+        )
+    if hashlib.sha256(payload).hexdigest() != digest:
+        raise SearchError(
+            f"checkpoint {path} is damaged: its bytes do not match its checksum (they were changed "
+            f"after it was written); {_START_OVER}, or restore the file from a copy and resume"
+        )
+    return payload
 
 
 def _from_state(state: Any, path: Path) -> Checkpoint:
@@ -113,39 +168,6 @@ def _from_state(state: Any, path: Path) -> Checkpoint:
     return Checkpoint(**{k: v for k, v in state.items() if k in names})
 
 
-def _format_of(path: Path) -> int | None:
-    """The format of a checkpoint that did not load as the current one (read safely)."""
-    state = _load_with_numpy_arrays(path)
-    return state.get("format_version") if isinstance(state, dict) else None
-
-
-def _load_with_numpy_arrays(path: Path) -> Any:
-    """``torch.load(weights_only=True)`` that also accepts numpy arrays (format 1 kept numpy's
-    random state as one); None when the file holds anything else that would need unpickling."""
-    names = torch.serialization.get_unsafe_globals_in_checkpoint(path)
-    allowed: list[Any] = []
-    for name in names:
-        module, _, attr = name.rpartition(".")
-        if not (name in _NUMPY_ARRAY_GLOBALS or module == "numpy.dtypes"):
-            return None
-        allowed.append(getattr(importlib.import_module(module), attr))
-    # dtypes are rebuilt from their classes, which the scan above does not list
-    dtypes = importlib.import_module("numpy.dtypes")
-    allowed += [getattr(dtypes, n) for n in dir(dtypes) if n.endswith("DType")]
-    with torch.serialization.safe_globals(allowed):
-        return torch.load(path, map_location="cpu", weights_only=True)
-
-
-_NUMPY_ARRAY_GLOBALS = frozenset(
-    {
-        "numpy.dtype",
-        "numpy.ndarray",
-        "numpy._core.multiarray._reconstruct",
-        "numpy.core.multiarray._reconstruct",
-    }
-)
-
-
 def check_config(checkpoint: Checkpoint, config: SearchConfig, path: str | Path) -> None:
     """Raise CheckpointMismatchError naming each setting that differs from the checkpoint's."""
     diffs = config.differences(checkpoint.config)
@@ -157,50 +179,3 @@ def check_config(checkpoint: Checkpoint, config: SearchConfig, path: str | Path)
             f"checkpoint {path} was written by a search with different settings ({listed}); "
             "resume with the same settings or start a new search in another --out directory"
         )
-
-
-def upgrade_checkpoint(path: str | Path) -> Path:
-    """Convert a format-1 checkpoint into the current format, in place (a copy stays as ``.v1``).
-
-    Format 1 pickled the sampler, so converting it unpickles those bytes: only for files you
-    trust. The sampler's random states are kept; the random states of the process are converted.
-    """
-    from optuna_isnas.search.rng import _legacy_state
-
-    path = Path(path)
-    state = _load_with_numpy_arrays(path)
-    if not isinstance(state, dict) or state.get("format_version") != 1:
-        raise SearchError(f"{path} is not a format-1 optuna-isnas search checkpoint")
-    sampler = pickle.loads(state["sampler"]) if state.get("sampler") else None
-    old = state["random_states"]
-    version, internal, gauss = old["python"]
-    random_states = {
-        **{k: v for k, v in old.items() if k in ("torch", "cuda")},
-        "numpy": _legacy_state(old["numpy"]),
-        "python": [version, list(internal), gauss],
-    }
-    names = {f.name for f in dataclasses.fields(Checkpoint)}
-    fields = {k: v for k, v in state.items() if k in names}
-    fields.update(
-        random_states=random_states,
-        sampler_random_states={} if sampler is None else sampler_random_states(sampler),
-    )
-    path.replace(path.with_name(path.name + ".v1"))
-    save_checkpoint(path, Checkpoint(**fields))
-    return path
-
-
-def _main(argv: list[str]) -> int:
-    if len(argv) != 2 or argv[0] != "upgrade":
-        print(f"usage: {UPGRADE_COMMAND} CHECKPOINT", file=sys.stderr)
-        return 2
-    try:
-        print(f"upgraded {upgrade_checkpoint(argv[1])} (the old file is kept as .v1)")
-    except (OSError, SearchError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(_main(sys.argv[1:]))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -34,9 +35,11 @@ from optuna_isnas.search.config import SearchConfig
 from optuna_isnas.search.errors import SearchError, SearchInterrupted
 from optuna_isnas.search.progress import EpochProgress, say
 from optuna_isnas.search.rng import random_states, sampler_random_states, set_random_states
+from optuna_isnas.search.run_lock import RunFolderLock
 from optuna_isnas.search.session import SearchSession, open_session
 from optuna_isnas.search.signals import GracefulStop
 from optuna_isnas.search.step import LossHook, OneShotTrainer, StepLosses
+from optuna_isnas.search.storage import output_directory
 from optuna_isnas.spaces import SearchSpace, Supernet
 from optuna_isnas.training.device import resolve_device
 from optuna_isnas.training.distributed import (
@@ -171,7 +174,28 @@ def run_search(
             checkpoint.
     """
     config.validate()
-    with _process_group(config) as group:
+    try:
+        return _run(config, sampler, storage, resume, overwrite, loss_hook, step_callback)
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        where = f" while writing {exc.filename}" if exc.filename else ""
+        raise SearchError(
+            f"no space left on the device{where}; free some space, then continue the search "
+            f"with --resume (from its last checkpoint, {Path(config.out) / CHECKPOINT_NAME})"
+        ) from exc
+
+
+def _run(
+    config: SearchConfig,
+    sampler: optuna.samplers.BaseSampler | None,
+    storage: str | optuna.storages.BaseStorage | None,
+    resume: bool,
+    overwrite: bool,
+    loss_hook: LossHook | None,
+    step_callback: StepCallback | None,
+) -> SearchResult:
+    with _process_group(config) as group, _one_search_in(config, group):
         checkpoint = _read_checkpoint(config, group) if resume else None
         opened = open_session(
             config,
@@ -208,6 +232,21 @@ def _process_group(config: SearchConfig) -> Iterator[ProcessGroup | None]:
         yield group
     finally:
         group.close()
+
+
+@contextlib.contextmanager
+def _one_search_in(config: SearchConfig, group: ProcessGroup | None) -> Iterator[None]:
+    """Hold ``config.out``'s :class:`RunFolderLock` (on rank 0 of a data-parallel search)."""
+    with contextlib.ExitStack() as stack:
+
+        def lock() -> None:
+            stack.enter_context(RunFolderLock(output_directory(config.out)))
+
+        if group is None:
+            lock()
+        else:
+            group.run_on_main(lock, "locking the output directory")
+        yield
 
 
 def _finish(session: SearchSession) -> SearchResult:

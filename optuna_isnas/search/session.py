@@ -414,7 +414,8 @@ def _open_study(
 
 
 def _close_stale_trials(study: optuna.Study, n_trials_at_checkpoint: int) -> None:
-    """Tell FAIL to trials a killed process left running; warn when trials outlive the checkpoint."""
+    """Tell FAIL to trials a killed process left running; warn when the study and the checkpoint
+    disagree on how many trials there were."""
     trials = study.get_trials(deepcopy=False)
     for trial in trials:
         if trial.state == TrialState.RUNNING:
@@ -422,8 +423,17 @@ def _close_stale_trials(study: optuna.Study, n_trials_at_checkpoint: int) -> Non
     if len(trials) > n_trials_at_checkpoint:
         warnings.warn(
             f"the study has {len(trials) - n_trials_at_checkpoint} trials newer than the checkpoint "
-            "(the process was killed after writing it); the search continues from the checkpoint's "
-            "weights with the sampler's newer state, so it will not match an uninterrupted run",
+            "(the process was stopped after writing it: killed, or out of disk space); the search "
+            "continues from the checkpoint's weights with the sampler's newer state, so it will not match an uninterrupted run",
+            RuntimeWarning,
+            stacklevel=4,
+        )
+    elif len(trials) < n_trials_at_checkpoint:
+        warnings.warn(
+            f"the study has {len(trials)} trials but the checkpoint was written after "
+            f"{n_trials_at_checkpoint}: {n_trials_at_checkpoint - len(trials)} are missing from "
+            "the storage (was it replaced by an older copy, or its journal cut short?); the "
+            "search continues from the checkpoint's weights, but the study lacks their results",
             RuntimeWarning,
             stacklevel=4,
         )

@@ -7,172 +7,27 @@ journal, a journal in a directory that does not exist (no directory is created s
 in-memory SQLite URL (the studies would vanish with the process). ``output_directory`` checks an
 output directory the same way before anything is computed.
 
-Journal files are locked with :class:`JournalLock`: Optuna's own lock (a ``<journal>.lock``
-symbolic link, so other Optuna processes writing to the same journal stay excluded) that recovers
-from a lock left behind by a killed process instead of waiting for it forever.
+Journal files are written through :class:`optuna_isnas.journal.JournalFile`: Optuna's format and
+lock, a lock left behind by a killed process removed instead of waited for, a torn last line
+repaired before the next write, and a damaged journal refused with the line that is damaged.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import tempfile
-import time
-import uuid
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import optuna
-from optuna.storages.journal import JournalFileBackend, JournalFileSymlinkLock
 
+from optuna_isnas.journal import JournalError, JournalFile
 from optuna_isnas.search.errors import SearchError
 from optuna_isnas.search.progress import say
 
 JOURNAL_NAME = "search.journal"
-LOCK_SUFFIX = ".lock"  # Optuna's: JournalFileBackend's default lock is <journal>.lock
-LOCK_GRACE_S = 10.0
-"""A journal lock held this long by one holder is stale: a write holds it for milliseconds."""
-LOCK_CONFIRM_S = 1.0
-"""How long a lock that was already older than the grace period must stay unchanged."""
-
-
-class JournalLock(JournalFileSymlinkLock):
-    """Optuna's symbolic-link lock of a journal file, recovering from stale locks.
-
-    The lock is the symbolic link ``<journal>.lock`` (created atomically by ``os.symlink``, as
-    ``optuna.storages.journal.JournalFileSymlinkLock`` does, so that optuna-dashboard or a user's
-    own Optuna process writing to the same journal is excluded too). A process killed while it
-    holds the lock leaves the link behind. Optuna's lock then waits for a grace period measured
-    by the journal's modification time, and where the link dangles (a journal given by a relative
-    path) it retries without sleeping, forever. This lock instead:
-
-    - points the link at the journal's absolute path, so it never dangles;
-    - judges a lock by the link itself (``os.lstat``: its inode and creation time): one holder
-      keeping it for ``grace_s`` seconds (a write takes milliseconds) is a stale lock, and so is
-      one already older than ``grace_s`` when first seen that stays unchanged for
-      ``LOCK_CONFIRM_S`` seconds;
-    - removes a stale lock by renaming it aside first (only one waiter can), says so in one
-      line, and takes the lock.
-
-    Args:
-        journal: Path of the journal file.
-        grace_s: Seconds after which a lock held by one holder counts as stale.
-    """
-
-    def __init__(self, journal: str | Path, grace_s: float = LOCK_GRACE_S) -> None:
-        self.target = os.path.abspath(journal)
-        self.path = self.target + LOCK_SUFFIX
-        self.grace_s = grace_s
-        super().__init__(self.target, grace_period=None)  # the same lock file as Optuna's
-
-    def acquire(self) -> bool:
-        """Wait for the lock (taking over a stale one) and hold it; returns True."""
-        holder: tuple[int, int] | None = None
-        since = patience = 0.0
-        delay = 0.001
-        told = False
-        while True:
-            try:
-                os.symlink(self.target, self.path)
-                return True
-            except FileExistsError:
-                pass
-            seen = _identity(self.path)
-            if seen is None:  # released between our attempt and our look
-                continue
-            now = time.monotonic()
-            if seen != holder:
-                holder, since = seen, now
-                age = time.time() - seen[1] / 1e9
-                patience = LOCK_CONFIRM_S if age > self.grace_s else self.grace_s
-            elif now - since > patience:
-                if self._remove_stale(holder):
-                    say(
-                        f"removed a stale lock {self.path} (held for over {self.grace_s:g} s: "
-                        "left by a process killed while writing to the journal)"
-                    )
-                holder = None
-                continue
-            elif not told and now - since > 2.0:
-                told = True
-                say(
-                    f"waiting for the journal lock {self.path}: another process holds it, or a "
-                    f"killed one left it (then it is removed after {self.grace_s:g} s)"
-                )
-            time.sleep(delay)
-            delay = min(2 * delay, 0.05)
-
-    def release(self) -> None:
-        """Remove the lock (renamed aside first, as Optuna's lock does)."""
-        aside = f"{self.path}.{uuid.uuid4().hex}.release"
-        try:
-            os.rename(self.path, aside)
-        except OSError as exc:
-            raise RuntimeError(f"the journal lock {self.path} was not held") from exc
-        os.unlink(aside)
-
-    def _remove_stale(self, holder: tuple[int, int]) -> bool:
-        """Remove the lock if it is still ``holder``'s; False if it changed hands meanwhile."""
-        aside = f"{self.path}.{uuid.uuid4().hex}.stale"
-        try:
-            os.rename(self.path, aside)
-        except FileNotFoundError:  # released (or removed by another waiter) meanwhile
-            return False
-        if _identity(aside) != holder:
-            # Another process took the lock between our look and the rename: put it back (a
-            # hard link of the same link keeps its identity; it fails if the place is taken).
-            with contextlib.suppress(OSError):
-                os.link(aside, self.path, follow_symlinks=False)
-            os.unlink(aside)
-            return False
-        os.unlink(aside)
-        return True
-
-
-def _identity(path: str) -> tuple[int, int] | None:
-    """The lock link's inode and modification time (of the link, not its target), or None."""
-    try:
-        stat = os.lstat(path)
-    except FileNotFoundError:
-        return None
-    return stat.st_ino, stat.st_mtime_ns
-
-
-class SearchJournalBackend(JournalFileBackend):
-    """A JournalFileBackend that syncs to disk at checkpoints rather than after every operation.
-
-    A search writes about a dozen journal lines per trial, and ``JournalFileBackend`` fsyncs each
-    one (about 5 ms apiece on the development machines: most of a small search's time). Here each
-    line still goes to the operating system at once, under the same file lock, so other processes
-    (optuna-dashboard, a resumed search) see it at once and a killed search loses nothing; only a
-    crash of the machine itself can lose the lines written since the last :meth:`sync`, which the
-    search calls before writing each checkpoint. The file format is Optuna's own.
-
-    Built on the public constructor: the lock (a :class:`JournalLock`) is created here and handed
-    over as ``lock_obj``, so this class keeps its own references to the lock and the path (made
-    absolute: a later change of directory does not move the journal).
-    """
-
-    def __init__(self, path: str | Path) -> None:
-        self.path = os.path.abspath(path)
-        self.lock = JournalLock(self.path)
-        super().__init__(self.path, lock_obj=self.lock)
-
-    def append_logs(self, logs: list[dict[str, Any]]) -> None:
-        text = "\n".join(json.dumps(log, separators=(",", ":")) for log in logs) + "\n"
-        self.lock.acquire()
-        try:
-            with open(self.path, "ab") as f:
-                f.write(text.encode("utf-8"))
-        finally:
-            self.lock.release()
-
-    def sync(self) -> None:
-        with open(self.path, "ab") as f:
-            os.fsync(f.fileno())
 
 
 @dataclass
@@ -182,7 +37,7 @@ class OpenedStorage:
     storage: optuna.storages.BaseStorage
     location: str | None  # URL or journal file path; None for an in-memory storage
     is_default_journal: bool = False
-    backend: SearchJournalBackend | None = None
+    backend: JournalFile | None = None
 
     def sync(self) -> None:
         """Flush a journal file to disk (other storages commit each operation themselves)."""
@@ -216,10 +71,14 @@ def open_storage(
         _check_journal_path(location)
     try:
         if "://" not in location:
-            backend = SearchJournalBackend(location)
-            opened: optuna.storages.BaseStorage = optuna.storages.JournalStorage(backend)
+            backend = JournalFile(location, tell=say)
+            opened: optuna.storages.BaseStorage = backend.storage()
         else:
             opened = optuna.storages.get_storage(location)
+    except JournalError as exc:
+        raise SearchError(str(exc)) from exc
+    except OSError as exc:  # e.g. no space left to keep a copy of a torn journal
+        raise SearchError(f"cannot open storage {location!r}: {exc.strerror or exc}") from exc
     except Exception as exc:  # any failure to open is the user's URL, reported in one line
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         hint = "; is it an Optuna journal file?" if backend is not None else ""
