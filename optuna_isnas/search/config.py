@@ -52,14 +52,18 @@ MOVABLE_FIELDS = frozenset({"device"})
 
 
 def _dataset_help() -> str:
-    from optuna_isnas.data import DATASET_NAMES
-
+    try:
+        from optuna_isnas.data import DATASET_NAMES
+    except ImportError:  # the base install's --help: the names live with PyTorch
+        return "dataset name (docs/datasets.md)"
     return f"dataset: {', '.join(DATASET_NAMES)} (docs/datasets.md)"
 
 
 def _space_help() -> str:
-    from optuna_isnas.spaces import SPACE_NAMES
-
+    try:
+        from optuna_isnas.spaces import SPACE_NAMES
+    except ImportError:  # the base install's --help
+        return "search space name (docs/spaces.md)"
     return f"search space: {', '.join(SPACE_NAMES)} (docs/spaces.md)"
 
 
@@ -491,12 +495,16 @@ class SearchConfig:
 
         The dataset name and its options are checked by ``load_dataset`` (DatasetError).
         """
-        from optuna_isnas.spaces import SPACE_NAMES
+        from optuna_isnas.spaces import SPACE_NAMES, SpaceError, check_space_options
 
         if self.space not in SPACE_NAMES:
             raise SearchError(
                 f"unknown search space {self.space!r}; valid spaces: {', '.join(SPACE_NAMES)}"
             )
+        try:
+            check_space_options(self.space, self.space_options)
+        except SpaceError as exc:
+            raise SearchError(str(exc)) from None
         _check_choice("objective", self.objective, OBJECTIVES)
         _check_choice("sampler", self.sampler, SAMPLER_NAMES)
         reserved = sorted(RESERVED_OPTIONS & set(self.sampler_options))
@@ -525,6 +533,12 @@ class SearchConfig:
                 bound = "> 0" if positive else ">= 0"
                 raise SearchError(
                     f"{name} must be one or more finite numbers {bound}, got {list(values)}"
+                )
+            if name == "epsilons" and list(values) != sorted(values):
+                raise SearchError(
+                    f"epsilons must be in increasing order, smallest first (distribution k has "
+                    f"the k-th smallest trade-off, so the family runs from the largest model to "
+                    f"the smallest); got {_listed(values)}: give {_listed(sorted(values))}"
                 )
             if self.num_distributions is not None and self.num_distributions != len(values):
                 raise SearchError(
@@ -608,6 +622,11 @@ def _check_choice(label: str, value: object, choices: Sequence[str]) -> None:
     """SearchError ``unknown LABEL 'VALUE'; choose one of ...`` unless ``value`` is a choice."""
     if value not in choices:
         raise SearchError(f"unknown {label} {value!r}; choose one of {', '.join(choices)}")
+
+
+def _listed(values: Sequence[float]) -> str:
+    """``(3.0, 1.0, 0.5)`` -> ``"3,1,0.5"``, as the flags take them."""
+    return ",".join(f"{v:g}" for v in values)
 
 
 def _whole(value: object, minimum: int) -> bool:

@@ -13,15 +13,19 @@ Example:
 """
 
 from optuna_isnas.spaces.base import (
+    DATA_OPTIONS,
     Architecture,
     BlockSpec,
     SearchSpace,
+    SpaceError,
     Supernet,
+    check_space_options,
     count_params,
     get_space,
     recalibrate_batchnorm,
     register_space,
     space_names,
+    space_options,
 )
 from optuna_isnas.spaces.chain import ChainSpace
 from optuna_isnas.spaces.enas import EnasSpace
@@ -33,6 +37,7 @@ SPACE_NAMES: tuple[str, ...] = space_names()
 
 __all__ = [
     "CHILD_NORM",
+    "DATA_OPTIONS",
     "OPS",
     "SPACE_NAMES",
     "SUPERNET_NORM",
@@ -43,10 +48,13 @@ __all__ = [
     "NB201Space",
     "Norm",
     "SearchSpace",
+    "SpaceError",
     "Supernet",
+    "check_space_options",
     "count_params",
     "get_space",
     "make_op",
     "recalibrate_batchnorm",
     "register_space",
+    "space_options",
 ]

@@ -31,6 +31,7 @@ running statistics on a few batches.
 from __future__ import annotations
 
 import abc
+import inspect
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -39,6 +40,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from optuna_isnas.errors import SettingsError
 from optuna_isnas.spaces.ops import Norm
 
 Architecture = dict[str, str]
@@ -65,23 +67,99 @@ def space_names() -> tuple[str, ...]:
     return tuple(_REGISTRY)
 
 
+class SpaceError(SettingsError):
+    """A space name or option that cannot be used (a ``ValueError``); the message says what to do.
+
+    Attributes:
+        option: The constructor argument that was wrong, where one was.
+    """
+
+    def __init__(self, message: str, option: str | None = None) -> None:
+        super().__init__(message)
+        self.option = option
+
+
+DATA_OPTIONS = ("in_channels", "num_classes", "image_size")
+"""Constructor arguments every space takes from the dataset rather than from its user."""
+
+
+def _space_class(name: str) -> type[SearchSpace]:
+    try:
+        return _REGISTRY[name]
+    except (KeyError, TypeError):
+        valid = ", ".join(repr(n) for n in _REGISTRY)
+        raise SpaceError(f"unknown search space {name!r}; valid names: {valid}.") from None
+
+
+def space_options(name: str) -> dict[str, Any]:
+    """The options of registered space ``name`` (all keyword arguments but :data:`DATA_OPTIONS`)
+    with their defaults (``inspect.Parameter.empty`` where there is none).
+
+    Raises:
+        SpaceError: ``name`` is not registered.
+    """
+    parameters = inspect.signature(_space_class(name)).parameters.values()
+    return {
+        p.name: p.default
+        for p in parameters
+        if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and p.name not in DATA_OPTIONS
+    }
+
+
 def get_space(name: str, **kwargs: Any) -> SearchSpace:
     """Build a registered search space by name.
 
     Args:
         name: A registered space name (see :data:`optuna_isnas.spaces.SPACE_NAMES`).
         **kwargs: Constructor arguments of that space (``in_channels``, ``num_classes``,
-            ``image_size`` and the space's own hyperparameters).
+            ``image_size`` and the space's own options, :func:`space_options`).
 
     Raises:
-        ValueError: If ``name`` is not registered; the message lists the valid names.
+        SpaceError: (a ``ValueError``) ``name`` is not registered (the message lists the valid
+            names), an option the space does not have (it lists the space's options), or an
+            option value the space rejects (it names the option and its default).
     """
+    cls = _space_class(name)
+    options = space_options(name)
+    takes_any = any(p.kind is p.VAR_KEYWORD for p in inspect.signature(cls).parameters.values())
+    unknown = [k for k in kwargs if k not in options and k not in DATA_OPTIONS]
+    if unknown and not takes_any:
+        raise SpaceError(
+            f"the {name!r} search space has no option {unknown[0]!r}; its options are "
+            f"{', '.join(options) or '(none)'}",
+            option=unknown[0],
+        )
     try:
-        cls = _REGISTRY[name]
-    except (KeyError, TypeError):
-        valid = ", ".join(repr(n) for n in _REGISTRY)
-        raise ValueError(f"unknown search space {name!r}; valid names: {valid}.") from None
-    return cls(**kwargs)
+        return cls(**kwargs)
+    except SpaceError as exc:
+        default = options.get(exc.option or "", inspect.Parameter.empty)
+        if default is inspect.Parameter.empty:
+            raise
+        shown = list(default) if isinstance(default, tuple) else default
+        raise SpaceError(
+            f"{exc} (option of the {name!r} search space; default {exc.option}={shown})",
+            option=exc.option,
+        ) from None
+
+
+def check_space_options(name: str, options: Mapping[str, Any]) -> None:
+    """Check a space's name and the options a user gives it, before any data is loaded.
+
+    The dataset supplies :data:`DATA_OPTIONS`; the space is built once with placeholder values
+    for them (declaring a space is cheap: no module is built), so every option is checked.
+
+    Raises:
+        SpaceError: As :func:`get_space`, or an option that the dataset sets.
+    """
+    _space_class(name)
+    given = [k for k in options if k in DATA_OPTIONS]
+    if given:
+        raise SpaceError(
+            f"the search space's {given[0]} is set by the dataset, not as a space option; "
+            f"drop it (the space's own options: {', '.join(space_options(name))})",
+            option=given[0],
+        )
+    get_space(name, in_channels=3, num_classes=10, image_size=32, **options)
 
 
 @dataclass(frozen=True)
@@ -225,11 +303,37 @@ def validate_architecture(
 
 
 def positive_ints(**values: Any) -> dict[str, int]:
-    """Validate constructor sizes: each must be an integer >= 1 (bools are rejected)."""
+    """Validate constructor sizes: each must be an integer >= 1 (bools are rejected).
+
+    Raises:
+        SpaceError: (a ``ValueError``) naming the first argument that is not.
+    """
     for key, value in values.items():
-        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{key} must be a positive integer, got {value!r}.")
+        if not _is_whole(value) or value < 1:
+            raise SpaceError(f"{key} must be a whole number of at least 1, got {value!r}", key)
     return {key: int(value) for key, value in values.items()}
+
+
+def whole_numbers(key: str, value: Any) -> tuple[int, ...]:
+    """A constructor argument that lists whole numbers (a list or tuple of ints) as a tuple.
+
+    Raises:
+        SpaceError: naming ``key`` when ``value`` is not such a list, or is empty.
+    """
+    if (
+        isinstance(value, str | bytes | Mapping)
+        or not isinstance(value, Iterable)
+        or not (items := list(value))
+        or not all(_is_whole(v) for v in items)
+    ):
+        raise SpaceError(
+            f"{key} must be a non-empty list of whole numbers, e.g. [3, 5], got {value!r}", key
+        )
+    return tuple(int(v) for v in items)
+
+
+def _is_whole(value: Any) -> bool:
+    return isinstance(value, int | np.integer) and not isinstance(value, bool)
 
 
 class SearchSpace(abc.ABC):

@@ -22,10 +22,12 @@ from torch import nn
 from optuna_isnas.spaces.base import (
     BlockSpec,
     SearchSpace,
+    SpaceError,
     Supernet,
     positive_ints,
     register_space,
     validate_architecture,
+    whole_numbers,
 )
 from optuna_isnas.spaces.ops import (
     CHILD_NORM,
@@ -130,16 +132,21 @@ class ChainSpace(SearchSpace):
     ) -> None:
         super().__init__(in_channels=in_channels, num_classes=num_classes, image_size=image_size)
         positive_ints(width=width, num_stages=num_stages, blocks_per_stage=blocks_per_stage)
-        kernel_sizes = tuple(int(k) for k in kernel_sizes)
-        expansions = tuple(int(e) for e in expansions)
-        if not kernel_sizes or any(k < 1 or k % 2 == 0 for k in kernel_sizes):
-            raise ValueError(
-                f"kernel_sizes must be non-empty odd positive ints, got {kernel_sizes}."
+        kernel_sizes = whole_numbers("kernel_sizes", kernel_sizes)
+        expansions = whole_numbers("expansions", expansions)
+        if any(k < 1 or k % 2 == 0 for k in kernel_sizes):
+            raise SpaceError(
+                f"kernel_sizes must be odd whole numbers of at least 1, got {list(kernel_sizes)}",
+                "kernel_sizes",
             )
-        if not expansions or any(e < 1 for e in expansions):
-            raise ValueError(f"expansions must be non-empty positive ints, got {expansions}.")
-        if len(set(kernel_sizes)) != len(kernel_sizes) or len(set(expansions)) != len(expansions):
-            raise ValueError("kernel_sizes and expansions must not repeat values.")
+        if any(e < 1 for e in expansions):
+            raise SpaceError(
+                f"expansions must be whole numbers of at least 1, got {list(expansions)}",
+                "expansions",
+            )
+        for key, values in (("kernel_sizes", kernel_sizes), ("expansions", expansions)):
+            if len(set(values)) != len(values):
+                raise SpaceError(f"{key} must not repeat values, got {list(values)}", key)
         self.width = width
         self.num_stages = num_stages
         self.blocks_per_stage = blocks_per_stage
