@@ -31,6 +31,7 @@ from optuna_isnas.compare.scoring import (
     score_all,
     summary_rows,
 )
+from optuna_isnas.search.storage import output_directory
 from optuna_isnas.spaces import SearchSpace
 
 
@@ -101,8 +102,7 @@ def compare(config: CompareConfig) -> CompareResult:
     """
     config.validate()
     start = time.perf_counter()
-    out = Path(config.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = output_directory(config.out)  # a file or an unwritable place: one error line
     (out / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
     space = space_for(config)
     reference = reference_point(config, space)

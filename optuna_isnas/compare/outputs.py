@@ -32,13 +32,15 @@ def make_figures(
         + (f" {search.downsample}x{search.downsample}" if search.downsample else "")
         + f", {search.space}"
     )
-    seeds = f"seeds {','.join(map(str, config.seeds))}"
+    many = len(config.seeds) > 1
+    seeds = f"seed{'s' if many else ''} {','.join(map(str, config.seeds))}"
+    over = f"mean ± sd over {seeds}" if many else seeds
     made = fig.FigureSet()
     made.figures["pareto"] = fig.pareto_fronts_figure(
         scores, order, reference, f"Returned architectures of every method ({name}; {seeds})"
     )
     made.figures["hypervolume"] = fig.hypervolume_figure(
-        scores, order, f"Hypervolume against search compute ({name}; mean ± sd over {seeds})"
+        scores, order, f"Hypervolume against search compute ({name}; {over})"
     )
     variants = [Variant.parse(v) for v in order]
     isnas_variant = max(

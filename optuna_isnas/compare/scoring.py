@@ -311,7 +311,7 @@ def format_summary(
     tested = sorted({seed for r in rows for seed in r.test_seeds})
     lines = [
         f"Hypervolume (HV) of (error, parameters) against the reference point (error "
-        f"{reference.error:g}, params {reference.params:,.0f}); mean ± sd over seeds. "
+        f"{reference.error:g}, params {reference.params:,.0f}); {_over_seeds(rows)}. "
         f"Parameter axis linear: params / {reference.params:,.0f}; log: log10(params) mapped "
         f"linearly from log10({reference.smallest:,.0f}) (the smallest child) = 0 to "
         f"log10({reference.params:,.0f}) = 1. Family: each method's returned set, {family} "
@@ -319,7 +319,9 @@ def format_summary(
         "(a) the family on the whole validation split with the shared weights; (b) the family "
         "retrained from scratch, on the test split"
         + (
-            f" (seeds {','.join(map(str, tested))})." if tested else " (not run: --retrain-epochs)."
+            f" (seed{'s' if len(tested) > 1 else ''} {','.join(map(str, tested))})."
+            if tested
+            else " (not run: --retrain-epochs)."
         ),
     ]
     if isnas_family == "size-classes":
@@ -336,19 +338,24 @@ def format_summary(
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in rows:
+        n = len(r.seeds)
         lines.append(
-            f"| {r.title} | {len(r.seeds)} | {_pm(r.hv_best_k, 4)} | {_pm(r.hv_best_k_log, 4)} | "
-            f"{_test(r.test_hv, r, tested)} | {_test(r.test_hv_log, r, tested)} | {_pm(r.hv, 4)} | "
-            f"{_pm(r.n_returned, 1)} | {_pm(r.min_error, 4)} | {_pm(r.min_params, 0)} | "
-            f"{r.passes[0]:,.0f} | {_pm(r.wall_s, 0)} |"
+            f"| {r.title} | {n} | {_pm(r.hv_best_k, 4, n)} | {_pm(r.hv_best_k_log, 4, n)} | "
+            f"{_test(r.test_hv, r, tested)} | {_test(r.test_hv_log, r, tested)} | "
+            f"{_pm(r.hv, 4, n)} | {_pm(r.n_returned, 1, n)} | {_pm(r.min_error, 4, n)} | "
+            f"{_pm(r.min_params, 0, n)} | {r.passes[0]:,.0f} | {_pm(r.wall_s, 0, n)} |"
         )
     pairs = _by_pair(comparisons)
     if pairs:
         keys = [key for key in SCORE_KEYS if any(c.key == key for c in comparisons)]
         lines += [
             "",
-            "Paired by seed, first minus second: mean ± sd of the difference (first better in "
-            "n/m seeds).",
+            "Paired by seed, first minus second: "
+            + (
+                "the difference (one seed, so no sd; first better in n/m seeds)."
+                if all(len(c.seeds) < 2 for c in comparisons)
+                else "mean ± sd of the difference (first better in n/m seeds)."
+            ),
             "",
             "| pair | compute ratio | " + " | ".join(SCORE_KEYS[key] for key in keys) + " |",
             "| --- | --- | " + " | ".join("---" for _ in keys) + " |",
@@ -367,9 +374,10 @@ def _test(value: tuple[float, float] | None, row: SummaryRow, tested: list[int])
     """A retrained score; its seeds are named where they are not the header's."""
     if value is None:
         return "-"
+    n = len(row.test_seeds)
     if row.test_seeds == tested:
-        return _pm(value, 4)
-    return f"{_pm(value, 4)} (seeds {','.join(map(str, row.test_seeds))})"
+        return _pm(value, 4, n)
+    return f"{_pm(value, 4, n)} (seed{'s' if n > 1 else ''} {','.join(map(str, row.test_seeds))})"
 
 
 def _by_pair(comparisons: list[PairedComparison]) -> list[list[PairedComparison]]:
@@ -383,13 +391,26 @@ def _by_pair(comparisons: list[PairedComparison]) -> list[list[PairedComparison]
 def _paired_cell(c: PairedComparison | None) -> str:
     if c is None:
         return "-"
+    if len(c.seeds) < 2:
+        return f"{c.mean:+.4f} ({c.wins}/{len(c.seeds)})"
     return f"{c.mean:+.4f} ± {c.sd:.4f} ({c.wins}/{len(c.seeds)})"
 
 
-def _pm(value: tuple[float, float], digits: int) -> str:
+def _over_seeds(rows: Sequence[SummaryRow]) -> str:
+    """How the table's cells summarise seeds: with ± sd only where a row has several."""
+    counts = {len(r.seeds) for r in rows}
+    if counts and max(counts) < 2:
+        return "one seed: each cell is its value, with no sd"
+    if counts and min(counts) < 2:
+        return "mean ± sd over seeds (a method run with one seed: its value, no sd)"
+    return "mean ± sd over seeds"
+
+
+def _pm(value: tuple[float, float], digits: int, n: int = 2) -> str:
+    """``mean ± sd`` of ``n`` values; the value alone for one (its sd says nothing)."""
     mean, sd = value
     if math.isnan(mean):
         return "-"
     if digits == 0:
-        return f"{mean:,.0f} ± {sd:,.0f}"
-    return f"{mean:.{digits}f} ± {sd:.{digits}f}"
+        return f"{mean:,.0f}" + (f" ± {sd:,.0f}" if n > 1 else "")
+    return f"{mean:.{digits}f}" + (f" ± {sd:.{digits}f}" if n > 1 else "")
