@@ -55,10 +55,10 @@ class RetrainResult:
 
 
 def load_architectures(path: str | Path) -> dict[str, Any]:
-    """Read and check an ``architectures.json`` written by a search.
+    """Read and check an ``architectures.json`` written by a search (:func:`check_document`).
 
     Raises:
-        RetrainError: The file is missing, not JSON, or lacks the fields a retrain needs.
+        RetrainError: The file is missing, not JSON, or its content cannot be retrained.
     """
     path = Path(path)
     if not path.is_file():
@@ -69,19 +69,91 @@ def load_architectures(path: str | Path) -> dict[str, Any]:
         document = json.loads(path.read_text())
     except json.JSONDecodeError as exc:
         raise RetrainError(f"{path} is not valid JSON: {exc}") from exc
-    missing = [key for key in ("dataset", "space", "architectures") if key not in document]
-    if missing:
-        raise RetrainError(
-            f"{path} is not an optuna-isnas architectures file (missing {', '.join(missing)})"
-        )
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RetrainError(f"cannot read {path}: {exc}") from exc
+    check_document(document, str(path))
     return document
 
 
-def select(document: dict[str, Any], indices: list[int] | None) -> list[dict[str, Any]]:
-    """The chosen entries (all when ``indices`` is None); RetrainError for an index out of range."""
+_REWRITE = "rerun the search that wrote it, or fix the file"
+
+
+def check_document(document: Any, source: str = "the architectures document") -> SearchSpace:
+    """Check what a retrain reads from an architectures document; returns its search space.
+
+    It must be an object with ``dataset``, ``space`` (the space's config: ``name`` and its
+    arguments) and ``architectures`` (a list of entries, each with an ``architecture`` that
+    gives every variable of the space one of its choices).
+
+    Raises:
+        RetrainError: The first thing that is wrong, naming ``source``.
+    """
+    from optuna_isnas.spaces import get_space
+
+    if not isinstance(document, dict):
+        raise RetrainError(
+            f"{source} is not an optuna-isnas architectures file: it holds a JSON "
+            f"{_json_kind(document)}, not an object; {_REWRITE}"
+        )
+    missing = [key for key in ("dataset", "space", "architectures") if key not in document]
+    if missing:
+        raise RetrainError(
+            f"{source} is not an optuna-isnas architectures file (missing {', '.join(missing)})"
+        )
+    config = document["space"]
+    if not isinstance(config, dict) or not isinstance(config.get("name"), str):
+        raise RetrainError(
+            f"{source}: 'space' must be an object with the space's 'name' and its arguments, "
+            f"got {config!r}; {_REWRITE}"
+        )
+    try:
+        space = get_space(**config)
+    except (SettingsError, TypeError) as exc:  # TypeError: keys that are not names
+        raise RetrainError(f"{source}: its space cannot be built: {exc}; {_REWRITE}") from None
     entries = document["architectures"]
+    if not isinstance(entries, list):
+        raise RetrainError(
+            f"{source}: 'architectures' must be a list of entries, got a JSON "
+            f"{_json_kind(entries)}; {_REWRITE}"
+        )
+    for position, entry in enumerate(entries):
+        if not isinstance(entry, dict) or not isinstance(entry.get("architecture"), dict):
+            raise RetrainError(
+                f"{source}: entry {position} of 'architectures' has no 'architecture' (an "
+                f"object: parameter name -> choice name); {_REWRITE}"
+            )
+        index = entry.get("index", position)
+        if not isinstance(index, int) or isinstance(index, bool):
+            raise RetrainError(
+                f"{source}: entry {position} has index {index!r}, not a whole number; {_REWRITE}"
+            )
+        try:
+            space.validate(entry["architecture"])
+        except ValueError as exc:
+            raise RetrainError(
+                f"{source}: architecture {position} does not fit its {space.name!r} space: "
+                f"{str(exc).rstrip('.')}; {_REWRITE}"
+            ) from None
+    return space
+
+
+def _json_kind(value: Any) -> str:
+    """The JSON name of ``value``'s type (``array``, ``string``, ...)."""
+    kinds = {dict: "object", list: "array", str: "string", bool: "boolean", type(None): "null"}
+    return kinds.get(type(value), "number")
+
+
+def select(document: dict[str, Any], indices: list[int] | None) -> list[dict[str, Any]]:
+    """The chosen entries (all when ``indices`` is None), each with its ``index`` (its position
+    where the file gives none); RetrainError for an index out of range."""
+    entries = [{"index": i, **entry} for i, entry in enumerate(document["architectures"])]
+    if not entries:
+        raise RetrainError(
+            "the file holds no architectures: its search returned none (see the note it "
+            "printed); run the search longer or with other settings"
+        )
     if indices is None:
-        return list(entries)
+        return entries
     for i in indices:
         if not 0 <= i < len(entries):
             raise RetrainError(
@@ -135,9 +207,11 @@ def retrain(
     from optuna_isnas.data import load_dataset
     from optuna_isnas.spaces import get_space
 
-    document = (
-        architectures if isinstance(architectures, dict) else load_architectures(architectures)
-    )
+    if isinstance(architectures, dict):
+        document = architectures
+        check_document(document)
+    else:
+        document = load_architectures(architectures)
     chosen = select(document, indices)
     _check_settings(epochs, batch_size, max_steps_per_epoch)
     if out is not None:
@@ -158,7 +232,7 @@ def retrain(
         max_train_samples=train_subset,
         max_eval_samples=eval_subset,
     )
-    space = get_space(**document["space"])
+    space = get_space(**document["space"])  # checked by check_document
     results = []
     with torch_threads(threads, precision.device, splits.image_size):
         for entry in chosen:
