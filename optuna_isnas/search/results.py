@@ -336,26 +336,43 @@ def write_architectures_json(
     return path
 
 
-def format_architectures(entries: Sequence[ArchitectureResult], width: int = 60) -> str:
-    """A plain-text table: index, eps (or budget), parameters, validation accuracy, architecture."""
+def format_architectures(
+    entries: Sequence[ArchitectureResult], width: int = 60, *, column: str | None = None
+) -> str:
+    """A plain-text table: index, budget or eps, parameters, validation accuracy, architecture.
+
+    Args:
+        entries: The returned architectures.
+        width: Longest architecture text; longer ones are cut with ``...``.
+        column: ``"budget"`` or ``"eps"`` heads the trade-off column with that name; None
+            chooses from the entries: ``budget`` where any has a budget, else ``eps`` where any
+            has a trade-off, else no such column (e.g. the hypervolume family, whose members
+            have neither).
+    """
     if not entries:
-        return "no architectures: every trial failed"
-    tradeoff = "budget" if any(e.budget is not None for e in entries) else "eps"
+        return "no architectures returned"
+    if column is None:
+        if any(e.budget is not None for e in entries):
+            column = "budget"
+        elif any(e.eps is not None for e in entries):
+            column = "eps"
     rows = []
     for e in entries:
-        value = e.budget if tradeoff == "budget" else e.eps
         arch = " ".join(f"{k}={v}" for k, v in e.architecture.items())
         if len(arch) > width:
             arch = arch[: width - 3] + "..."
-        rows.append(
+        row = {"#": str(e.index)}
+        if column is not None:
+            value = e.budget if column == "budget" else e.eps
+            row[column] = "-" if value is None else _number(value)
+        row.update(
             {
-                "#": str(e.index),
-                tradeoff: "-" if value is None else _number(value),
                 "params": f"{e.params:,}",
                 "val acc": f"{100 * e.accuracy:.2f}%",
                 "architecture": arch,
             }
         )
+        rows.append(row)
     return format_table(rows)
 
 

@@ -161,7 +161,8 @@ def make_sampler(
     into their budgets (docs/algorithm.md, section 4).
 
     Raises:
-        SearchError: An unknown sampler, or options its constructor rejects.
+        SearchError: An unknown sampler, budgets below the smallest child of ``space``, or
+            settings or options its constructor rejects.
     """
     try:
         build = BUILDERS[config.sampler]
@@ -169,12 +170,49 @@ def make_sampler(
         raise SearchError(
             f"unknown sampler {config.sampler!r}; choose one of {', '.join(SAMPLER_NAMES)}"
         ) from None
+    if config.budgets is not None and space is not None:
+        check_budgets(config.budgets, space)
     try:
         return build(config, space)
     except (TypeError, ValueError) as exc:
+        rejected = (
+            f"its options {config.sampler_options} or the search's settings"
+            if config.sampler_options
+            else "the search's settings"
+        )
+        raise SearchError(f"the {config.sampler} sampler rejects {rejected}: {exc}") from exc
+
+
+def fewest_params(space: SearchSpace) -> int:
+    """The fewest parameters any child of ``space`` has: the smallest child's (the cheapest
+    choice of every variable) where the count adds up per variable, else a lower bound (the
+    additive part of the count at its cheapest; the part that depends on how choices combine
+    is never negative)."""
+    if not space.has_structural_params:
+        return space.smallest_params()
+    fixed, table = space.param_table()
+    return fixed + sum(min(per_choice.values()) for per_choice in table.values())
+
+
+def check_budgets(budgets: Sequence[float], space: SearchSpace) -> None:
+    """Refuse complexity budgets that no child of ``space`` fits.
+
+    Raises:
+        SearchError: A budget below :func:`fewest_params`, naming that count.
+    """
+    floor = fewest_params(space)
+    below = [b for b in budgets if b < floor]
+    if below:
+        smallest = (
+            f"the smallest child of the {space.name!r} space has {floor:,} parameters"
+            if not space.has_structural_params
+            else f"every child of the {space.name!r} space has at least {floor:,} parameters"
+        )
+        shown = f"{below[0]:,.0f}" if below[0] >= 1 else f"{below[0]:g}"
         raise SearchError(
-            f"the {config.sampler} sampler rejects its options {config.sampler_options}: {exc}"
-        ) from exc
+            f"budget {shown} is below what any architecture can fit: {smallest}; "
+            f"give budgets of at least {floor:,}"
+        )
 
 
 def default_epsilons(k: int) -> tuple[float, ...]:
