@@ -9,8 +9,10 @@ ends with exit code 2 and one line ``error: ...`` on stderr. See docs/cli.md for
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from pathlib import Path
 
 from optuna_isnas import __version__
 
@@ -24,16 +26,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         parser = build_parser()
-    except ModuleNotFoundError as exc:  # the base install: the sampler without PyTorch
-        if "--version" in argv:
-            print(f"optuna-isnas {__version__}")
-            return 0
-        print(
-            f"error: the optuna-isnas command needs the 'nas' extra ({exc.name} is not "
-            f"installed): {NAS_EXTRA}",
-            file=sys.stderr,
-        )
-        return EXIT_USAGE
+    except ImportError as exc:  # the base install: the sampler without PyTorch
+        missing = missing_nas_module(exc)
+        if missing is None:
+            raise
+        return _without_nas(argv, missing)
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse's own usage errors (exit 2), --help and --version (0)
@@ -58,7 +55,89 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
 
 
-def build_parser() -> argparse.ArgumentParser:
+NAS_MODULES = frozenset({"torch", "torchvision", "plotly", "sklearn", "tqdm"})
+"""Top-level modules that come with the ``nas`` extra (pyproject.toml)."""
+
+
+def missing_nas_module(exc: ImportError) -> str | None:
+    """The ``nas`` extra's module whose absence caused ``exc`` (also through the package
+    ``__init__``'s that re-raise it with the install hint), or None for any other import error."""
+    seen: BaseException | None = exc
+    while isinstance(seen, ImportError):
+        name = (seen.name or "").split(".")[0]
+        if name in NAS_MODULES:
+            return name
+        seen = seen.__cause__
+    return None
+
+
+def _not_installed(first: str) -> str:
+    """``"torch is not installed"``: the ``nas`` extra's modules missing here (``first`` at least)."""
+    import importlib.util
+
+    def absent(name: str) -> bool:
+        try:
+            return importlib.util.find_spec(name) is None
+        except (ImportError, ValueError):
+            return True
+
+    missing = sorted({first} | {name for name in NAS_MODULES if absent(name)})
+    return f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not installed"
+
+
+def _without_nas(argv: list[str], first_missing: str) -> int:
+    """The base install: ``--help`` and ``--version`` work, anything else is one error line."""
+    missing = _not_installed(first_missing)
+    note = f"Running it needs the 'nas' extra (PyTorch and friends; {missing} here): {NAS_EXTRA}"
+    try:
+        with settings_without_nas():
+            parser = build_parser(note=note)
+    except ImportError:  # a settings module needs the extra after all: no help to show
+        parser = None
+    if parser is not None:
+        try:
+            parser.parse_args(argv)
+        except SystemExit as exc:  # --help, --version (0) or argparse's usage errors (2)
+            return int(exc.code or 0)
+    elif "--version" in argv:
+        print(f"optuna-isnas {__version__}")
+        return 0
+    print(
+        f"error: the optuna-isnas command needs the 'nas' extra ({missing}): {NAS_EXTRA}",
+        file=sys.stderr,
+    )
+    return EXIT_USAGE
+
+
+_SETTINGS_PACKAGES = ("optuna_isnas.search", "optuna_isnas.compare")
+
+
+@contextlib.contextmanager
+def settings_without_nas() -> Iterator[None]:
+    """Make the settings modules of ``search`` and ``compare`` importable without PyTorch.
+
+    Their packages' ``__init__`` import the search loop (PyTorch) and, in the base install,
+    raise ImportError; the modules that declare the settings and flags need only numpy and
+    Optuna. Inside the block the two packages are bare (no ``__init__`` run); afterwards they
+    and everything imported from them are forgotten, so a later import raises as before.
+    """
+    import types
+
+    root = Path(__file__).resolve().parent
+    for name in _SETTINGS_PACKAGES:
+        bare = types.ModuleType(name)
+        bare.__path__ = [str(root / name.rsplit(".", 1)[1])]
+        sys.modules[name] = bare
+    try:
+        yield
+    finally:
+        for name in list(sys.modules):
+            if any(name == p or name.startswith(p + ".") for p in _SETTINGS_PACKAGES):
+                del sys.modules[name]
+
+
+def build_parser(note: str | None = None) -> argparse.ArgumentParser:
+    """The parser of every subcommand; ``note`` ends each one's help (the base install's hint)."""
     from optuna_isnas.compare.cli import add_compare_parser
     from optuna_isnas.flags import add_flags
     from optuna_isnas.search.config import SearchConfig
@@ -67,6 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="optuna-isnas",
         description="Several neural architectures of different complexity from one one-shot search.",
+        epilog=note,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="{search,retrain,compare}")
@@ -129,6 +209,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.set_defaults(func=_retrain)
 
     add_compare_parser(sub)
+    if note is not None:
+        for command in sub.choices.values():
+            command.epilog = note
     return parser
 
 
@@ -148,8 +231,6 @@ _RETRAIN_HELP = (
 
 
 def _search(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from optuna_isnas.flags import given_values
     from optuna_isnas.search.checkpoint import CHECKPOINT_NAME
     from optuna_isnas.search.config import SearchConfig
@@ -179,7 +260,8 @@ def _search(args: argparse.Namespace) -> int:
         f"\nReturned architectures of study {result.study.study_name!r} "
         "(accuracy on the whole validation split with the shared weights):"
     )
-    print(format_architectures(result.architectures))
+    column = "budget" if config.budgets is not None else None
+    print(format_architectures(result.architectures, column=column))
     print(f"\nwrote {result.architectures_path} and {result.plot_path}")
     where = result.storage_location or "memory"
     print(
@@ -187,7 +269,8 @@ def _search(args: argparse.Namespace) -> int:
     )
     if result.dashboard_command():
         print(f"view them:  {result.dashboard_command()}{dashboard_install_hint()}")
-    print(f"retrain:    optuna-isnas retrain {result.architectures_path} --index 0")
+    if result.architectures:
+        print(f"retrain:    optuna-isnas retrain {result.architectures_path} --index 0")
     return 0
 
 
@@ -205,8 +288,6 @@ def dashboard_install_hint() -> str:
 
 
 def _retrain(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from optuna_isnas.children import Attached, attach_children
     from optuna_isnas.flags import given_values
     from optuna_isnas.retrain import (

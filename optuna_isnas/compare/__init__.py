@@ -5,11 +5,20 @@ backward passes; each method's returned set is scored by the hypervolume of (val
 parameters) against one fixed reference point. See docs/compare.md.
 """
 
-from optuna_isnas.compare.api import CompareResult, compare, reference_point
-from optuna_isnas.compare.config import METHODS, CompareConfig, CompareError
-from optuna_isnas.compare.records import Job, SearchRecord, Variant
-from optuna_isnas.compare.scoring import Reference
-from optuna_isnas.core.hypervolume import best_subset, hypervolume, pareto_front
+try:
+    from optuna_isnas.compare.api import CompareResult, compare, reference_point
+    from optuna_isnas.compare.config import METHODS, CompareConfig, CompareError
+    from optuna_isnas.compare.records import Job, SearchRecord, Variant
+    from optuna_isnas.compare.scoring import Reference
+    from optuna_isnas.core.hypervolume import best_subset, hypervolume, pareto_front
+except ImportError as exc:  # the base install (the sampler alone) has no PyTorch
+    if (exc.name or "").split(".")[0] not in {"torch", "torchvision", "plotly", "sklearn", "tqdm"}:
+        raise
+    raise ImportError(
+        f"optuna_isnas.compare needs the 'nas' extra ({exc.name} is not installed): "
+        "pip install 'optuna-isnas[nas]'",
+        name=exc.name,
+    ) from exc
 
 __all__ = [
     "METHODS",

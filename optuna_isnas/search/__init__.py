@@ -5,18 +5,27 @@
 >>> [(a.params, a.accuracy) for a in result.architectures]  # doctest: +SKIP
 """
 
-from optuna_isnas.search.config import SearchConfig
-from optuna_isnas.search.errors import (
-    CheckpointMismatchError,
-    NonFiniteLossWarning,
-    SearchError,
-    SearchInterrupted,
-)
-from optuna_isnas.search.loop import SearchResult, StepCallback, StepInfo, run_search
-from optuna_isnas.search.results import ArchitectureResult, format_architectures
-from optuna_isnas.search.samplers import FamilySampler
-from optuna_isnas.search.session import SearchSession
-from optuna_isnas.training.recipe import TrainingRecipe
+try:
+    from optuna_isnas.search.config import SearchConfig
+    from optuna_isnas.search.errors import (
+        CheckpointMismatchError,
+        NonFiniteLossWarning,
+        SearchError,
+        SearchInterrupted,
+    )
+    from optuna_isnas.search.loop import SearchResult, StepCallback, StepInfo, run_search
+    from optuna_isnas.search.results import ArchitectureResult, format_architectures
+    from optuna_isnas.search.samplers import FamilySampler
+    from optuna_isnas.search.session import SearchSession
+    from optuna_isnas.training.recipe import TrainingRecipe
+except ModuleNotFoundError as exc:  # the base install (the sampler alone) has no PyTorch
+    if (exc.name or "").split(".")[0] not in {"torch", "torchvision", "plotly", "sklearn", "tqdm"}:
+        raise
+    raise ImportError(
+        f"optuna_isnas.search needs the 'nas' extra ({exc.name} is not installed): "
+        "pip install 'optuna-isnas[nas]'",
+        name=exc.name,
+    ) from exc
 
 __all__ = [
     "ArchitectureResult",
