@@ -292,3 +292,20 @@ def test_a_journal_shorter_than_its_checkpoint_warns(finished_run, tmp_path):
     )
     assert done.returncode == 0, done.stderr
     assert f"but the checkpoint was written after {n}" in done.stderr
+
+
+def test_the_workers_md_journal_recipe_runs_and_keeps_optunas_format(tmp_path, monkeypatch):
+    import re
+
+    text = (Path(__file__).resolve().parent.parent / "docs" / "workers.md").read_text()
+    (code,) = re.findall(r"<!-- test: skip, journal: [^>]*-->\n```python\n(.*?)```", text, re.S)
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    exec(compile(code, "workers.md", "exec"), namespace)
+    study = optuna.create_study(study_name="nas", storage=namespace["storage"])
+    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=3)
+    # Plain Optuna reads what it wrote.
+    plain = optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(str(tmp_path / "nas.log"))
+    )
+    assert len(optuna.load_study(study_name="nas", storage=plain).trials) == 3

@@ -424,7 +424,8 @@ def _close_stale_trials(study: optuna.Study, n_trials_at_checkpoint: int) -> Non
         warnings.warn(
             f"the study has {len(trials) - n_trials_at_checkpoint} trials newer than the checkpoint "
             "(the process was stopped after writing it: killed, or out of disk space); the search "
-            "continues from the checkpoint's weights with the sampler's newer state, so it will not match an uninterrupted run",
+            "continues from the checkpoint's weights with the sampler's newer state, so it will not "
+            "match an uninterrupted run",
             RuntimeWarning,
             stacklevel=4,
         )
