@@ -87,14 +87,23 @@ def test_a_fresh_sampler_on_the_same_storage_returns_the_same_family(tmp_path) -
     assert again.architectures(reloaded) == first.architectures(study)
 
 
-def test_evaluated_selection_before_any_generation_says_what_to_do() -> None:
+def test_evaluated_selection_before_any_generation_returns_what_was_evaluated() -> None:
     sampler = ISNASSampler(seed=0)
     study = optuna.create_study(directions=["minimize", "minimize"], sampler=sampler)
     assert sampler.generation(study) == 0 and sampler.budgets(study) is None
     study.optimize(toy, n_trials=3)  # a state, but no generation closed yet
-    with pytest.raises(ValueError, match="evaluated nothing yet"):
-        sampler.architectures(study)
+    family = sampler.architectures(study)
+    evaluated = [t.params for t in study.trials]
+    assert len(family) == 4 and sum(arch in evaluated for arch in family) >= 1
     assert len(sampler.architectures(study, source="mode")) == 4
+
+
+def test_evaluated_selection_with_nothing_finite_says_what_to_do() -> None:
+    sampler = ISNASSampler(seed=0)
+    study = optuna.create_study(directions=["minimize", "minimize"], sampler=sampler)
+    study.optimize(lambda t: (float("inf"), toy(t)[1]), n_trials=3)
+    with pytest.raises(ValueError, match=r"evaluated nothing it can return.*run more trials"):
+        sampler.architectures(study)
 
 
 def test_candidates_and_select_from_rescored_values() -> None:

@@ -13,8 +13,15 @@ Rules (docs/algorithm.md, "Generations in Optuna"):
 * FAIL and PRUNED trials never count and free their place;
 * the generation closes as soon as every distribution has ``lambda`` COMPLETE trials;
   the update uses, for each distribution, its first ``lambda`` complete trials by number.
-  Running trials never block it (a worker may die and leave a trial RUNNING forever);
-  trials of a closed generation that finish later are ignored.
+  Running trials never block it (a worker may die and leave a trial RUNNING forever).
+* every COMPLETE trial reaches the archive exactly once, whether or not an update uses it
+  (``leftovers``): when a generation closes, the trials of its window up to the last one
+  its update uses that the update does not use (surplus, late, of an earlier generation,
+  not samples) go to the archive if they completed by the time the generation closed
+  (the latest completion among the trials used), and stay *pending* otherwise; pending
+  trials are decided the same way when a later generation closes. Which trials a closing
+  takes depends only on completion times, so every worker that closes a generation takes
+  the same ones.
 * trials that are not samples of a distribution (untagged: run before the sampler took over,
   or by another sampler; or tagged ``EXTRA``: enqueued with fixed values) are evaluations all
   the same: the complete ones in the window, numbered up to the last trial the update uses,
@@ -67,6 +74,8 @@ class Tally:
     running: list[list[int]]
     untagged_running: list[int] = field(default_factory=list)
     extras: list[TrialRecord] = field(default_factory=list)  # complete, not samples
+    #: complete samples of another generation (or of a distribution this one lacks)
+    others: list[TrialRecord] = field(default_factory=list)
 
     def load(self, k: int) -> int:
         """Complete plus running trials of distribution ``k``."""
@@ -183,6 +192,8 @@ def tally(records: list[TrialRecord], generation: int, n_distributions: int) -> 
                 result.extras.append(rec)
             continue
         if rec.generation != generation or not 0 <= (rec.distribution or 0) < n_distributions:
+            if rec.solution is not None:
+                result.others.append(rec)
             continue
         k = int(rec.distribution or 0)
         if rec.state in _RUNNING:
@@ -231,6 +242,38 @@ def pooled_solutions(t: Tally, lam: int) -> list[TrialRecord] | None:
     if any(r < latest and not late(r, None) for r in t.untagged_running):
         return None
     return chosen
+
+
+def closing_time(used: list[TrialRecord]) -> float:
+    """When a generation closed: the latest completion time among the trials its update uses."""
+    times = [r.completed_at for r in used if r.completed_at is not None]
+    return max(times) if times else float("-inf")
+
+
+def leftovers(
+    records: list[TrialRecord], closed_at: float
+) -> tuple[list[TrialRecord], list[int]]:
+    """Split trials that a closing update does not use into the archive's and pending ones.
+
+    A trial that finished by ``closed_at`` is decided: the archive takes it if it is
+    COMPLETE with a usable solution, else (FAIL, PRUNED) it is dropped. A trial still
+    running, or one that finished after ``closed_at``, is pending: a later closing decides
+    it. A trial seen running now completes after ``closed_at`` (all the trials used had
+    completed when this worker looked), so every worker that closes the generation splits
+    the trials alike, whichever state it saw them in.
+
+    Returns:
+        The records the archive takes, in number order, and the pending trial numbers.
+    """
+    archived: list[TrialRecord] = []
+    pending: list[int] = []
+    for rec in sorted(records, key=lambda r: r.number):
+        finished_later = rec.completed_at is not None and rec.completed_at > closed_at
+        if rec.state in _RUNNING or finished_later:
+            pending.append(rec.number)
+        elif rec.solution is not None:
+            archived.append(rec)
+    return archived, pending
 
 
 def next_distribution(t: Tally, number: int) -> int:

@@ -24,8 +24,12 @@ from optuna_isnas.sampler._generations import (
     EXTRA,
     GenerationTracker,
     Tally,
+    TrialRecord,
+    closing_time,
+    leftovers,
     next_distribution,
     pooled_solutions,
+    record_of,
     tally,
 )
 from optuna_isnas.sampler._settings import (
@@ -232,10 +236,11 @@ class ISNASSampler(BaseSampler):
                 mode can be an architecture never evaluated, or worse than evaluated ones
                 (docs/algorithm.md, "What the search returns").
 
-        Closes the current generation first if all its trials are complete; the completed
-        trials of a generation still open count too (pooled into a copy of the archive), so a
-        study stopped mid-generation loses nothing it evaluated. Raises ValueError
-        before the first generation closed with ``source="evaluated"`` (nothing evaluated yet).
+        Closes the current generation first if all its trials are complete; every completed
+        trial the archive has not taken yet counts too (the open generation's, and those that
+        finished after their generation closed, pooled into a copy of the archive), so a
+        study stopped mid-generation loses nothing it evaluated. Raises ValueError with
+        ``source="evaluated"`` while no trial has completed with finite values.
         A distribution with nothing eligible evaluated (e.g. no evaluated architecture within
         its budget) gets its mode, with a logged warning.
         """
@@ -245,12 +250,13 @@ class ISNASSampler(BaseSampler):
         modes = self._modes(state)
         if source == "mode":
             return [state.params_of(row) for row in modes]
-        if len(state.core.archive) == 0:
+        archive = self._archive_now(study, state, t)
+        if len(archive) == 0:
             raise ValueError(
-                "ISNASSampler has evaluated nothing yet in this study (no generation has "
-                "closed): run more trials, or ask for source='mode'."
+                "ISNASSampler has evaluated nothing it can return in this study yet (no "
+                "completed trial with finite values): run more trials, or ask for "
+                "source='mode'."
             )
-        archive = self._archive_now(state, t)
         family = []
         for k, index in enumerate(state.core.select(archive=archive)):
             if index is None:
@@ -282,7 +288,7 @@ class ISNASSampler(BaseSampler):
         """
         state, t = self._synced(study)
         core = state.core
-        archive = self._archive_now(state, t)
+        archive = self._archive_now(study, state, t)
         m = core.archive.size if per_distribution is None else int(per_distribution)
         if m < 0:
             raise ValueError(f"per_distribution must be >= 0, got {per_distribution!r}.")
@@ -591,18 +597,26 @@ class ISNASSampler(BaseSampler):
             closed = state.core.generation
             stored = state.raw
             latest = max(r.number for r in used)
-            extras = [r.solution for r in t.extras if r.number <= latest and r.solution]
+            # Every other trial up to the last one used, and the trials left pending by
+            # earlier closings, go to the archive if they completed by now, else stay
+            # pending (``leftovers``): each COMPLETE trial reaches the archive once.
+            taken = {r.number for r in used}
+            window = [r for r in records if r.number <= latest and r.number not in taken]
+            archived, pending = leftovers(
+                self._pending_records(study, state, signs) + window, closing_time(used)
+            )
             # Updated in place: if another worker wrote meanwhile, this copy is dropped below.
             state.core.tell(
                 [r.solution for r in used if r.solution is not None],
                 complexity_of=self._complexity_of(state),
-                extras=extras,
+                extras=[r.solution for r in archived if r.solution is not None],
             )
             # The next window starts right after the trials used: the same for every
             # worker that closes this generation. Trials that can still be tagged with the
             # next generation are numbered above them (running or untagged trials below
             # them blocked this closing, unless stale).
             state.start = latest + 1
+            state.pending = pending
             # Write only if no other worker advanced the search meanwhile (checked right
             # before the write; workers closing the same generation use the same trials,
             # so a lost race writes an identical state).
@@ -622,6 +636,22 @@ class ISNASSampler(BaseSampler):
                     {"generation": closed, "trials": [r.number for r in used]},
                 )
             self._tracker.forget_before(state.start)
+
+    @staticmethod
+    def _pending_records(
+        study: Study, state: SamplerState, signs: tuple[float, float]
+    ) -> list[TrialRecord]:
+        """Records of the trials an earlier closing left pending, read afresh (once per
+        generation, a few trials: those in flight when it closed, and dead ones)."""
+        if not state.pending:
+            return []
+        unfinished = _storage.unfinished_trials(study) or {}
+        records = []
+        for number in state.pending:
+            trial = unfinished.get(number) or _storage.trial_by_number(study, number)
+            if trial is not None:
+                records.append(record_of(trial, state, signs))
+        return records
 
     def _modes(self, state: SamplerState) -> list[np.ndarray]:
         """Most likely architecture of each distribution (repaired into its budget when the
@@ -659,16 +689,17 @@ class ISNASSampler(BaseSampler):
                 )
             return self._advance(study, state, None)
 
-    @staticmethod
-    def _archive_now(state: SamplerState, t: Tally) -> Archive:
-        """The archive with the completed trials of the open generation pooled in (a copy).
+    def _archive_now(self, study: Study, state: SamplerState, t: Tally) -> Archive:
+        """The archive with every completed trial it has not taken yet pooled in (a copy).
 
-        They reach the archive only when their generation closes; a family asked for now
-        (e.g. when ``study.optimize`` stopped mid-generation) should not ignore them.
+        Those of the open generation's window, and those an earlier closing left pending,
+        reach the archive only when a generation closes; a family asked for now (e.g. when
+        ``study.optimize`` stopped mid-generation) should not ignore them.
         """
-        pending = [r.solution for c in t.complete for r in c if r.solution is not None]
-        pending += [r.solution for r in t.extras if r.solution is not None]
-        return state.core.archive_with(pending)
+        records = [r for c in t.complete for r in c] + t.extras + t.others
+        records += self._pending_records(study, state, self._signs(study))
+        records.sort(key=lambda r: r.number)
+        return state.core.archive_with([r.solution for r in records if r.solution is not None])
 
     def _draw(self, state: SamplerState, k: int, number: int) -> np.ndarray:
         """Sample distribution ``k`` with randomness that depends only on (seed, trial)."""

@@ -1,7 +1,9 @@
 """The sampler's state as it lives in the study's storage.
 
-The state is a JSON string with the numpy core's complete state, the modelled search space
-and the first trial number of the current generation. Everything else is derived from
+The state is a JSON string with the numpy core's complete state, the modelled search space,
+the first trial number of the current generation and the numbers of earlier trials whose
+fate was not known when their generation closed (``pending``: still running, or finished after
+the close; docs/algorithm.md section 5). Everything else is derived from
 trials, so any worker process, or a restarted one with a fresh sampler object, continues
 the same search.
 
@@ -47,12 +49,14 @@ CLOSED_KEY = "isnas:closed"
 
 @dataclass
 class SamplerState:
-    """Decoded state: the core optimizer, the modelled parameters and the generation start."""
+    """Decoded state: the core optimizer, the modelled parameters, the generation start and
+    the pending trials (numbered below ``start``, not yet in the archive nor dropped)."""
 
     core: ISNAS
     distributions: dict[str, CategoricalDistribution]
     start: int
     raw: str = ""
+    pending: list[int] = field(default_factory=list)
     cdf: NDArray[np.float64] = field(default_factory=lambda: np.zeros(0))
     params_json: dict[str, str] = field(default_factory=dict)
 
@@ -86,6 +90,7 @@ class SamplerState:
             "core": self.core.to_dict(),
             "params": self.params_json,
             "start": self.start,
+            "pending": self.pending,
         }
         return json.dumps(payload, separators=(",", ":"))
 
@@ -101,7 +106,15 @@ class SamplerState:
                 if not isinstance(dist, CategoricalDistribution):
                     raise ValueError(f"parameter {name!r} is not categorical")
                 dists[name] = dist
-            return cls(core=core, distributions=dists, start=int(payload["start"]), raw=raw)
+            # "pending" is absent from states written before it: nothing pending.
+            pending = [int(n) for n in payload.get("pending", [])]
+            return cls(
+                core=core,
+                distributions=dists,
+                start=int(payload["start"]),
+                raw=raw,
+                pending=pending,
+            )
         except (KeyError, TypeError, json.JSONDecodeError) as exc:
             raise ValueError(
                 f"the study's {STATE_KEY!r} attribute is not an ISNASSampler state this "
