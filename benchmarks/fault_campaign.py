@@ -38,7 +38,7 @@ from typing import Any
 CLI = [sys.executable, "-c", "import sys; from optuna_isnas.cli import main; sys.exit(main())"]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
 FLAGS = [
-    "--dataset", "digits", "--epochs", "4", "--max-steps-per-epoch", "12", "--batch-size", "16",
+    "--dataset", "digits", "--epochs", "30", "--max-steps-per-epoch", "4", "--batch-size", "16",
     "--train-subset", "400", "--val-subset", "150", "--device", "cpu", "--threads", "1",
     "--no-progress",
 ]  # fmt: skip
@@ -111,11 +111,16 @@ def _first_error(stderr: str) -> str:
 
 
 def _kill_at_random(out: Path, rng: random.Random, low: float, high: float) -> None:
-    """Start (or resume) a search and SIGKILL it after a random time once it has begun writing."""
-    resume = ["--resume"] if (out / "checkpoint.pt").exists() else []
+    """Start (or resume) a search, wait until it has written a checkpoint (a new one, when
+    resuming), then SIGKILL it after a random time of ``low`` to ``high`` seconds."""
+    checkpoint = out / "checkpoint.pt"
+    resume = ["--resume"] if checkpoint.exists() else []
+    seen = checkpoint.stat().st_mtime_ns if checkpoint.exists() else None
     process = _start(out, *resume)
-    deadline = time.monotonic() + 120
-    while not (out / "search.journal").exists() and time.monotonic() < deadline:
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and process.poll() is None:
+        if checkpoint.exists() and checkpoint.stat().st_mtime_ns != seen:
+            break
         time.sleep(0.05)
     time.sleep(rng.uniform(low, high))
     process.send_signal(signal.SIGKILL)
@@ -124,9 +129,10 @@ def _kill_at_random(out: Path, rng: random.Random, low: float, high: float) -> N
 
 def case_kill(root: Path, rng: random.Random, kills: int) -> list[dict[str, Any]]:
     out = root / "kill"
-    rows = []
+    rows: list[dict[str, Any]] = []
+    before: dict[int, tuple[bytes, dict[int, str]]] = {}
     for i in range(kills):
-        _kill_at_random(out, rng, 1.0, 6.0)
+        _kill_at_random(out, rng, 0.0, 3.0)
         lines, trials = (
             _whole_lines(out / "search.journal"),
             _complete_trials(out / "search.journal"),
@@ -135,13 +141,13 @@ def case_kill(root: Path, rng: random.Random, kills: int) -> list[dict[str, Any]
             rows.append({"case": "kill", "round": i, "note": "killed before the first checkpoint"})
             continue
         rows.append({"case": "kill", "round": i, "lines_before": len(lines.splitlines()),
-                     "trials_before": len(trials), "_lines": lines, "_trials": trials})  # fmt: skip
+                     "trials_before": len(trials)})  # fmt: skip
+        before[len(rows) - 1] = (lines, trials)
     done = _search(out, "--resume")
-    for row in rows:
-        if "_lines" in row:
-            row["lines_lost"], row["trials_lost"] = _lost(
-                row.pop("_lines"), row.pop("_trials"), out / "search.journal"
-            )
+    for at, (lines, trials) in before.items():
+        rows[at]["lines_lost"], rows[at]["trials_lost"] = _lost(
+            lines, trials, out / "search.journal"
+        )
     rows.append({"case": "kill", "round": "final resume", "exit": done.returncode,
                  "message": _first_error(done.stderr)})  # fmt: skip
     return rows
@@ -151,9 +157,7 @@ def case_tear(root: Path, rng: random.Random, rounds: int) -> list[dict[str, Any
     rows = []
     for i in range(rounds):
         out = root / f"tear{i}"
-        _kill_at_random(out, rng, 3.0, 8.0)
-        while not (out / "checkpoint.pt").exists():
-            _kill_at_random(out, rng, 3.0, 8.0)
+        _kill_at_random(out, rng, 0.0, 3.0)
         journal = out / "search.journal"
         data = journal.read_bytes()
         last = data.rstrip(b"\n").rfind(b"\n") + 1
@@ -174,9 +178,7 @@ def case_tear(root: Path, rng: random.Random, rounds: int) -> list[dict[str, Any
 
 def case_garble(root: Path, rng: random.Random, rounds: int) -> list[dict[str, Any]]:
     base = root / "garble-base"
-    _kill_at_random(base, rng, 6.0, 9.0)
-    while not (base / "checkpoint.pt").exists():
-        _kill_at_random(base, rng, 6.0, 9.0)
+    _kill_at_random(base, rng, 0.0, 2.0)
     rows = []
     faults = ["garble"] * rounds + ["truncate", "empty"]
     for i, fault in enumerate(faults):

@@ -11,8 +11,10 @@ from __future__ import annotations
 import argparse
 import contextlib
 import sys
+import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import TextIO
 
 from optuna_isnas import __version__
 
@@ -43,7 +45,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from optuna_isnas.search.errors import SearchInterrupted
 
     try:
-        return int(args.func(args))
+        with _warnings_as_lines():
+            return int(args.func(args))
     except SettingsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -134,6 +137,29 @@ def settings_without_nas() -> Iterator[None]:
         for name in list(sys.modules):
             if any(name == p or name.startswith(p + ".") for p in _SETTINGS_PACKAGES):
                 del sys.modules[name]
+
+
+@contextlib.contextmanager
+def _warnings_as_lines() -> Iterator[None]:
+    """Show each warning as one line ``warning: ...`` on stderr, without the file, line number
+    and source line Python's default format adds (which mean nothing to a command-line user)."""
+
+    def show(
+        message: Warning | str,
+        category: type[Warning],
+        filename: str,
+        lineno: int,
+        file: TextIO | None = None,
+        line: str | None = None,
+    ) -> None:
+        print(f"warning: {message}", file=file or sys.stderr)
+
+    saved = warnings.showwarning
+    warnings.showwarning = show
+    try:
+        yield
+    finally:
+        warnings.showwarning = saved
 
 
 def build_parser(note: str | None = None) -> argparse.ArgumentParser:
