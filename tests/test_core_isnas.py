@@ -457,11 +457,8 @@ def test_constructor_errors(kwargs: dict[str, Any], match: str) -> None:
 @pytest.mark.parametrize(
     ("bad", "match"),
     [
-        ({"loss": float("nan")}, "finite"),
-        ({"loss": float("inf")}, "finite"),
-        ({"complexity": float("nan")}, "finite"),
         ({"x": np.array([3, 0])}, "outside"),
-        ({"x": np.array([0, -1])}, "outside"),
+        ({"x": np.array([0, -2])}, "outside"),
         ({"x": np.array([0, 0, 0])}, "shape"),
         ({"distribution": 2}, "origins"),
         ({"distribution": -1}, "origins"),

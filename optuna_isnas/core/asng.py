@@ -49,15 +49,24 @@ class StepSizeState:
 
 
 def natural_gradient(
-    x_onehot: FloatArray, theta: FloatArray, weights: FloatArray, utilities: FloatArray
+    x_onehot: FloatArray,
+    theta: FloatArray,
+    weights: FloatArray,
+    utilities: FloatArray,
+    used: NDArray[np.bool_] | None = None,
 ) -> FloatArray:
     """``G = sum_n weights_n * utilities_n * (x_n - theta)``, shape ``(D, C_max)``.
 
     With ``weights = 1/lambda`` this is ASNG's estimate; with normalised importance
     weights it is the importance-sampled estimate of the multi-distribution method.
+    ``used`` ``(n, D)``: False where sample n did not use variable i (a skipped conditional
+    parameter); its term for that variable is 0, as if ``x_ni`` were its expectation theta_i.
     """
     coef = weights * utilities
-    return np.tensordot(coef, x_onehot - theta[None], axes=(0, 0))
+    diff = x_onehot - theta[None]
+    if used is not None:
+        diff = diff * used[:, :, None]
+    return np.tensordot(coef, diff, axes=(0, 0))
 
 
 def fisher_coordinates(grad: FloatArray, theta: FloatArray, n_choices: IntArray) -> FloatArray:

@@ -106,11 +106,19 @@ def sample(theta: FloatArray, n_choices: IntArray, rng: np.random.Generator, n: 
     return result
 
 
+#: Choice index of a variable an evaluation did not use (a conditional parameter the
+#: objective skipped): it carries no information about that variable.
+UNUSED = -1
+
+
 def one_hot(x: IntArray, n_choices: IntArray) -> FloatArray:
-    """One-hot encode ``(n, D)`` choice indices to ``(n, D, C_max)``."""
+    """One-hot encode ``(n, D)`` choice indices to ``(n, D, C_max)``; an ``UNUSED`` variable's
+    row is all zeros."""
     x = np.atleast_2d(x)
     out = np.zeros((x.shape[0], x.shape[1], int(n_choices.max())), dtype=np.float64)
-    np.put_along_axis(out, x[:, :, None], 1.0, axis=2)
+    np.put_along_axis(out, np.maximum(x, 0)[:, :, None], 1.0, axis=2)
+    if np.any(x < 0):
+        out[x < 0] = 0.0
     return out
 
 
@@ -118,10 +126,15 @@ def log_prob(theta: FloatArray, x: IntArray) -> FloatArray:
     """Log-likelihood ``sum_i log theta_{i, x_i}`` of each row of ``x``.
 
     ``theta`` may carry leading batch dimensions (e.g. ``(K, D, C_max)`` for K
-    distributions); the result then has shape ``(K, n)``, else ``(n,)``.
+    distributions); the result then has shape ``(K, n)``, else ``(n,)``. ``UNUSED``
+    variables are left out of the sum: the likelihood of the choices made, marginal over
+    the others.
     """
     x = np.atleast_2d(x)
-    picked = theta[..., np.arange(theta.shape[-2])[None, :], x]
+    unused = x < 0
+    picked = theta[..., np.arange(theta.shape[-2])[None, :], np.maximum(x, 0)]
+    if unused.any():
+        picked = np.where(unused, 1.0, picked)
     with np.errstate(divide="ignore"):
         result: FloatArray = np.log(picked).sum(axis=-1)
         return result

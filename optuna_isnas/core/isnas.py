@@ -301,9 +301,14 @@ class ISNAS:
         """One generation's update from pooled samples (deterministic given its inputs).
 
         Args:
-            x: choices ``(M, D)``.
+            x: choices ``(M, D)``; ``UNUSED`` (-1) where a sample did not use a variable (a
+                conditional parameter its evaluation skipped): it then informs the other
+                variables only (its weight is the likelihood of the choices it made, and it
+                adds nothing to that variable's gradient).
             origins: distribution that drew each sample ``(M,)``.
-            losses: performance to minimise ``(M,)``.
+            losses: performance to minimise ``(M,)``. A sample whose loss or complexity is
+                not finite (a diverged run: inf or nan) ranks after every other sample, and
+                neither the scales nor the archive see it.
             complexities: complexity to minimise ``(M,)``.
             complexity_of: budget mode only: exact complexity of an architecture (choice
                 indices). When given, each trade-off follows whether the distribution's
@@ -321,7 +326,19 @@ class ISNAS:
         if violations is None:
             violations = np.zeros(losses.shape, dtype=np.float64)
         self._check_update_inputs(x, origins, losses, complexities, violations)
-        self.scales.observe(losses, complexities)
+        finite = np.isfinite(losses) & np.isfinite(complexities)
+        to_archive = (x[finite], losses[finite], complexities[finite], violations[finite])
+        if not finite.all():
+            # Rank non-finite samples last: finite stand-ins (which the ranking never sees
+            # alone) and a violation above every other sample's.
+            ok = finite.any()
+            losses = np.where(finite, losses, float(losses[finite].max()) if ok else 0.0)
+            complexities = np.where(
+                finite, complexities, float(complexities[finite].max()) if ok else 0.0
+            )
+            violations = np.where(finite, violations, float(violations.max()) + 1.0)
+        if finite.any():
+            self.scales.observe(to_archive[1], to_archive[2])
         self._place_size_classes()
         log_p = cat.log_prob(self.thetas, x)  # (K, M)
         if self.weighting == "mixture":
@@ -329,6 +346,7 @@ class ISNAS:
         else:
             log_w = own_sample_log_weights(self.n_distributions, origins)
         onehot = cat.one_hot(x, self.n_choices)
+        used = None if np.all(x >= 0) else x >= 0
         expected = np.full(self.n_distributions, np.nan)
         weights: dict[int, FloatArray] = {}
         grads = np.zeros_like(self.thetas)
@@ -345,7 +363,7 @@ class ISNAS:
             f = _feasible_first(own, violations)
             u = weighted_ranking_utility(f, w)
             if float(w @ (u * u)) >= SIGNAL_MIN * self._reference_signal:
-                grads[k] = natural_gradient(onehot, self.thetas[k], w, u)
+                grads[k] = natural_gradient(onehot, self.thetas[k], w, u, used)
                 active.append(k)
         if active:
             new, _ = asng_steps(
@@ -365,14 +383,17 @@ class ISNAS:
                     violation = budget_mode.violation_probability(w, complexities, self.budgets[k])
                     self.epsilons[k] = budget_mode.dual_update(float(self.epsilons[k]), violation)
         self.expected_complexity = expected
-        ids = np.full(losses.shape, -1, dtype=np.int64) if trials is None else trials
+        ids = np.full(finite.shape, -1, dtype=np.int64) if trials is None else trials
+        x, losses, complexities, violations = to_archive
+        ids = ids[finite]
         if archive_only is not None:
             ex, el, ec, ev, et = archive_only
             self._check_update_inputs(ex, np.zeros(el.shape, dtype=np.int64), el, ec, ev)
-            x, losses = np.concatenate([x, ex]), np.concatenate([losses, el])
-            complexities = np.concatenate([complexities, ec])
-            violations = np.concatenate([violations, ev])
-            ids = np.concatenate([ids, et])
+            keep = np.isfinite(el) & np.isfinite(ec)
+            x, losses = np.concatenate([x, ex[keep]]), np.concatenate([losses, el[keep]])
+            complexities = np.concatenate([complexities, ec[keep]])
+            violations = np.concatenate([violations, ev[keep]])
+            ids = np.concatenate([ids, et[keep]])
         self.archive.observe(
             x, losses, complexities, violations, self.generation, self.rank_keys(), ids
         )
@@ -512,6 +533,7 @@ class ISNAS:
         Entries keep their indices; new architectures are appended.
         """
         archive = self.archive.copy()
+        pending = [s for s in pending if np.isfinite(s.loss) and np.isfinite(s.complexity)]
         if pending:
             archive.pool(
                 np.stack([np.asarray(s.x, dtype=np.int64) for s in pending]),
@@ -578,12 +600,13 @@ class ISNAS:
             )
         if not np.all(np.isfinite(violations)) or np.any(violations < 0):
             raise ValueError("violations must be finite and >= 0 (0 means feasible).")
-        if np.any(x < 0) or np.any(x >= self.n_choices[None, :]):
-            raise ValueError("x holds a choice index outside 0..C_i-1 for some variable.")
+        if np.any(x < cat.UNUSED) or np.any(x >= self.n_choices[None, :]):
+            raise ValueError(
+                "x holds a choice index outside 0..C_i-1 (or -1: variable not used) for some "
+                "variable."
+            )
         if np.any(origins < 0) or np.any(origins >= self.n_distributions):
             raise ValueError(f"origins must lie in 0..{self.n_distributions - 1}.")
-        if not (np.all(np.isfinite(losses)) and np.all(np.isfinite(complexities))):
-            raise ValueError("losses and complexities must be finite; drop failed evaluations.")
 
     # ----------------------------------------------------------------- state
     def to_dict(self) -> dict[str, Any]:
