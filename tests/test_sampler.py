@@ -227,17 +227,25 @@ def test_parallel_threads_finish_and_stay_balanced() -> None:
     assert sampler.generation(study) >= 40
 
 
-def test_trials_missing_a_modelled_parameter_do_not_count() -> None:
+def test_trials_missing_a_modelled_parameter_count_for_the_choices_they_made() -> None:
+    # Issue 16: they used to be skipped, and a study whose later trials all skip a modelled
+    # parameter never closed another generation. Now they count; the skipped parameters'
+    # probabilities are left as they are.
     sampler = ISNASSampler(epsilons=[0.0, 1.0], samples_per_distribution=1, seed=0)
     study = two_objective_study(sampler)
     study.optimize(toy_objective, n_trials=5)  # fixes the modelled space v0..v5
     before = sampler.generation(study)
+    probs = sampler.probabilities(study)
 
     def partial(trial: optuna.Trial) -> tuple[float, float]:
-        return float(trial.suggest_categorical("v0", [0, 1, 2, 3])), 1.0
+        v0 = trial.suggest_categorical("v0", [0, 1, 2, 3])
+        return float(v0) + 0.001 * trial.number, 1.0
 
-    study.optimize(partial, n_trials=10)
-    assert sampler.generation(study) == before  # nothing usable: no update
+    study.optimize(partial, n_trials=20)
+    assert sampler.generation(study) >= before + 6
+    after = sampler.probabilities(study)
+    assert all(a[f"v{i}"] == b[f"v{i}"] for a, b in zip(after, probs) for i in range(1, 6))
+    assert any(a["v0"] != b["v0"] for a, b in zip(after, probs))
 
 
 def test_pickled_sampler_continues_the_same_study() -> None:

@@ -30,6 +30,7 @@ Rules (docs/algorithm.md, "Generations in Optuna"):
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -37,6 +38,7 @@ from optuna.study import Study
 from optuna.trial import FrozenTrial, TrialState
 
 from optuna_isnas.core import Solution
+from optuna_isnas.core.categorical import UNUSED
 from optuna_isnas.sampler import _storage
 from optuna_isnas.sampler._state import (
     DISTRIBUTION_KEY,
@@ -62,7 +64,7 @@ class TrialRecord:
     state: TrialState
     generation: int | None
     distribution: int | None
-    solution: Solution | None  # set for COMPLETE trials with every modelled parameter
+    solution: Solution | None  # set for COMPLETE trials
     completed_at: float | None = None  # POSIX time the trial finished (None while running)
 
 
@@ -106,20 +108,21 @@ def record_of(trial: FrozenTrial, state: SamplerState, signs: tuple[float, float
 
 def _solution(
     trial: FrozenTrial, state: SamplerState, k: int, signs: tuple[float, float]
-) -> Solution | None:
+) -> Solution:
+    """The trial as the core sees it. A modelled parameter the trial lacks (a conditional
+    branch the objective skipped), or holds with a value outside the modelled choices (it
+    was suggested with other choices), is ``UNUSED``: the trial informs the other
+    variables only. Non-finite values are kept: the core ranks them last and never archives
+    them (docs/algorithm.md section 5)."""
     x = np.empty(len(state.distributions), dtype=np.int64)
     for i, (name, dist) in enumerate(state.distributions.items()):
-        if name not in trial.params:
-            return None  # the objective skipped a modelled parameter: can't use it
-        try:
-            x[i] = int(dist.to_internal_repr(trial.params[name]))
-        except ValueError:
-            return None
+        x[i] = UNUSED
+        if name in trial.params:
+            with contextlib.suppress(ValueError):  # a value outside the modelled choices
+                x[i] = int(dist.to_internal_repr(trial.params[name]))
     values = trial.values
     loss = signs[0] * values[0]
     complexity = signs[1] * values[1] if len(values) > 1 else 0.0
-    if not (np.isfinite(loss) and np.isfinite(complexity)):
-        return None
     return Solution(
         distribution=k,
         x=x,
@@ -250,9 +253,7 @@ def closing_time(used: list[TrialRecord]) -> float:
     return max(times) if times else float("-inf")
 
 
-def leftovers(
-    records: list[TrialRecord], closed_at: float
-) -> tuple[list[TrialRecord], list[int]]:
+def leftovers(records: list[TrialRecord], closed_at: float) -> tuple[list[TrialRecord], list[int]]:
     """Split trials that a closing update does not use into the archive's and pending ones.
 
     A trial that finished by ``closed_at`` is decided: the archive takes it if it is

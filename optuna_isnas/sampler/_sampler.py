@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+import math
+import numbers
 import random
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -16,6 +18,7 @@ from optuna.search_space import IntersectionSearchSpace
 from optuna.study import Study, StudyDirection
 from optuna.trial import FrozenTrial
 
+from optuna_isnas.core import Solution
 from optuna_isnas.core.archive import Archive
 from optuna_isnas.core.archive import Entry as ArchiveEntry
 from optuna_isnas.core.budget import repair_to_budget
@@ -183,11 +186,18 @@ class ISNASSampler(BaseSampler):
             weighting=weighting,
             archive_size=archive_size,
         )
+        if seed is not None and (
+            isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral) or seed < 0
+        ):
+            raise ValueError(f"seed must be an integer >= 0 or None, got {seed!r}.")
         self._complexity_fn = complexity_fn
         self._seed = int(seed) if seed is not None else random.SystemRandom().getrandbits(32)
-        self._independent_sampler = independent_sampler or RandomSampler(seed=seed)
+        self._independent_sampler = independent_sampler or RandomSampler(
+            seed=None if seed is None else int(seed)
+        )
         self._warn_independent_sampling = warn_independent_sampling
         self._warned = False
+        self._warned_about: set[str] = set()
         self._store = StateStore()
         self._tracker = GenerationTracker()
         self._search_space = IntersectionSearchSpace()
@@ -341,6 +351,8 @@ class ISNASSampler(BaseSampler):
         if len(architectures) != len(values):
             raise ValueError("give one (performance, complexity) pair per architecture.")
         state = self._synced_state(study)
+        for n, arch in enumerate(architectures):
+            self._check_architecture(state, n, arch)
         signs = self._signs(study)
         vals = np.asarray(values, dtype=np.float64).reshape(len(values), -1)
         if vals.shape[1] != len(study.directions) or not np.all(np.isfinite(vals)):
@@ -355,6 +367,34 @@ class ISNASSampler(BaseSampler):
                 [sum(min(max(0.0, float(c)), 1e300) for c in row) for row in constraints]
             )
         return state.core.select(None, losses, costs, viol, unbounded_top=unbounded_top)
+
+    @staticmethod
+    def _check_architecture(state: SamplerState, n: int, arch: Any) -> None:
+        """ValueError unless ``arch`` is a dict whose modelled parameters hold modelled choices.
+
+        A modelled parameter may be absent (a trial that skipped a conditional parameter),
+        but not all of them; parameters the sampler does not model are not checked.
+        """
+        if not isinstance(arch, Mapping):
+            raise ValueError(
+                f"architectures[{n}] must be a dict parameter -> choice (e.g. a candidate's "
+                f"params), got {arch!r}."
+            )
+        if not any(name in arch for name in state.distributions):
+            raise ValueError(
+                f"architectures[{n}] holds none of the modelled parameters "
+                f"{state.names}: {dict(arch)!r}."
+            )
+        for name, dist in state.distributions.items():
+            if name not in arch:
+                continue
+            try:
+                dist.to_internal_repr(arch[name])
+            except ValueError:
+                raise ValueError(
+                    f"architectures[{n}][{name!r}] = {arch[name]!r} is not one of the "
+                    f"choices of {name!r}: {list(dist.choices)!r}."
+                ) from None
 
     def probabilities(self, study: Study) -> list[dict[str, dict[CategoricalChoiceType, float]]]:
         """Each distribution's probability of every choice, by parameter name."""
@@ -605,6 +645,9 @@ class ISNASSampler(BaseSampler):
             archived, pending = leftovers(
                 self._pending_records(study, state, signs) + window, closing_time(used)
             )
+            self._check_solutions(
+                state, [r.solution for r in used + archived if r.solution is not None]
+            )
             # Updated in place: if another worker wrote meanwhile, this copy is dropped below.
             state.core.tell(
                 [r.solution for r in used if r.solution is not None],
@@ -636,6 +679,46 @@ class ISNASSampler(BaseSampler):
                     {"generation": closed, "trials": [r.number for r in used]},
                 )
             self._tracker.forget_before(state.start)
+
+    def _warn_once(self, kind: str, message: str) -> None:
+        """Log ``message`` the first time this sampler meets a problem of this kind."""
+        if kind not in self._warned_about:
+            self._warned_about.add(kind)
+            _logger.warning(f"{message} (Shown once per sampler.)")
+
+    def _check_solutions(self, state: SamplerState, solutions: list[Solution]) -> None:
+        """Say once what the sampler does with trials it cannot use as they are."""
+        for sol in solutions:
+            if np.any(sol.x < 0):
+                names = [state.names[i] for i in np.flatnonzero(sol.x < 0)]
+                self._warn_once(
+                    "unused",
+                    f"ISNASSampler: trial {sol.trial} did not suggest the modelled parameter(s) "
+                    f"{names} with the choices of the first completed trial. It is learned "
+                    "from for the choices it made and leaves those parameters' distributions "
+                    "as they are. To have every architecture choice learned from every trial, "
+                    "suggest each one in every trial, with the same choices (a 'none' or "
+                    "'skip' choice instead of a conditional branch).",
+                )
+            if not (math.isfinite(sol.loss) and math.isfinite(sol.complexity)):
+                self._warn_once(
+                    "non-finite",
+                    f"ISNASSampler: trial {sol.trial} reported non-finite values "
+                    f"({sol.loss}, {sol.complexity}) (performance with the sign turned so "
+                    "that lower is better, complexity). It ranks after every other trial "
+                    "of its generation and is never part of the family. Check the objective "
+                    "(a diverged loss?), or report a large finite value for a model that is "
+                    "merely bad.",
+                )
+            elif sol.complexity < 0:
+                self._warn_once(
+                    "negative",
+                    f"ISNASSampler: trial {sol.trial} reported a negative complexity "
+                    f"({sol.complexity}) as its second objective, which the sampler reads as "
+                    "a size (parameters, FLOPs, latency: >= 0). It is used as given, and the "
+                    "hypervolume family's log10 axis then falls back to a linear one; report "
+                    "sizes >= 0 (or pass log_complexity=False if the scale is meant).",
+                )
 
     @staticmethod
     def _pending_records(
@@ -670,9 +753,38 @@ class ISNASSampler(BaseSampler):
         fn = self._complexity_fn
         if fn is None:
             return None
-        return lambda row: float(
-            fn({name: state.choice(name, int(i)) for name, i in zip(state.names, row)})
-        )
+        return lambda row: self._call_complexity_fn(fn, state.params_of(row))
+
+    def _call_complexity_fn(
+        self, fn: Callable[[dict[str, Any]], float], params: dict[str, Any]
+    ) -> float:
+        """``fn(params)`` as a float; an error naming ``fn`` when it is not a finite number."""
+        value = fn(params)
+        name = getattr(fn, "__qualname__", None) or repr(fn)
+        number: float | None = None
+        if not isinstance(value, (str, bytes, bool, np.bool_)):
+            try:
+                number = float(value)
+            except (TypeError, ValueError):
+                number = None
+        if number is None:
+            raise TypeError(
+                f"complexity_fn {name} must return a number (the architecture's complexity, "
+                f"e.g. its parameter count); it returned {value!r} for {params}."
+            )
+        if not math.isfinite(number):
+            raise ValueError(
+                f"complexity_fn {name} must return a finite number; it returned {value!r} "
+                f"for {params}."
+            )
+        if number < 0:
+            self._warn_once(
+                "negative-fn",
+                f"ISNASSampler: complexity_fn {name} returned a negative complexity "
+                f"({number}) for {params}; a size (parameters, FLOPs, latency) is >= 0. It is "
+                "used as given: such an architecture fits every budget.",
+            )
+        return number
 
     def _synced_state(self, study: Study) -> SamplerState:
         return self._synced(study)[0]

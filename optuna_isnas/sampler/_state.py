@@ -77,8 +77,9 @@ class SamplerState:
         self.cdf = cdf
 
     def params_of(self, row: NDArray[np.int64]) -> dict[str, CategoricalChoiceType]:
-        """Choice indices (one per modelled parameter) as parameter name -> choice."""
-        return {name: self.choice(name, int(i)) for name, i in zip(self.names, row)}
+        """Choice indices (one per modelled parameter) as parameter name -> choice; a
+        parameter the evaluation did not use (index -1) is left out."""
+        return {name: self.choice(name, int(i)) for name, i in zip(self.names, row) if i >= 0}
 
     def choice(self, name: str, index: int) -> CategoricalChoiceType:
         """External value of choice ``index`` of parameter ``name``."""
