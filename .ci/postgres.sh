@@ -4,6 +4,9 @@
 #   .ci/postgres.sh install     install Debian's postgresql when its binaries are missing (root)
 #   .ci/postgres.sh start DIR   create a cluster in DIR and start it on a Unix socket in DIR
 #                               (no TCP port); prints its URL for OPTUNA_ISNAS_TEST_POSTGRES_URL
+#   .ci/postgres.sh restart DIR [PAUSE]
+#                               stop that server (fast: open connections end), wait PAUSE
+#                               seconds (default 0) and start it again on the same socket
 #   .ci/postgres.sh stop DIR    stop that server and remove DIR
 #
 # The cluster holds test data only, so it trades durability for speed: fsync and synchronous
@@ -67,13 +70,32 @@ start() {
     fi
     as_owner "$bin/initdb" -D "$dir/data" -U isnas --auth=trust --no-sync -E UTF8 --locale=C \
         >"$dir/initdb.log" 2>&1 || die "initdb failed: $(tail -n 5 "$dir/initdb.log")"
+    launch "$bin" "$dir"
+    echo "postgresql://isnas@/postgres?host=$dir"
+}
+
+# Start the cluster in $2/data (made by `start`) on a Unix socket in $2; wait until it answers.
+launch() {
+    local bin=$1 dir=$2
     as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start -o \
         "-c listen_addresses='' -c unix_socket_directories='$dir' -c max_connections=200 \
          -c fsync=off -c synchronous_commit=off -c full_page_writes=off" >/dev/null \
         || die "the server did not start: $(tail -n 5 "$dir/server.log" 2>/dev/null)"
     "$bin/psql" -h "$dir" -U isnas -d postgres -Atqc "select 1" >/dev/null \
         || die "the server started but does not answer on $dir"
-    echo "postgresql://isnas@/postgres?host=$dir"
+}
+
+# A restart as a crash or maintenance looks to clients: every connection ends, and for PAUSE
+# seconds nothing answers on the socket.
+restart() {
+    local dir=$1 pause=$2 bin
+    bin=$(bindir) || die "no PostgreSQL server binaries (Debian: apt-get install postgresql)"
+    [ -f "$dir/data/postmaster.pid" ] || die "no server runs in $dir"
+    dir=$(cd "$dir" && pwd)
+    as_owner "$bin/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null \
+        || die "could not stop the server in $dir"
+    sleep "$pause"
+    launch "$bin" "$dir"
 }
 
 stop() {
@@ -91,6 +113,7 @@ stop() {
 case "${1:-}" in
 install) install ;;
 start) start "${2:?usage: postgres.sh start DIR}" ;;
+restart) restart "${2:?usage: postgres.sh restart DIR [PAUSE]}" "${3:-0}" ;;
 stop) stop "${2:?usage: postgres.sh stop DIR}" ;;
-*) die "usage: postgres.sh install | start DIR | stop DIR" ;;
+*) die "usage: postgres.sh install | start DIR | restart DIR [PAUSE] | stop DIR" ;;
 esac
