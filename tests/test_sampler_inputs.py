@@ -11,6 +11,7 @@ import optuna
 import pytest
 
 from optuna_isnas import ISNASSampler
+from optuna_isnas.sampler._state import SamplerState
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -190,3 +191,25 @@ def test_select_from_checks_the_architectures_it_is_given(arch: Any, match: str)
     assert (
         len(sampler.select_from(study, [good, {**good, "lr": 0.1}], [(1.0, 2.0), (0.5, 3.0)])) == 4
     )
+
+
+def test_a_complexity_fn_error_during_an_update_leaves_the_stored_state_usable() -> None:
+    calls = {"n": 0}
+
+    def flaky(params: dict[str, Any]) -> Any:
+        calls["n"] += 1
+        return "broken" if calls["n"] == 1 else float(sum(params.values()))
+
+    sampler = ISNASSampler(
+        complexity_budgets=[4.0, 8.0], complexity_fn=flaky, samples_per_distribution=1, seed=0
+    )
+    study = optuna.create_study(directions=["minimize", "minimize"], sampler=sampler)
+    with pytest.raises(TypeError, match=r"complexity_fn .*flaky"):
+        study.optimize(toy, n_trials=10)
+    # The half-updated copy is not kept: what this process holds is what storage holds.
+    cached = sampler._store.cached()
+    raw = sampler._store.raw(study)
+    assert raw is not None
+    stored = SamplerState.decode(raw)
+    assert cached is None or np.array_equal(cached.core.thetas, stored.core.thetas)
+    assert sampler.generation(study) == 1  # the failed update is redone, once, from storage

@@ -649,11 +649,17 @@ class ISNASSampler(BaseSampler):
                 state, [r.solution for r in used + archived if r.solution is not None]
             )
             # Updated in place: if another worker wrote meanwhile, this copy is dropped below.
-            state.core.tell(
-                [r.solution for r in used if r.solution is not None],
-                complexity_of=self._complexity_of(state),
-                extras=[r.solution for r in archived if r.solution is not None],
-            )
+            try:
+                state.core.tell(
+                    [r.solution for r in used if r.solution is not None],
+                    complexity_of=self._complexity_of(state),
+                    extras=[r.solution for r in archived if r.solution is not None],
+                )
+            except BaseException:
+                # e.g. complexity_fn raised halfway: drop the half-updated cached copy, so
+                # the next call decodes the stored state again.
+                self._store.forget()
+                raise
             # The next window starts right after the trials used: the same for every
             # worker that closes this generation. Trials that can still be tagged with the
             # next generation are numbered above them (running or untagged trials below
