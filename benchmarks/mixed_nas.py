@@ -633,7 +633,7 @@ def report(data: dict[str, Any]) -> str:
                 v = [r["returned"] for r in sel if r["problem"] == n and r["method"] == best]
                 if v:
                     means[head[-1]].append(float(np.mean(v)))
-                cells.append(f"{best}")
+                cells.append(f"{best} {sn._cell(v)}")
             out.append(f"| {n} | " + " | ".join(cells) + " |")
         out.append(
             "| **mean over problems** | "
@@ -643,13 +643,13 @@ def report(data: dict[str, Any]) -> str:
         out.append(
             "\nSplit, mean over problems: best-K true / best-K observed / returned; lr learnt "
             f"(share of the last {LATE} trials within {LR_NEAR} decade of lr*) and their mean "
-            "penalty; mean wall s per run\n"
+            "penalty; mean penalty of the returned family (ISNAS); mean wall s per run\n"
         )
         out.append(
             "| method | best-K true | best-K obs | returned | late lr near | late penalty | "
-            "wall s |"
+            "returned penalty | wall s |"
         )
-        out.append("|---" * 7 + "|")
+        out.append("|---" * 8 + "|")
         for m in methods:
             rs = [r for r in sel if r["method"] == m]
             if not rs:
@@ -660,9 +660,10 @@ def report(data: dict[str, Any]) -> str:
                 return float(np.mean([np.mean(v) for v in per if v]))
 
             wall = np.mean([r["wall_seconds"] for r in rs])
+            fam = f"{pm('family_penalty'):.3f}" if all("family_penalty" in r for r in rs) else "-"
             out.append(
                 f"| {m} | {pm('bestk_true'):.3f} | {pm('bestk_obs'):.3f} | {pm('returned'):.3f} "
-                f"| {pm('late_lr_near'):.2f} | {pm('late_penalty'):.3f} | {wall:.1f} |"
+                f"| {pm('late_lr_near'):.2f} | {pm('late_penalty'):.3f} | {fam} | {wall:.1f} |"
             )
     return "\n".join(out)
 
