@@ -195,15 +195,11 @@ def test_state_round_trips_through_json_and_continues_identically(
     assert json.dumps(copy.to_dict()) == json.dumps(opt.to_dict())
 
 
-def test_a_version_1_state_loads_with_an_empty_archive() -> None:
-    opt = ISNAS([2, 3], [0.0, 1.0], seed=0)
-    data = opt.to_dict()
-    data["version"] = 1
-    for key in ("archive", "size_classes"):
-        del data[key]
-    del data["scales"]["min_complexity"]
-    old = ISNAS.from_dict(json.loads(json.dumps(data)))
-    assert len(old.archive) == 0 and old.select() == [None, None]
+def test_a_state_of_an_older_version_is_refused_with_a_message() -> None:
+    data = ISNAS([2, 3], [0.0, 1.0], seed=0).to_dict()
+    data["version"] = 2  # before the numeric parameters: no release ever wrote it
+    with pytest.raises(ValueError, match="unsupported ISNAS state version 2; this release reads"):
+        ISNAS.from_dict(json.loads(json.dumps(data)))
 
 
 # ---------------------------------------------------------------- selection

@@ -69,6 +69,9 @@ class Entry:
         generation: the generation of its latest evaluation.
         trial: the caller's identifier of its latest evaluation (the adapter stores the trial
             number), -1 if none was given.
+        z: the numeric parameters on the unit interval (``optuna_isnas.core.gaussian``), None
+            where the evaluation did not use one; empty without numeric parameters. An entry
+            is one whole evaluated configuration: ``x`` and ``z`` together.
     """
 
     x: tuple[int, ...]
@@ -79,6 +82,12 @@ class Entry:
     violation: float
     generation: int
     trial: int = -1
+    z: tuple[float | None, ...] = ()
+
+    @property
+    def key(self) -> tuple[tuple[int, ...], tuple[float | None, ...]]:
+        """What makes two evaluations the same configuration (and pools them)."""
+        return self.x, self.z
 
     def add(
         self, loss: float, complexity: float, violation: float, generation: int, trial: int
@@ -103,11 +112,12 @@ class Entry:
             self.violation,
             self.generation,
             self.trial,
+            list(self.z),
         ]
 
     @classmethod
     def from_list(cls, row: Sequence[Any]) -> Entry:
-        x, complexity, n, mean, m2, violation, generation, trial = row
+        x, complexity, n, mean, m2, violation, generation, trial, z = row
         return cls(
             tuple(int(v) for v in x),
             float(complexity),
@@ -117,7 +127,13 @@ class Entry:
             float(violation),
             int(generation),
             int(trial),
+            tuple(None if v is None else float(v) for v in z),
         )
+
+
+def _numeric_key(row: Sequence[float]) -> tuple[float | None, ...]:
+    """Numeric values as a hashable key: NaN (unused) becomes None, which compares equal."""
+    return tuple(None if math.isnan(v) else float(v) for v in row)
 
 
 #: How one distribution ranks architectures:
@@ -181,6 +197,7 @@ class Archive:
         generation: int,
         rank_keys: Sequence[RankKeys],
         trials: IntArray | None = None,
+        z: FloatArray | None = None,
     ) -> None:
         """Pool one generation's evaluations, then keep each distribution's ``size`` best.
 
@@ -190,8 +207,9 @@ class Archive:
             rank_keys: one ranking function per distribution (see ``RankKeys``).
             trials: an identifier of each evaluation ``(M,)`` (default -1), kept for the
                 latest evaluation of each entry.
+            z: numeric parameters ``(M, N)`` on the unit interval, NaN where unused.
         """
-        self.pool(x, losses, complexities, violations, generation, trials)
+        self.pool(x, losses, complexities, violations, generation, trials, z)
         self._prune(rank_keys)
 
     def pool(
@@ -202,17 +220,22 @@ class Archive:
         violations: FloatArray,
         generation: int,
         trials: IntArray | None = None,
+        z: FloatArray | None = None,
     ) -> None:
-        """Pool evaluations into their entries (new architectures appended), without pruning."""
-        index = {e.x: i for i, e in enumerate(self.entries)}
+        """Pool evaluations into their entries (new configurations appended), without pruning."""
+        index = {e.key: i for i, e in enumerate(self.entries)}
         ids = [-1] * len(losses) if trials is None else [int(t) for t in trials]
-        for row, loss, cost, viol, tid in zip(x.tolist(), losses, complexities, violations, ids):
-            key = tuple(int(v) for v in row)
+        numeric = [()] * len(losses) if z is None else [_numeric_key(row) for row in z.tolist()]
+        rows = zip(x.tolist(), numeric, losses, complexities, violations, ids)
+        for row, nums, loss, cost, viol, tid in rows:
+            key = (tuple(int(v) for v in row), nums)
             at = index.get(key)
             if at is None:
                 index[key] = len(self.entries)
                 self.entries.append(
-                    Entry(key, float(cost), 1, float(loss), 0.0, float(viol), generation, tid)
+                    Entry(
+                        key[0], float(cost), 1, float(loss), 0.0, float(viol), generation, tid, nums
+                    )
                 )
             else:
                 self.entries[at].add(float(loss), float(cost), float(viol), generation, tid)

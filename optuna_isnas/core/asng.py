@@ -95,7 +95,8 @@ def asng_steps(
     n_choices: IntArray,
     lower: FloatArray,
     states: list[StepSizeState],
-) -> tuple[FloatArray, list[bool]]:
+    extra: FloatArray | None = None,
+) -> tuple[FloatArray, list[float]]:
     """One ASNG step for each of several distributions (same space), states updated in place.
 
     Each distribution's arithmetic is exactly that of a single step; batching only shares
@@ -107,22 +108,29 @@ def asng_steps(
         n_choices: choices per variable ``(D,)``.
         lower: range-restriction bound per variable ``(D,)``.
         states: the K step-size states.
+        extra: Fisher coordinates ``(K, N2)`` of the natural gradient of a second, independent
+            part of each distribution (the Gaussian of ``optuna_isnas.core.gaussian``): the
+            Fisher norm of a product distribution is that of the concatenated coordinates, so
+            both parts share one trust region and one step-size adaptation.
 
     Returns:
-        The new ``thetas`` and, per distribution, whether a step was taken (False when its
-        gradient is zero).
+        The new ``thetas`` and, per distribution, the factor ``delta / ||G||_F`` its gradient
+        was multiplied by (0.0 when its gradient is zero and no step was taken); the caller
+        moves the ``extra`` part by the same factor.
     """
     coords = fisher_coordinates(grads, thetas, n_choices)  # (K, N)
-    n_free = coords.shape[1]
+    if extra is not None:
+        coords = np.concatenate([coords, extra], axis=1)
+    n_free = max(coords.shape[1], 1)
     moved = np.array(thetas, dtype=np.float64, copy=True)
-    taken = []
+    scales: list[float] = []
     for k, state in enumerate(states):
         norm = float(np.linalg.norm(coords[k]))
         if not np.isfinite(norm) or norm < ZERO_GRADIENT:
-            taken.append(False)
+            scales.append(0.0)
             continue
-        taken.append(True)
         delta = state.delta
+        scales.append(delta / norm)
         beta = min(delta / math.sqrt(n_free), 1.0)
         moved[k] = thetas[k] + delta * grads[k] / norm
         if state.s.size != n_free:
@@ -132,7 +140,7 @@ def asng_steps(
         state.Delta *= math.exp(beta * (state.gamma - float(state.s @ state.s) / state.alpha))
         # Keep beta = delta / sqrt(N) <= 1 so that sqrt(beta (2 - beta)) stays real.
         state.Delta = max(state.Delta, state.init_delta / math.sqrt(n_free))
-    stepped = [k for k, t in enumerate(taken) if t]
+    stepped = [k for k, scale in enumerate(scales) if scale > 0]
     if stepped:
         k_count, d, c = len(stepped), thetas.shape[1], thetas.shape[2]
         rows = restrict_range(
@@ -141,7 +149,7 @@ def asng_steps(
             np.tile(lower, k_count),
         )
         moved[stepped] = rows.reshape(k_count, d, c)
-    return moved, taken
+    return moved, scales
 
 
 def asng_step(
@@ -163,5 +171,5 @@ def asng_step(
     Returns:
         The new ``theta`` and whether a step was taken (False when the gradient is zero).
     """
-    new, taken = asng_steps(theta[None], grad[None], n_choices, lower, [state])
-    return (new[0], True) if taken[0] else (theta, False)
+    new, scales = asng_steps(theta[None], grad[None], n_choices, lower, [state])
+    return (new[0], True) if scales[0] > 0 else (theta, False)

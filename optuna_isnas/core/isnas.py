@@ -22,6 +22,7 @@ from numpy.typing import NDArray
 
 from optuna_isnas.core import budget as budget_mode
 from optuna_isnas.core import categorical as cat
+from optuna_isnas.core import gaussian
 from optuna_isnas.core.archive import DEFAULT_SIZE, Archive, RankKeys
 from optuna_isnas.core.asng import StepSizeState, asng_steps, natural_gradient
 from optuna_isnas.core.family import HypervolumeFamily, assign_members
@@ -38,9 +39,9 @@ FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
 Weighting = Literal["mixture", "own"]
 
-STATE_VERSION = 2
-#: State versions ``from_dict`` reads (version 1 had no archive: it starts empty).
-READABLE_VERSIONS = (1, 2)
+STATE_VERSION = 3
+#: State versions ``from_dict`` reads (3 added the numeric parameters).
+READABLE_VERSIONS = (3,)
 
 #: A distribution skips its step when the weighted utility signal ``sum_n w_n u_n^2`` is
 #: below this fraction of ``min(signal of lambda untied equal-weight samples, 1/lambda)``. ASNG
@@ -57,7 +58,8 @@ class Solution:
 
     ``violation`` is the total constraint violation (the sum of the positive parts of the
     constraint values, Optuna's convention); 0 means feasible. ``trial`` identifies the
-    evaluation for the caller (the archive keeps the latest one per architecture).
+    evaluation for the caller (the archive keeps the latest one per architecture). ``z`` holds
+    the numeric parameters on the unit interval (NaN where unused; None without any).
     """
 
     distribution: int
@@ -66,6 +68,7 @@ class Solution:
     complexity: float
     violation: float = 0.0
     trial: int = -1
+    z: FloatArray | None = None
 
 
 def _feasible_first(f: FloatArray, violations: FloatArray) -> FloatArray:
@@ -123,6 +126,10 @@ class ISNAS:
             its own samples: K independent ASNG runs, for ablations and tests).
         archive_size: evaluated architectures kept per distribution for ``select`` (>= 1;
             see ``optuna_isnas.core.archive``).
+        numeric_cells: one entry per numeric parameter (``optuna_isnas.core.gaussian``): its
+            number of values on the unit interval, or 0 for a continuous one. Each
+            distribution then also holds a diagonal Gaussian over them, weighted and stepped
+            jointly with its categorical part (one trust region).
         seed: seed of the generator used by ``ask``.
     """
 
@@ -143,9 +150,15 @@ class ISNAS:
         complexity_scale: float | None = None,
         weighting: Weighting = "mixture",
         archive_size: int = DEFAULT_SIZE,
+        numeric_cells: Sequence[int] = (),
         seed: int | None = None,
     ) -> None:
         self.n_choices = cat.validate_n_choices(n_choices)
+        cells = np.asarray(numeric_cells, dtype=np.int64).reshape(-1)
+        if np.any(cells < 0):
+            raise ValueError(f"numeric_cells must be >= 0 (0: continuous), got {numeric_cells!r}.")
+        self.numeric_cells = cells
+        self.sigma_min = np.array([gaussian.sigma_min_for(int(c)) for c in cells], dtype=float)
         if sum(v is not None for v in (epsilons, budgets, size_classes, hypervolume)) != 1:
             raise ValueError(
                 "give exactly one of epsilons (fixed trade-offs), budgets (complexity limits, "
@@ -206,6 +219,8 @@ class ISNAS:
         self.lower = cat.theta_min(self.n_choices)
         theta0 = cat.uniform_theta(self.n_choices)
         self.thetas = np.repeat(theta0[None], eps.size, axis=0)
+        self.means = np.full((eps.size, cells.size), gaussian.INITIAL_MEAN)
+        self.variances = np.full((eps.size, cells.size), gaussian.INITIAL_SIGMA**2)
         self.steps = [StepSizeState(self.init_delta, self.alpha) for _ in range(eps.size)]
         self.generation = 0
         self.expected_complexity: FloatArray | None = None
@@ -232,9 +247,26 @@ class ISNAS:
         """Distribution that draws the ``slot``-th sample of a generation (blocks of lambda)."""
         return (slot // self.lam) % self.n_distributions
 
+    @property
+    def n_numeric(self) -> int:
+        """N, the number of numeric parameters."""
+        return int(self.numeric_cells.size)
+
     def modes(self) -> IntArray:
         """Most likely architecture of each distribution, shape ``(K, D)``."""
         return np.stack([cat.mode(t) for t in self.thetas])
+
+    def sample_numeric(self, k: int, rng: np.random.Generator | None = None) -> FloatArray:
+        """Draw the numeric parameters ``(N,)`` on the unit interval from distribution ``k``."""
+        return gaussian.sample(self.means[k], self.variances[k], rng or self._rng)
+
+    def log_prob(self, x: IntArray, z: FloatArray | None = None) -> FloatArray:
+        """Log-likelihood ``(K, M)`` of configurations under every distribution (the
+        categorical part, plus the Gaussian part when ``z`` ``(M, N)`` is given)."""
+        log_p: FloatArray = cat.log_prob(self.thetas, x)
+        if z is not None and self.n_numeric:
+            log_p = log_p + gaussian.log_density(self.means, self.variances, z)
+        return log_p
 
     # ----------------------------------------------------------------- ask / tell
     def sample(self, k: int, rng: np.random.Generator | None = None) -> IntArray:
@@ -262,6 +294,7 @@ class ISNAS:
         if len(solutions) == 0:
             raise ValueError("tell() needs at least one solution.")
         x = np.stack([np.asarray(s.x, dtype=np.int64) for s in solutions])
+        z = self._numeric_of(solutions)
         origins = np.array([s.distribution for s in solutions], dtype=np.int64)
         losses = np.array([s.loss for s in solutions], dtype=np.float64)
         costs = np.array([s.complexity for s in solutions], dtype=np.float64)
@@ -274,6 +307,7 @@ class ISNAS:
                 np.array([s.complexity for s in extras], dtype=np.float64),
                 np.array([s.violation for s in extras], dtype=np.float64),
                 np.array([s.trial for s in extras], dtype=np.int64),
+                self._numeric_of(extras),
             )
         self.update(
             x,
@@ -284,8 +318,17 @@ class ISNAS:
             violations=violations,
             archive_only=extra,
             trials=np.array([s.trial for s in solutions], dtype=np.int64),
+            z=z,
         )
         self._asked = 0
+
+    def _numeric_of(self, solutions: Sequence[Solution]) -> FloatArray:
+        """The solutions' numeric parameters ``(M, N)``; NaN where a solution has none."""
+        z = np.full((len(solutions), self.n_numeric), np.nan)
+        for i, sol in enumerate(solutions):
+            if sol.z is not None and self.n_numeric:
+                z[i] = np.asarray(sol.z, dtype=np.float64)
+        return z
 
     def update(
         self,
@@ -295,8 +338,10 @@ class ISNAS:
         complexities: FloatArray,
         complexity_of: Callable[[IntArray], float] | None = None,
         violations: FloatArray | None = None,
-        archive_only: tuple[IntArray, FloatArray, FloatArray, FloatArray, IntArray] | None = None,
+        archive_only: tuple[IntArray, FloatArray, FloatArray, FloatArray, IntArray, FloatArray]
+        | None = None,
         trials: IntArray | None = None,
+        z: FloatArray | None = None,
     ) -> None:
         """One generation's update from pooled samples (deterministic given its inputs).
 
@@ -317,17 +362,22 @@ class ISNAS:
             violations: total constraint violation of each sample ``(M,)`` (0 = feasible;
                 default all feasible). Infeasible samples rank after every feasible one, by
                 violation, in every distribution's ranking and in the archive.
-            archive_only: ``(x, losses, complexities, violations, trials)`` of evaluations
+            archive_only: ``(x, losses, complexities, violations, trials, z)`` of evaluations
                 that were not drawn from any distribution: the archive pools them, nothing
                 else does.
             trials: the caller's identifier of each sample ``(M,)`` (default -1), kept in the
                 archive (the adapter stores trial numbers).
+            z: numeric parameters ``(M, N)`` on the unit interval, NaN where a sample did not
+                use one (required when the optimizer has numeric parameters).
         """
         if violations is None:
             violations = np.zeros(losses.shape, dtype=np.float64)
-        self._check_update_inputs(x, origins, losses, complexities, violations)
+        if z is None:
+            z = np.full((x.shape[0], self.n_numeric), np.nan)
+        self._check_update_inputs(x, origins, losses, complexities, violations, z)
         finite = np.isfinite(losses) & np.isfinite(complexities)
         to_archive = (x[finite], losses[finite], complexities[finite], violations[finite])
+        z_archive = z[finite]
         if not finite.all():
             # Rank non-finite samples last: finite stand-ins (which the ranking never sees
             # alone) and a violation above every other sample's.
@@ -340,7 +390,7 @@ class ISNAS:
         if finite.any():
             self.scales.observe(to_archive[1], to_archive[2])
         self._place_size_classes()
-        log_p = cat.log_prob(self.thetas, x)  # (K, M)
+        log_p = self.log_prob(x, z)  # (K, M)
         if self.weighting == "mixture":
             log_w = mixture_log_weights(log_p, origins)
         else:
@@ -350,6 +400,7 @@ class ISNAS:
         expected = np.full(self.n_distributions, np.nan)
         weights: dict[int, FloatArray] = {}
         grads = np.zeros_like(self.thetas)
+        numeric_grads: dict[int, tuple[FloatArray, FloatArray]] = {}
         active: list[int] = []
         has_weight = np.isfinite(log_w).any(axis=1)  # own-only mode: k may have drawn none
         hv_keys = self._hypervolume_keys(losses, complexities, violations)
@@ -364,16 +415,34 @@ class ISNAS:
             u = weighted_ranking_utility(f, w)
             if float(w @ (u * u)) >= SIGNAL_MIN * self._reference_signal:
                 grads[k] = natural_gradient(onehot, self.thetas[k], w, u, used)
+                if self.n_numeric:
+                    numeric_grads[k] = gaussian.natural_gradient(
+                        z, self.means[k], self.variances[k], w, u
+                    )
                 active.append(k)
         if active:
-            new, _ = asng_steps(
+            extra = None
+            if self.n_numeric:
+                extra = np.stack(
+                    [
+                        gaussian.fisher_coordinates(*numeric_grads[k], self.variances[k])
+                        for k in active
+                    ]
+                )
+            new, scales = asng_steps(
                 self.thetas[active],
                 grads[active],
                 self.n_choices,
                 self.lower,
                 [self.steps[k] for k in active],
+                extra,
             )
             self.thetas[active] = new
+            for k, scale in zip(active, scales):
+                if self.n_numeric and scale > 0:
+                    self.means[k], self.variances[k] = gaussian.step(
+                        self.means[k], self.variances[k], *numeric_grads[k], scale, self.sigma_min
+                    )
         if self.budgets is not None:
             for k, w in weights.items():
                 if complexity_of is not None:
@@ -387,15 +456,23 @@ class ISNAS:
         x, losses, complexities, violations = to_archive
         ids = ids[finite]
         if archive_only is not None:
-            ex, el, ec, ev, et = archive_only
-            self._check_update_inputs(ex, np.zeros(el.shape, dtype=np.int64), el, ec, ev)
+            ex, el, ec, ev, et, ez = archive_only
+            self._check_update_inputs(ex, np.zeros(el.shape, dtype=np.int64), el, ec, ev, ez)
             keep = np.isfinite(el) & np.isfinite(ec)
             x, losses = np.concatenate([x, ex[keep]]), np.concatenate([losses, el[keep]])
             complexities = np.concatenate([complexities, ec[keep]])
             violations = np.concatenate([violations, ev[keep]])
             ids = np.concatenate([ids, et[keep]])
+            z_archive = np.concatenate([z_archive, ez[keep]])
         self.archive.observe(
-            x, losses, complexities, violations, self.generation, self.rank_keys(), ids
+            x,
+            losses,
+            complexities,
+            violations,
+            self.generation,
+            self.rank_keys(),
+            ids,
+            z_archive if self.n_numeric else None,
         )
         self.generation += 1
 
@@ -423,8 +500,12 @@ class ISNAS:
         members = plane.points(a_loss[chosen], a_cost[chosen])
         owner: list[int | None] = [None] * self.n_distributions
         if chosen:
-            xs = np.array([self.archive.entries[i].x for i in chosen], dtype=np.int64)
-            owner = assign_members(cat.log_prob(self.thetas, xs))
+            entries = [self.archive.entries[i] for i in chosen]
+            xs = np.array([e.x for e in entries], dtype=np.int64)
+            zs = np.array(
+                [[np.nan if v is None else v for v in e.z] for e in entries], dtype=np.float64
+            ).reshape(len(entries), -1)
+            owner = assign_members(self.log_prob(xs, zs if self.n_numeric else None))
         return self.family.keys(plane, members, owner, losses, complexities)
 
     def _place_size_classes(self) -> None:
@@ -542,6 +623,7 @@ class ISNAS:
                 np.array([s.violation for s in pending], dtype=np.float64),
                 self.generation,
                 np.array([s.trial for s in pending], dtype=np.int64),
+                self._numeric_of(pending) if self.n_numeric else None,
             )
         return archive
 
@@ -590,10 +672,15 @@ class ISNAS:
         losses: FloatArray,
         complexities: FloatArray,
         violations: FloatArray,
+        z: FloatArray,
     ) -> None:
         m = x.shape[0]
         if x.ndim != 2 or x.shape[1] != self.n_choices.size:
             raise ValueError(f"x must have shape (M, {self.n_choices.size}), got {x.shape}.")
+        if z.shape != (m, self.n_numeric):
+            raise ValueError(f"z must have shape (M, {self.n_numeric}), got {z.shape}.")
+        if np.any((z < 0) | (z > 1)):  # NaN (unused) compares False
+            raise ValueError("z holds a numeric value outside the unit interval [0, 1].")
         if any(a.shape != (m,) for a in (origins, losses, complexities, violations)):
             raise ValueError(
                 "origins, losses, complexities and violations must each have one entry per sample."
@@ -631,6 +718,9 @@ class ISNAS:
             "scales": self.scales.to_dict(),
             "generation": self.generation,
             "thetas": self.thetas.tolist(),
+            "numeric_cells": self.numeric_cells.tolist(),
+            "means": self.means.tolist(),
+            "variances": self.variances.tolist(),
             "steps": [
                 {"Delta": s.Delta, "gamma": s.gamma, "s": np.asarray(s.s).tolist()}
                 for s in self.steps
@@ -666,7 +756,11 @@ class ISNAS:
             alpha=data["alpha"],
             init_delta=data["init_delta"],
             weighting=data["weighting"],
+            numeric_cells=data["numeric_cells"],
         )
+        shape = (obj.n_distributions, obj.n_numeric)
+        obj.means = np.asarray(data["means"], dtype=np.float64).reshape(shape)
+        obj.variances = np.asarray(data["variances"], dtype=np.float64).reshape(shape)
         obj.epsilons = np.asarray(data["epsilons"], dtype=np.float64)
         if budgets is not None:
             obj.budgets = np.asarray(budgets, dtype=np.float64)
