@@ -454,6 +454,30 @@ def problem_record(name: str, k: int) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- runs
+@cache
+def code_fingerprint() -> str:
+    """Which optuna_isnas ran: the imported package's folder, a COMMIT file beside it (a
+    ``git archive`` snapshot run through PYTHONPATH) and a hash of its core+sampler sources."""
+    import hashlib
+
+    import optuna_isnas
+
+    pkg = os.path.dirname(os.path.abspath(optuna_isnas.__file__))
+    digest = hashlib.sha256()
+    for sub in ("", "core", "sampler"):
+        folder = os.path.join(pkg, sub)
+        for n in sorted(os.listdir(folder)) if os.path.isdir(folder) else []:
+            if n.endswith(".py"):
+                with open(os.path.join(folder, n), "rb") as f:
+                    digest.update(os.path.join(sub, n).encode() + f.read())
+    marker = os.path.join(os.path.dirname(pkg), "COMMIT")
+    commit = "working tree"
+    if os.path.exists(marker):
+        with open(marker) as f:
+            commit = f.read().strip()
+    return f"{pkg} ({commit}), core+sampler sha256 {digest.hexdigest()[:12]}"
+
+
 def make_sampler(method: str, kwargs: dict[str, Any] | None, seed: int) -> Any:
     import optuna
 
@@ -557,6 +581,7 @@ def run_one(task: dict[str, Any]) -> dict[str, Any]:
         "late_lr_near": float(np.mean(np.abs(np.log10(late["lr"]) - opt["log_lr"]) <= LR_NEAR)),
         "late_penalty": float(np.mean(p.penalty(late))),
         "optimize_seconds": round(opt_s, 3),
+        "code": code_fingerprint(),
     }
     if task["base"] == "isnas":
         t1 = time.perf_counter()
