@@ -658,7 +658,7 @@ def report(data: dict[str, Any]) -> str:
                 v = [r["returned"] for r in sel if r["problem"] == n and r["method"] == best]
                 if v:
                     means[head[-1]].append(float(np.mean(v)))
-                cells.append(f"{best} {sn._cell(v)}")
+                cells.append(f"{best} {sn._cell(v)}" if v else "-")
             out.append(f"| {n} | " + " | ".join(cells) + " |")
         out.append(
             "| **mean over problems** | "
@@ -690,6 +690,9 @@ def report(data: dict[str, Any]) -> str:
                 f"| {m} | {pm('bestk_true'):.3f} | {pm('bestk_obs'):.3f} | {pm('returned'):.3f} "
                 f"| {pm('late_lr_near'):.2f} | {pm('late_penalty'):.3f} | {fam} | {wall:.1f} |"
             )
+    codes = sorted({(r["method"], r.get("code", "not recorded")) for r in runs})
+    out.append("\nCode that ran (optuna_isnas imported by the runs):\n")
+    out += [f"- {m}: {c}" for m, c in codes]
     return "\n".join(out)
 
 
