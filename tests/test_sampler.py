@@ -173,7 +173,7 @@ def test_architectures_before_any_trial_is_a_clear_error() -> None:
         sampler.architectures(study)
 
 
-def test_non_categorical_parameters_fall_back_with_one_warning(
+def test_int_and_float_parameters_are_modelled_and_the_family_is_whole_trials(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     sampler = ISNASSampler(seed=0)
@@ -183,6 +183,8 @@ def test_non_categorical_parameters_fall_back_with_one_warning(
         lr = trial.suggest_float("lr", 1e-3, 1.0, log=True)
         n = trial.suggest_int("n", 1, 4)
         loss, cost = toy_objective(trial)
+        if trial.number >= 30:
+            loss += 0.01 * trial.suggest_float("late", 0.0, 1.0)  # appears after the state
         return loss + lr, cost + n
 
     optuna.logging.enable_propagation()
@@ -191,17 +193,20 @@ def test_non_categorical_parameters_fall_back_with_one_warning(
             study.optimize(objective, n_trials=60)
     finally:
         optuna.logging.disable_propagation()
+    # Only the parameter the first completed trial did not have is sampled independently.
     warnings = [r for r in caplog.records if "sampled by RandomSampler" in r.getMessage()]
-    assert len(warnings) == 1
-    assert "'lr'" in warnings[0].getMessage() or "'n'" in warnings[0].getMessage()
-    modelled = {f"v{i}" for i in range(D)}
-    assert set(sampler.architectures(study, source="mode")[0]) == modelled
-    # The evaluated family carries every parameter of the trial it comes from.
+    assert len(warnings) == 1 and "'late'" in warnings[0].getMessage()
+    modelled = {f"v{i}" for i in range(D)} | {"lr", "n"}
+    mode = sampler.architectures(study, source="mode")[0]
+    assert set(mode) == modelled and isinstance(mode["n"], int) and 1e-3 <= float(mode["lr"]) <= 1.0  # type: ignore[arg-type]
+    # The evaluated family: whole trials, each exactly as it was evaluated.
     for arch in sampler.architectures(study):
-        assert set(arch) == modelled | {"lr", "n"}
+        assert modelled <= set(arch)
         assert any(t.params == arch for t in study.trials)
     lrs = {t.params["lr"] for t in study.trials}
-    assert len(lrs) == 60  # floats still sampled (independently), never stuck
+    assert len(lrs) == 60  # floats are drawn from a Gaussian, never stuck on one value
+    (gaussians,) = sampler.numeric_distributions(study)[:1]
+    assert set(gaussians) == {"lr", "n"} and all(0 < sd <= 1 for _, sd in gaussians.values())
 
 
 def test_same_seed_same_trajectory_and_reseed_changes_it() -> None:

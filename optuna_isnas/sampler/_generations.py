@@ -114,12 +114,12 @@ def _solution(
     was suggested with other choices), is ``UNUSED``: the trial informs the other
     variables only. Non-finite values are kept: the core ranks them last and never archives
     them (docs/algorithm.md section 5)."""
-    x = np.empty(len(state.distributions), dtype=np.int64)
-    for i, (name, dist) in enumerate(state.distributions.items()):
+    x = np.zeros(state.core.n_choices.size, dtype=np.int64)  # a study without categorical
+    for i, name in enumerate(state.names):  # parameters has one single-choice variable
         x[i] = UNUSED
         if name in trial.params:
             with contextlib.suppress(ValueError):  # a value outside the modelled choices
-                x[i] = int(dist.to_internal_repr(trial.params[name]))
+                x[i] = int(state.distributions[name].to_internal_repr(trial.params[name]))
     values = trial.values
     loss = signs[0] * values[0]
     complexity = signs[1] * values[1] if len(values) > 1 else 0.0
@@ -130,6 +130,7 @@ def _solution(
         complexity=float(complexity),
         violation=violation(trial),
         trial=trial.number,
+        z=state.numeric_units(trial.params) if state.core.n_numeric else None,
     )
 
 

@@ -35,6 +35,7 @@ from optuna_isnas.sampler._generations import (
     record_of,
     tally,
 )
+from optuna_isnas.sampler._numeric import cells, is_numeric, to_unit
 from optuna_isnas.sampler._settings import (
     DEFAULT_ARCHIVE_SIZE,
     DEFAULT_FAMILY,
@@ -49,6 +50,12 @@ from optuna_isnas.sampler._state import (
 )
 
 _logger = logging.getLogger(__name__)
+
+
+def _modelled(dist: BaseDistribution) -> bool:
+    """Whether the sampler models a parameter: categorical, or numeric with several values."""
+    return isinstance(dist, CategoricalDistribution) or is_numeric(dist)
+
 
 #: Where ``architectures()`` takes the family from.
 ArchitectureSource = Literal["evaluated", "mode"]
@@ -259,7 +266,7 @@ class ISNASSampler(BaseSampler):
         state, t = self._synced(study)
         modes = self._modes(state)
         if source == "mode":
-            return [state.params_of(row) for row in modes]
+            return [state.params_of(row, state.core.means[k]) for k, row in enumerate(modes)]
         archive = self._archive_now(study, state, t)
         if len(archive) == 0:
             raise ValueError(
@@ -274,7 +281,7 @@ class ISNASSampler(BaseSampler):
                     f"ISNASSampler: distribution {k} has no eligible evaluated architecture "
                     "(none within its budget or constraints); returning its most likely one."
                 )
-                family.append(state.params_of(modes[k]))
+                family.append(state.params_of(modes[k], state.core.means[k]))
             else:
                 family.append(self._evaluated_params(study, state, archive.entries[index]))
         return family
@@ -285,9 +292,11 @@ class ISNASSampler(BaseSampler):
     ) -> dict[str, CategoricalChoiceType]:
         """An archive entry as parameters: those of its latest trial (unmodelled ones too,
         e.g. conditional parameters), with the modelled choices that define the entry."""
-        params = state.params_of(np.asarray(entry.x, dtype=np.int64))
+        z = np.array([np.nan if v is None else v for v in entry.z], dtype=np.float64)
+        params = state.params_of(np.asarray(entry.x, dtype=np.int64), z)
         trial = _storage.trial_by_number(study, entry.trial) if entry.trial >= 0 else None
-        return params if trial is None else {**trial.params, **params}
+        # The trial holds the entry's exact values (numeric ones too) and its unmodelled ones.
+        return params if trial is None else {**params, **trial.params}
 
     def candidates(self, study: Study, *, per_distribution: int | None = None) -> list[Candidate]:
         """Architectures worth rescoring before choosing the family (e.g. with final weights).
@@ -302,14 +311,17 @@ class ISNASSampler(BaseSampler):
         m = core.archive.size if per_distribution is None else int(per_distribution)
         if m < 0:
             raise ValueError(f"per_distribution must be >= 0, got {per_distribution!r}.")
-        found: dict[tuple[int, ...], Candidate] = {}
+        found: dict[tuple[Any, ...], Candidate] = {}
 
         def add(row: np.ndarray, k: int, entry: ArchiveEntry | None) -> None:
-            key = tuple(int(v) for v in row)
+            if entry is not None:
+                key: tuple[Any, ...] = entry.key
+            else:
+                key = (tuple(int(v) for v in row), tuple(state.core.means[k].tolist()))
             cand = found.get(key)
             if cand is None:
                 if entry is None:
-                    params = state.params_of(row)
+                    params = state.params_of(row, state.core.means[k])
                 else:
                     params = self._evaluated_params(study, state, entry)
                 cand = found[key] = Candidate(params, [], False, entry)
@@ -388,6 +400,13 @@ class ISNASSampler(BaseSampler):
         for name, dist in state.distributions.items():
             if name not in arch:
                 continue
+            if not isinstance(dist, CategoricalDistribution):
+                if math.isnan(to_unit(state.numeric(name), arch[name])):
+                    raise ValueError(
+                        f"architectures[{n}][{name!r}] = {arch[name]!r} is not a value of "
+                        f"{name!r}: a number in [{dist.low}, {dist.high}]."  # type: ignore[attr-defined]
+                    )
+                continue
             try:
                 dist.to_internal_repr(arch[name])
             except ValueError:
@@ -397,15 +416,33 @@ class ISNASSampler(BaseSampler):
                 ) from None
 
     def probabilities(self, study: Study) -> list[dict[str, dict[CategoricalChoiceType, float]]]:
-        """Each distribution's probability of every choice, by parameter name."""
+        """Each distribution's probability of every choice, by categorical parameter name."""
         state = self._synced_state(study)
         out = []
         for theta in state.core.thetas:
             per_param = {}
-            for i, (name, dist) in enumerate(state.distributions.items()):
-                per_param[name] = {c: float(theta[i, j]) for j, c in enumerate(dist.choices)}
+            for i, name in enumerate(state.names):
+                choices = state.distributions[name].choices  # type: ignore[attr-defined]
+                per_param[name] = {c: float(theta[i, j]) for j, c in enumerate(choices)}
             out.append(per_param)
         return out
+
+    def numeric_distributions(self, study: Study) -> list[dict[str, tuple[int | float, float]]]:
+        """Each distribution's Gaussian over every numeric parameter, by name: the value at its
+        mean, and its standard deviation as a share of the parameter's range (of its log range
+        for ``log=True``; 0.5 at the start, smaller as it narrows)."""
+        state = self._synced_state(study)
+        core = state.core
+        return [
+            {
+                name: (
+                    state.numeric_params(core.means[k])[name],
+                    float(np.sqrt(core.variances[k, i])),
+                )
+                for i, name in enumerate(state.numeric_names)
+            }
+            for k in range(core.n_distributions)
+        ]
 
     def expected_complexity(self, study: Study) -> list[float | None] | None:
         """Importance-weighted estimate of each distribution's mean complexity.
@@ -481,11 +518,7 @@ class ISNASSampler(BaseSampler):
             if state is not None:
                 return dict(state.distributions)
             space = self._search_space.calculate(study)
-            return {
-                name: dist
-                for name, dist in space.items()
-                if isinstance(dist, CategoricalDistribution)
-            }
+            return {name: dist for name, dist in space.items() if _modelled(dist)}
 
     def sample_relative(
         self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
@@ -511,10 +544,9 @@ class ISNASSampler(BaseSampler):
             _storage.set_trial_system_attr(study, trial, DISTRIBUTION_KEY, tag)
             _storage.set_trial_system_attr(study, trial, GENERATION_KEY, state.core.generation)
             x = self._draw(state, k, trial.number)
+            z = self._draw_numeric(state, k, trial.number)
             params = {
-                name: state.choice(name, int(i))
-                for name, i in zip(state.names, x)
-                if name in search_space
+                name: value for name, value in state.params_of(x, z).items() if name in search_space
             }
         params.update(self._sample_others(study, trial, search_space, set(params)))
         return params
@@ -531,7 +563,7 @@ class ISNASSampler(BaseSampler):
             if state is not None and param_name not in state.distributions:
                 self._warned = True
                 _logger.warning(
-                    f"ISNASSampler models only the CategoricalDistribution parameters it saw "
+                    f"ISNASSampler models the categorical, int and float parameters it saw "
                     f"in the first completed trial; parameter {param_name!r} "
                     f"({type(param_distribution).__name__}) of trial {trial.number} is "
                     f"sampled by {type(self._independent_sampler).__name__}. This warning is "
@@ -600,14 +632,17 @@ class ISNASSampler(BaseSampler):
     def _initialise(
         self, study: Study, search_space: dict[str, BaseDistribution]
     ) -> SamplerState | None:
-        dists = {
-            name: d for name, d in search_space.items() if isinstance(d, CategoricalDistribution)
-        }
+        dists = {name: d for name, d in search_space.items() if _modelled(d)}
         if not dists:
             return None
+        n_choices = [
+            len(d.choices) for d in dists.values() if isinstance(d, CategoricalDistribution)
+        ]
+        numeric = [d for d in dists.values() if is_numeric(d)]
         core = self._settings.build(
-            [len(d.choices) for d in dists.values()],
+            n_choices or [1],  # no categorical parameter: one variable with a single choice
             self._seed,
+            numeric_cells=[cells(d) for d in numeric],  # type: ignore[arg-type]
             n_objectives=self._n_objectives(study),
             loss_sign=self._signs(study)[0],
         )
@@ -695,8 +730,11 @@ class ISNASSampler(BaseSampler):
     def _check_solutions(self, state: SamplerState, solutions: list[Solution]) -> None:
         """Say once what the sampler does with trials it cannot use as they are."""
         for sol in solutions:
-            if np.any(sol.x < 0):
-                names = [state.names[i] for i in np.flatnonzero(sol.x < 0)]
+            missing = sol.x < 0
+            names = [state.names[i] for i in np.flatnonzero(missing[: len(state.names)])]
+            if sol.z is not None:
+                names += [state.numeric_names[i] for i in np.flatnonzero(np.isnan(sol.z))]
+            if names:
                 self._warn_once(
                     "unused",
                     f"ISNASSampler: trial {sol.trial} did not suggest the modelled parameter(s) "
@@ -803,7 +841,7 @@ class ISNASSampler(BaseSampler):
             if state is None:
                 raise ValueError(
                     "ISNASSampler has no state in this study yet: it starts modelling the "
-                    "categorical parameters once a trial has completed. Run some trials first."
+                    "parameters once a trial has completed. Run some trials first."
                 )
             return self._advance(study, state, None)
 
@@ -818,6 +856,13 @@ class ISNASSampler(BaseSampler):
         records += self._pending_records(study, state, self._signs(study))
         records.sort(key=lambda r: r.number)
         return state.core.archive_with([r.solution for r in records if r.solution is not None])
+
+    def _draw_numeric(self, state: SamplerState, k: int, number: int) -> np.ndarray | None:
+        """Numeric parameters of distribution ``k`` on the unit interval (None without any),
+        with randomness that depends only on (seed, trial)."""
+        if not state.core.n_numeric:
+            return None
+        return state.core.sample_numeric(k, np.random.default_rng([self._seed, number]))
 
     def _draw(self, state: SamplerState, k: int, number: int) -> np.ndarray:
         """Sample distribution ``k`` with randomness that depends only on (seed, trial)."""

@@ -179,6 +179,7 @@ class CoreSettings:
         *,
         n_objectives: int,
         loss_sign: float = 1.0,
+        numeric_cells: Sequence[int] = (),
     ) -> ISNAS:
         """The core optimizer for a study with ``n_objectives`` objectives.
 
@@ -196,6 +197,7 @@ class CoreSettings:
             "complexity_scale": self.complexity_scale,
             "weighting": self.weighting,
             "archive_size": self.archive_size,
+            "numeric_cells": numeric_cells,
             "seed": seed,
         }
         if n_objectives == 1:

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 from optuna.distributions import (
+    BaseDistribution,
     CategoricalChoiceType,
     CategoricalDistribution,
     distribution_to_json,
@@ -36,7 +37,7 @@ from optuna.distributions import (
 from optuna.study import Study
 
 from optuna_isnas.core import ISNAS
-from optuna_isnas.sampler import _storage
+from optuna_isnas.sampler import _numeric, _storage
 
 STATE_KEY = "isnas:state"
 #: Number of state slots: a stale write can hide the newest state only if this many
@@ -50,10 +51,15 @@ CLOSED_KEY = "isnas:closed"
 @dataclass
 class SamplerState:
     """Decoded state: the core optimizer, the modelled parameters, the generation start and
-    the pending trials (numbered below ``start``, not yet in the archive nor dropped)."""
+    the pending trials (numbered below ``start``, not yet in the archive nor dropped).
+
+    The modelled parameters are the categorical ones (the core's variables, ``names``) and the
+    numeric ones (its Gaussians, ``numeric_names``). A study without categorical parameters
+    gives the core one variable with a single choice, which no trial names.
+    """
 
     core: ISNAS
-    distributions: dict[str, CategoricalDistribution]
+    distributions: dict[str, BaseDistribution]
     start: int
     raw: str = ""
     pending: list[int] = field(default_factory=list)
@@ -67,8 +73,38 @@ class SamplerState:
 
     @property
     def names(self) -> list[str]:
-        """Modelled parameter names, in variable order."""
-        return list(self.distributions)
+        """Modelled categorical parameter names, in the core's variable order."""
+        return [n for n, d in self.distributions.items() if isinstance(d, CategoricalDistribution)]
+
+    @property
+    def numeric_names(self) -> list[str]:
+        """Modelled numeric parameter names, in the core's Gaussian order."""
+        return [n for n, d in self.distributions.items() if _numeric.is_numeric(d)]
+
+    def numeric(self, name: str) -> _numeric.NumericDistribution:
+        dist = self.distributions[name]
+        assert _numeric.is_numeric(dist)
+        return dist  # type: ignore[return-value]
+
+    def numeric_params(self, z: NDArray[np.float64] | None) -> dict[str, int | float]:
+        """Numeric parameters on the unit interval as name -> value (NaN ones left out)."""
+        if z is None:
+            return {}
+        return {
+            name: _numeric.from_unit(self.numeric(name), float(u))
+            for name, u in zip(self.numeric_names, z)
+            if not np.isnan(u)
+        }
+
+    def numeric_units(self, params: dict[str, Any]) -> NDArray[np.float64]:
+        """The numeric parameters of ``params`` on the unit interval (NaN where absent)."""
+        return np.array(
+            [
+                _numeric.to_unit(self.numeric(name), params[name]) if name in params else np.nan
+                for name in self.numeric_names
+            ],
+            dtype=np.float64,
+        )
 
     def refresh_cdf(self) -> None:
         """Cumulative probabilities ``(K, D, C_max)`` for fast inverse-CDF sampling."""
@@ -76,14 +112,23 @@ class SamplerState:
         cdf[:, :, -1] = 1.0
         self.cdf = cdf
 
-    def params_of(self, row: NDArray[np.int64]) -> dict[str, CategoricalChoiceType]:
-        """Choice indices (one per modelled parameter) as parameter name -> choice; a
-        parameter the evaluation did not use (index -1) is left out."""
-        return {name: self.choice(name, int(i)) for name, i in zip(self.names, row) if i >= 0}
+    def params_of(
+        self, row: NDArray[np.int64], z: NDArray[np.float64] | None = None
+    ) -> dict[str, Any]:
+        """Choice indices (one per categorical parameter) and numeric values on the unit
+        interval as parameter name -> value; a parameter the evaluation did not use (index -1,
+        NaN) is left out."""
+        params: dict[str, Any] = {
+            name: self.choice(name, int(i)) for name, i in zip(self.names, row) if i >= 0
+        }
+        params.update(self.numeric_params(z))
+        return params
 
     def choice(self, name: str, index: int) -> CategoricalChoiceType:
-        """External value of choice ``index`` of parameter ``name``."""
-        return self.distributions[name].choices[index]
+        """External value of choice ``index`` of categorical parameter ``name``."""
+        dist = self.distributions[name]
+        assert isinstance(dist, CategoricalDistribution)
+        return dist.choices[index]
 
     def encode(self) -> str:
         """JSON string stored under ``STATE_KEY``."""
@@ -101,11 +146,11 @@ class SamplerState:
         try:
             payload = json.loads(raw)
             core = ISNAS.from_dict(payload["core"])
-            dists: dict[str, CategoricalDistribution] = {}
+            dists: dict[str, BaseDistribution] = {}
             for name, text in payload["params"].items():
                 dist = json_to_distribution(text)
-                if not isinstance(dist, CategoricalDistribution):
-                    raise ValueError(f"parameter {name!r} is not categorical")
+                if not (isinstance(dist, CategoricalDistribution) or _numeric.is_numeric(dist)):
+                    raise ValueError(f"parameter {name!r} is neither categorical nor numeric")
                 dists[name] = dist
             # "pending" is absent from states written before it: nothing pending.
             pending = [int(n) for n in payload.get("pending", [])]
