@@ -40,10 +40,14 @@ class Setup:
 SETUPS = {
     "sampler": Setup(
         before=(
-            "def validation_loss(arch):\n"
-            "    return 1.0 / (1 + sum(op != 'skip' for op in arch.values()))\n"
-            "def parameter_count(arch):\n"
-            "    return sum({'skip': 0, 'conv3': 9, 'conv5': 25}[op] for op in arch.values())\n"
+            "import math\n"
+            "def validation_loss(c):\n"
+            "    ops = [c[f'block{i}'] for i in range(8)]\n"
+            "    return (1.0 / (1 + sum(op != 'skip' for op in ops)) / math.log2(c['width'])\n"
+            "            + (math.log10(c['lr']) + 2.5) ** 2 + (c['dropout'] - 0.1) ** 2)\n"
+            "def parameter_count(c):\n"
+            "    ops = [c[f'block{i}'] for i in range(8)]\n"
+            "    return c['width'] * sum({'skip': 0, 'conv3': 9, 'conv5': 25}[op] for op in ops)\n"
         ),
         replace={"n_trials=2000": "n_trials=160"},
     ),
