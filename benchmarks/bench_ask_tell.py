@@ -57,8 +57,23 @@ def make_sampler(method: str, seed: int):
     raise ValueError(method)
 
 
+def suggest(trial: optuna.Trial, mixed: bool) -> tuple[float, float]:
+    """The 6 categorical parameters; with ``mixed``, also an int and two floats (a log one)."""
+    arch = {
+        name: trial.suggest_categorical(name, list(choices)) for name, choices in PARAMS.items()
+    }
+    loss, size = objective_values(arch)
+    if mixed:
+        depth = trial.suggest_int("depth", 1, 8)
+        lr = trial.suggest_float("lr", 1e-5, 1e-1, log=True)
+        wd = trial.suggest_float("wd", 0.0, 0.3)
+        loss += (np.log10(lr) + 2.5) ** 2 + (wd - 0.1) ** 2 + 0.1 * abs(depth - 5)
+        size *= depth
+    return loss, size
+
+
 def run(
-    method: str, n_trials: int, checkpoints: list[int], window: int, seed: int
+    method: str, n_trials: int, checkpoints: list[int], window: int, seed: int, mixed: bool = False
 ) -> dict[str, Any]:
     """ms per trial (wall and process CPU) over the last ``window`` trials before each checkpoint."""
     sampler = make_sampler(method, seed)
@@ -69,10 +84,7 @@ def run(
     for n in range(n_trials):
         t0, c0 = clock(), cpu_clock()
         trial = study.ask()
-        arch = {
-            name: trial.suggest_categorical(name, list(choices)) for name, choices in PARAMS.items()
-        }
-        study.tell(trial, objective_values(arch))
+        study.tell(trial, suggest(trial, mixed))
         wall[n], cpu[n] = clock() - t0, cpu_clock() - c0
 
     def windows(per_trial: np.ndarray) -> dict[int, float]:
@@ -122,6 +134,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--methods", nargs="+", default=["isnas", "random", "nsgaii"])
     parser.add_argument("--out", default=None, help="markdown output path (JSON beside it)")
     parser.add_argument("--quick", action="store_true", help="checkpoints 1000 and 3000, 2 repeats")
+    parser.add_argument(
+        "--mixed", action="store_true", help="add an int, a log float and a float to every trial"
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.checkpoints, args.window, args.repeats, args.nsga_repeats, args.nsga_max = (
@@ -148,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
                 if rep >= args.repeats:
                     continue
                 n = checkpoints[-1]
-            r = run(method, n, checkpoints, args.window, seed=rep)
+            r = run(method, n, checkpoints, args.window, seed=rep, mixed=args.mixed)
             print(
                 f"{method} repeat {rep}: {n} trials in {r['wall_s']:.1f} s wall, {r['cpu_s']:.1f} s CPU; "
                 f"CPU ms/trial {r['cpu_ms_window']}",

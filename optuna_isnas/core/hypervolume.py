@@ -85,13 +85,17 @@ def best_subset(
     value = np.full((k + 1, n), -np.inf)
     nxt = np.full((k + 1, n), -1, dtype=int)
     value[1] = (rx - x[:n]) * h
+    # strip[i, j]: the area point i owns when j is the next chosen point (j > i only).
+    later = np.triu(np.ones((n, n), dtype=bool), 1)
+    strip = np.where(later, (x[None, :n] - x[:n, None]) * h[:, None], -np.inf)
     for m in range(2, k + 1):
-        for i in range(n):
-            # i is the leftmost point; the strip up to the next chosen point j belongs to i.
-            gains = (x[i + 1 : n] - x[i]) * h[i] + value[m - 1][i + 1 :]
-            if len(gains):
-                j = int(np.argmax(gains))
-                value[m][i], nxt[m][i] = gains[j], i + 1 + j
+        # i is the leftmost point; the strip up to the next chosen point j belongs to i.
+        gains = strip + value[m - 1][None, :]
+        j = np.argmax(gains, axis=1)
+        best = gains[np.arange(n), j]
+        ok = np.isfinite(best)
+        value[m] = np.where(ok, best, -np.inf)
+        nxt[m] = np.where(ok, j, -1)
     m = k
     i = int(np.argmax(value[m]))
     chosen: list[int] = []
