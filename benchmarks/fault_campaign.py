@@ -210,8 +210,8 @@ def case_garble(root: Path, rng: random.Random, rounds: int) -> list[dict[str, A
 
 def case_disk_full(root: Path, rng: random.Random, sizes_kb: list[int]) -> list[dict[str, Any]]:
     rows = []
-    for size in sizes_kb:
-        mount = root / f"disk{size}"
+    for n, size in enumerate(sizes_kb):
+        mount = root / f"disk{n}-{size}"
         mount.mkdir()
         mounted = subprocess.run(
             ["mount", "-t", "tmpfs", "-o", f"size={size}K", "tmpfs", str(mount)],
@@ -229,7 +229,7 @@ def case_disk_full(root: Path, rng: random.Random, sizes_kb: list[int]) -> list[
                 _complete_trials(out / "search.journal"),
             )
             tmp_left = [p.name for p in out.glob("*.tmp")]
-            moved = root / f"moved{size}"
+            moved = root / f"moved{n}-{size}"
             subprocess.run(["cp", "-r", str(out), str(moved)], check=True)
         finally:
             subprocess.run(["umount", "-l", str(mount)], check=False)
