@@ -6,7 +6,8 @@ import os
 
 
 def source_fingerprint() -> str:
-    """git commit of the checkout plus a hash of the sampler's sources (edits included).
+    """git commit of the checkout (or of the snapshot, from its COMMIT file) plus a hash of the
+    sampler's sources (edits included).
 
     Hashes optuna_isnas/__init__.py, optuna_isnas/core/*.py and optuna_isnas/sampler/*.py: the
     code a sampler benchmark runs, so two results with the same hash ran the same sampler.
@@ -24,6 +25,10 @@ def source_fingerprint() -> str:
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         commit = "unknown"
+    marker = os.path.join(root, "COMMIT")  # a ``git archive`` snapshot names its commit here
+    if commit == "unknown" and os.path.exists(marker):
+        with open(marker) as f:
+            commit = f.read().strip() + " (snapshot)"
     digest = hashlib.sha256()
     pkg = os.path.join(root, "optuna_isnas")
     paths = [os.path.join(pkg, "__init__.py")]

@@ -64,6 +64,17 @@ SPACE: dict[str, tuple[Any, ...]] = {
     "width": (16, 25, 40, 64, 101, 161, 256, 406, 645, 1024),
 }
 
+#: The grid's parameters declared as a user would (``nb201.py --declare numeric``): name ->
+#: (suggest_int or suggest_float, log scale), over the grid's range. What is drawn is snapped
+#: to the nearest grid value (nearest in log for the log ones) to look the configuration up.
+NUMERIC: dict[str, tuple[type, bool]] = {
+    "alpha": (float, True),
+    "batch_size": (int, True),
+    "depth": (int, False),
+    "learning_rate_init": (float, True),
+    "width": (int, True),
+}
+
 #: OpenML datasets of the tables: (features, classes).
 DATASETS: dict[str, tuple[int, int]] = {
     "australian": (14, 2),
@@ -144,6 +155,27 @@ class HPOBenchTable:
 
     def arch_of(self, key: str) -> dict[str, Any]:
         return {name: SPACE[name][int(d)] for name, d in zip(SPACE, key)}
+
+    def suggest_numeric(self, trial: Any) -> dict[str, Any]:
+        """Ask ``trial`` for the parameters declared as in ``NUMERIC``; the configuration they
+        snap to (``snap``)."""
+        params = {}
+        for name, (kind, log) in NUMERIC.items():
+            low, high = min(SPACE[name]), max(SPACE[name])
+            suggest = trial.suggest_int if kind is int else trial.suggest_float
+            params[name] = suggest(name, low, high, log=log)
+        return self.snap(params)
+
+    def snap(self, params: dict[str, Any]) -> dict[str, Any]:
+        """The grid configuration nearest to ``params``, parameter by parameter (in log for
+        the log-scaled ones of ``NUMERIC``); grid values map to themselves."""
+        arch = {}
+        for name, grid in SPACE.items():
+            values, v = np.asarray(grid, dtype=float), float(params[name])
+            if NUMERIC[name][1]:
+                values, v = np.log(values), np.log(v)
+            arch[name] = grid[int(np.argmin(np.abs(values - v)))]
+        return arch
 
     def describe(self, key: str) -> str:
         a = self.arch_of(key)

@@ -166,17 +166,25 @@ def architectures_with_pending(sampler: Any, study: optuna.Study) -> list[dict[s
 
     state = sampler._synced_state(study)
     core = state.core
+    modelled = [*state.names, *state.numeric_names]
     pending = []
     for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
-        if t.number < state.start or any(n not in t.params for n in state.names):
+        if t.number < state.start or any(n not in t.params for n in modelled):
             continue
-        x = [state.distributions[n].choices.index(t.params[n]) for n in state.names]
-        pending.append(Solution(0, np.asarray(x), t.values[0], t.values[1], 0.0, t.number))
+        # Choice indices (a study without categorical parameters: one single-choice variable)
+        # and the numeric values on the unit interval.
+        x = np.zeros(core.n_choices.size, dtype=np.int64)
+        for i, n in enumerate(state.names):
+            x[i] = state.distributions[n].to_internal_repr(t.params[n])
+        z = state.numeric_units(t.params) if core.n_numeric else None
+        pending.append(Solution(0, x, t.values[0], t.values[1], 0.0, t.number, z))
     archive = core.archive_with(pending)
     family = []
     for k, index in enumerate(core.select(archive=archive)):
-        row = core.modes()[k] if index is None else np.asarray(archive.entries[index].x)
-        family.append(state.params_of(row))
+        if index is None:
+            family.append(state.params_of(core.modes()[k], core.means[k]))
+        else:
+            family.append(sampler._evaluated_params(study, state, archive.entries[index]))
     return family
 
 
@@ -210,6 +218,11 @@ def _run_study(job, tab, refs, score, points, method, seed, queries) -> dict[str
     sampler = make_sampler(method, seed, kwargs or None)
     study = optuna.create_study(directions=["minimize", "minimize"], sampler=sampler)
     noise_rng = np.random.default_rng(10_000 + seed)
+    numeric = job.get("declare", "categorical") == "numeric"
+
+    def key_of(arch: dict[str, Any]) -> str:  # numeric values: the grid cell they snap to
+        return str(tab.key_of(tab.snap(arch) if numeric else arch))
+
     keys: list[str] = []
     observed: list[tuple[float, float]] = []
     checkpoints: list[dict[str, Any]] = []
@@ -217,7 +230,10 @@ def _run_study(job, tab, refs, score, points, method, seed, queries) -> dict[str
     for n in range(1, queries[-1] + 1):
         w0, c0 = time.perf_counter(), time.process_time()
         trial = study.ask()
-        arch = {p: trial.suggest_categorical(p, list(choices)) for p, choices in tab.space.items()}
+        if numeric:  # ints and floats as a user would declare them, snapped to the grid
+            arch = tab.suggest_numeric(trial)
+        else:
+            arch = {p: trial.suggest_categorical(p, list(c)) for p, c in tab.space.items()}
         values = tab.observe(arch, noise_rng) if job["observe"] == "seed" else tab.objectives(arch)
         study.tell(trial, values)
         wall += time.perf_counter() - w0
@@ -252,15 +268,15 @@ def _run_study(job, tab, refs, score, points, method, seed, queries) -> dict[str
         if method == "isnas":
             w0, c0 = time.perf_counter(), time.process_time()
             if job.get("pending"):
-                returned = [tab.key_of(a) for a in architectures_with_pending(sampler, study)]
+                returned = [key_of(a) for a in architectures_with_pending(sampler, study)]
             elif job.get("unbounded_top"):
                 with unbounded_top_selection():
-                    returned = [tab.key_of(a) for a in sampler.architectures(study)]
+                    returned = [key_of(a) for a in sampler.architectures(study)]
             else:
-                returned = [tab.key_of(a) for a in sampler.architectures(study)]
+                returned = [key_of(a) for a in sampler.architectures(study)]
             wall += time.perf_counter() - w0
             cpu += time.process_time() - c0
-            modes = [tab.key_of(a) for a in sampler.architectures(study, source="mode")]
+            modes = [key_of(a) for a in sampler.architectures(study, source="mode")]
             cp["returned"] = cp["returned_k"] = score(points(returned))
             cp["mode"] = score(points(modes))
             cp["budgets"] = sampler.budgets(study)
@@ -501,6 +517,15 @@ def render_summary(results: list[dict[str, Any]], args: argparse.Namespace) -> l
     return lines
 
 
+_DECLARED = {
+    "categorical": "every parameter with suggest_categorical over the table's grid",
+    "numeric": "as a user would (benchmarks/hpobench_table.py NUMERIC): suggest_float(log=True) "
+    "for alpha and learning_rate_init, suggest_int(log=True) for batch_size and width, "
+    "suggest_int for depth, over the grid's range; each value snapped to the nearest grid value "
+    "(in log for the log ones) to look it up, and so are the families returned",
+}
+
+
 def render(results: list[dict[str, Any]], args: argparse.Namespace, header: dict[str, Any]) -> str:
     lines = [
         "# Sampler quality on offline tables (NAS-Bench-201, HPOBench MLP)",
@@ -514,6 +539,8 @@ def render(results: list[dict[str, Any]], args: argparse.Namespace, header: dict
             "(table, method, seed)"
         ),
         f"- what the optimiser observes: {header['observe']}",
+        f"- parameters declared: {_DECLARED[header.get('declare', 'categorical')]}",
+        f"- studies: {header.get('studies', 'all run now')}",
         (
             "- scoring: noise-free values (validation error % = 100 − mean validation accuracy "
             "over the table's training seeds; complexity = exact parameter count, M on "
@@ -538,7 +565,15 @@ def _job_key(job: dict[str, Any]) -> tuple[Any, ...]:
         tuple(sorted(job["queries"])),
         job["observe"],
         job["subset_k"],
+        job.get("declare", "categorical"),
     )
+
+
+def _write_json(path: str, data: dict[str, Any]) -> None:
+    """Write ``data`` to ``path`` whole or not at all (a temporary file, then a rename)."""
+    with open(path + ".tmp", "w") as f:
+        json.dump(data, f, indent=1)
+    os.replace(path + ".tmp", path)
 
 
 def main(argv: list[str] | None = None, *, script: str = "benchmarks/nb201.py") -> int:
@@ -585,9 +620,30 @@ def main(argv: list[str] | None = None, *, script: str = "benchmarks/nb201.py") 
     parser.add_argument("--jobs", type=int, default=1, help="worker processes")
     parser.add_argument("--out", default=None, help="markdown output path (JSON beside it, .json)")
     parser.add_argument("--quick", action="store_true", help="tiny run: 2 seeds, 40/80 queries")
+    parser.add_argument(
+        "--declare",
+        choices=("categorical", "numeric"),
+        default="categorical",
+        help="how the study declares the parameters: every one categorical (default), or, on "
+        "the HPOBench tables, as a user would (hpobench_table.NUMERIC: log floats for the rates, "
+        "ints for the sizes and depth), snapped to the table's grid to look values up and score",
+    )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="keep the studies already in --out's JSON and run the missing ones; the JSON is "
+        "rewritten after every study, so an interrupted run loses at most the running ones",
+    )
     args = parser.parse_args(argv)
     expand = {"all": list(DATASETS), "hpobench": [f"hpo-{d}" for d in HPO_DATASETS]}
     args.tables = list(dict.fromkeys(t for name in args.tables for t in expand.get(name, [name])))
+    if args.declare == "numeric" and not all(t.startswith("hpo-") for t in args.tables):
+        parser.error("--declare numeric is for the HPOBench tables only")
+    if args.resume and not args.out:
+        parser.error("--resume needs --out")
+    json_path = os.path.splitext(args.out)[0] + ".json" if args.out else ""
+    if args.out:
+        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     if args.quick:
         args.seeds, args.queries = 2, [40, 80]
 
@@ -614,13 +670,15 @@ def main(argv: list[str] | None = None, *, script: str = "benchmarks/nb201.py") 
                         "isnas_kwargs": variant,
                         "subset_k": args.subset_k,
                     }
+                    if args.declare != "categorical":
+                        job["declare"] = args.declare
                     if patches or label:
                         job.update(patches=patches, label=label)
                     if label and VARIANTS_BY_LABEL[label].get("harness"):
                         job.update(VARIANTS_BY_LABEL[label]["harness"])
                     jobs.append(job)
     reused: dict[tuple[Any, ...], dict[str, Any]] = {}
-    for path in args.reuse:
+    for path in args.reuse + ([json_path] if args.resume and os.path.exists(json_path) else []):
         with open(path) as f:
             for r in json.load(f)["results"]:
                 reused[_job_key(r)] = r
@@ -628,12 +686,22 @@ def main(argv: list[str] | None = None, *, script: str = "benchmarks/nb201.py") 
     print(f"{len(jobs) - len(todo)} of {len(jobs)} studies reused", file=sys.stderr)
     fingerprint = source_fingerprint()  # taken before the runs: the code they imported
     t0 = time.perf_counter()
+    done: dict[tuple[Any, ...], dict[str, Any]] = {}
+
+    def finished(result: dict[str, Any]) -> None:
+        result.setdefault("source", fingerprint)
+        done[_job_key(result)] = result
+        if args.resume:  # what is done so far, jobs' order (rendered at the end)
+            partial = [done.get(_job_key(j)) or reused.get(_job_key(j)) for j in jobs]
+            _write_json(json_path, {"results": [r for r in partial if r is not None]})
+
     if args.jobs > 1:
         with multiprocessing.get_context("fork").Pool(args.jobs) as pool:
-            fresh = list(pool.imap(run_one, todo))
+            for result in pool.imap_unordered(run_one, todo):
+                finished(result)
     else:
-        fresh = [run_one(job) for job in todo]
-    done = {_job_key(r): r for r in fresh}
+        for job in todo:
+            finished(run_one(job))
     results = [done.get(_job_key(job)) or reused[_job_key(job)] for job in jobs]
     total = time.perf_counter() - t0
     command = argv if argv is not None else sys.argv[1:]
@@ -646,6 +714,10 @@ def main(argv: list[str] | None = None, *, script: str = "benchmarks/nb201.py") 
         "python": platform.python_version(),
         "optuna": optuna.__version__,
         "seeds": f"0..{args.seeds - 1}",
+        "declare": args.declare,
+        "studies": f"{len(todo)} run now, {len(jobs) - len(todo)} reused (code of each: "
+        + "; ".join(sorted({r.get("source", "not recorded") for r in results}))
+        + ")",
         "observe": "error of one training seed drawn at random per query (noisy), exact params"
         if args.observe == "seed"
         else "noise-free mean error, exact params",
@@ -653,13 +725,10 @@ def main(argv: list[str] | None = None, *, script: str = "benchmarks/nb201.py") 
     text = render(results, args, header)
     print(text)
     if args.out:
-        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
         with open(args.out, "w") as f:
             f.write(text)
-        json_path = os.path.splitext(args.out)[0] + ".json"
-        with open(json_path, "w") as f:
-            refs = {name: references(name) for name in args.tables}
-            json.dump({"header": header, "references": refs, "results": results}, f, indent=1)
+        refs = {name: references(name) for name in args.tables}
+        _write_json(json_path, {"header": header, "references": refs, "results": results})
         print(f"wrote {args.out} and {json_path}", file=sys.stderr)
     return 0
 
