@@ -286,9 +286,14 @@ def repair_torn_tail(path: str | Path, tell: Callable[[str], None] = _to_stderr)
         copy = Path(path + TORN_SUFFIX + stamp)
         try:
             shutil.copyfile(path, copy)
-        except OSError:
+        except OSError as e:
             copy.unlink(missing_ok=True)  # a partial copy must not fill the disk
-            raise
+            raise OSError(
+                e.errno,
+                f"cannot repair the torn last line of {path}: keeping a copy of it first failed "
+                f"({e.strerror or e}); free some space or move the journal to a larger disk, then "
+                f"open it again (the journal is left as it was)",
+            ) from e
         f.truncate(start)
         f.flush()
         os.fsync(f.fileno())

@@ -82,6 +82,26 @@ def test_a_whole_last_entry_without_its_newline_is_kept(tmp_path):
     assert not list(tmp_path.glob("s.journal.torn-*"))
 
 
+def test_a_torn_line_on_a_full_disk_is_left_as_it_was_with_a_message(tmp_path, monkeypatch):
+    journal = tmp_path / "s.journal"
+    _study_with_trials(journal, 2)
+    torn = journal.read_bytes()[:-20]
+    journal.write_bytes(torn)
+
+    def full_disk(src, dst, **kwargs):
+        Path(dst).write_bytes(b"partial")  # what a copy that ran out of space leaves
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr("optuna_isnas.journal.shutil.copyfile", full_disk)
+    with pytest.raises(OSError) as raised:
+        journal_storage(journal, tell=lambda m: None)
+    assert raised.value.errno == errno.ENOSPC  # the search maps it to its one error line
+    assert "cannot repair the torn last line" in str(raised.value)
+    assert "free some space" in str(raised.value)
+    assert journal.read_bytes() == torn  # untouched
+    assert not list(tmp_path.glob("s.journal.torn-*"))  # and no partial copy left
+
+
 def test_a_line_torn_by_another_writer_is_repaired_before_the_next_append(tmp_path):
     journal = tmp_path / "s.journal"
     _study_with_trials(journal, 1)
