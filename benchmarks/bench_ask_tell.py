@@ -42,7 +42,7 @@ _W_SIZE = 1.0 + 0.37 * np.arange(6)
 def objective_values(arch: dict[str, str]) -> tuple[float, float]:
     """A cheap deterministic (loss-like, size-like) pair with few ties between architectures."""
     idx = np.array([PARAMS[name].index(arch[name]) for name in PARAMS], dtype=float)
-    return float((_W_LOSS * (idx - 1.3) ** 2).sum()), float((_W_SIZE * idx).sum())
+    return float((_W_LOSS * (idx - 1.3) ** 2).sum()), 1.0 + float((_W_SIZE * idx).sum())
 
 
 def make_sampler(method: str, seed: int):

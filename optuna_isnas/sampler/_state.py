@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -71,12 +72,13 @@ class SamplerState:
         # The modelled space never changes: serialise it once.
         self.params_json = {n: distribution_to_json(d) for n, d in self.distributions.items()}
 
-    @property
+    @cached_property
     def names(self) -> list[str]:
-        """Modelled categorical parameter names, in the core's variable order."""
+        """Modelled categorical parameter names, in the core's variable order (the modelled
+        space never changes, so computed once)."""
         return [n for n, d in self.distributions.items() if isinstance(d, CategoricalDistribution)]
 
-    @property
+    @cached_property
     def numeric_names(self) -> list[str]:
         """Modelled numeric parameter names, in the core's Gaussian order."""
         return [n for n, d in self.distributions.items() if _numeric.is_numeric(d)]
