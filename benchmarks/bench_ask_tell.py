@@ -151,6 +151,8 @@ def main(argv: list[str] | None = None) -> int:
     methods = list(args.methods)
 
     fingerprint = source_fingerprint()
+    space = " + an int, a log float and a float" if args.mixed else ""
+    n_suggest = 9 if args.mixed else 6
     t_start = time.perf_counter()
     results: list[dict[str, Any]] = []
     for rep in range(max(args.repeats, args.nsga_repeats)):  # interleave methods to spread drift
@@ -189,7 +191,8 @@ def main(argv: list[str] | None = None) -> int:
         f"optuna {optuna.__version__}; {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M UTC}; "
         f"total {total:.0f} s; load average at the end {os.getloadavg()[0]:.1f}",
         f"- code: {fingerprint}",
-        f"- 6 categorical parameters x 5 choices, 2 objectives; ms per trial (ask + 6 suggest + tell) averaged "
+        f"- 6 categorical parameters x 5 choices{space}, 2 objectives; ms per trial (ask + {n_suggest} "
+        f"suggest + tell) averaged "
         f"over the last {args.window} trials before each checkpoint; mean ± sd over repeats "
         f"({args.repeats} repeats; NSGA-II {args.nsga_repeats}, default population 50, stopped at "
         f"{args.nsga_max} trials: '—' = not run)",
