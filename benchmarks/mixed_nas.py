@@ -54,7 +54,9 @@ Methods and scores
 ------------------
 ``random``, ``nsga2``, ``tpe`` (Optuna's, ``seed=seed``), ``isnas`` (``ISNASSampler(seed=seed)``)
 and ISNAS variants ``--variant NAME=JSON`` of keyword arguments; ``"independent_sampler": "tpe"``
-(or ``"random"``) there means ``optuna.samplers.TPESampler(seed=seed)`` (``RandomSampler``).
+(or ``"random"``) there means ``optuna.samplers.TPESampler(seed=seed)`` (``RandomSampler``);
+``"categorical_ints_upto": N`` declares every linear int with at most N values (depth, a stepped
+width) as ``suggest_categorical`` of its values instead of ``suggest_int``.
 Every score is ``HV(true values of a set) / HV(best K-family)``:
 
 * ``returned``: peers: their best K completed trials by ``best_subset`` on OBSERVED
@@ -328,21 +330,28 @@ class MixedProblem:
         c, _ = self.complexity_quality(a["x"], a["depth"], a["width"])
         return np.column_stack([self.true_loss(a), np.log10(c)])
 
-    def suggest(self, trial: Any) -> dict[str, Any]:
-        """Declare the space as a user would, in a define-by-run objective."""
+    def suggest(self, trial: Any, categorical_upto: int = 0) -> dict[str, Any]:
+        """Declare the space as a user would, in a define-by-run objective; an int with at most
+        ``categorical_upto`` values is declared as a categorical of its values instead."""
         s = self.spec
         choices = list(range(s.choices))
         params: dict[str, Any] = {
             f"b{i}": trial.suggest_categorical(f"b{i}", choices) for i in range(s.blocks)
         }
+
+        def int_param(name: str, lo: int, hi: int, step: int = 1, log: bool = False) -> int:
+            values = list(range(lo, hi + 1, step))
+            if not log and len(values) <= categorical_upto:
+                return int(trial.suggest_categorical(name, values))
+            if log:
+                return int(trial.suggest_int(name, lo, hi, log=True))
+            return int(trial.suggest_int(name, lo, hi, step=step))
+
         if s.depth is not None:
-            params["depth"] = trial.suggest_int("depth", s.depth[0], s.depth[1])
+            params["depth"] = int_param("depth", s.depth[0], s.depth[1])
         if s.width is not None:
             lo, hi, step, log = s.width
-            if log:
-                params["width"] = trial.suggest_int("width", lo, hi, log=True)
-            else:
-                params["width"] = trial.suggest_int("width", lo, hi, step=step)
+            params["width"] = int_param("width", lo, hi, step or 1, bool(log))
         params["lr"] = trial.suggest_float("lr", LR_LOW, LR_HIGH, log=True)
         params["wd"] = trial.suggest_float("wd", WD_LOW, WD_HIGH)
         if s.cond_depth is not None and params["depth"] >= s.cond_depth:
@@ -544,13 +553,15 @@ def run_one(task: dict[str, Any]) -> dict[str, Any]:
     ref, hv_best = np.asarray(task["reference"]), task["hv_best"]
     noise_rng = np.random.default_rng([p.spec.seed, seed])
 
+    kwargs = dict(task.get("kwargs") or {})
+    categorical_upto = int(kwargs.pop("categorical_ints_upto", 0))  # a declaration, not a kwarg
+
     def objective(trial: optuna.Trial) -> tuple[float, float]:
-        params = p.suggest(trial)
+        params = p.suggest(trial, categorical_upto)
         pts = p.true_points([params])
         loss = float(pts[0, 0])
         return loss * (1.0 + p.spec.noise * noise_rng.standard_normal()), float(10.0 ** pts[0, 1])
 
-    kwargs = dict(task.get("kwargs") or {})
     if kwargs.get("reference_point") == "problem":
         kwargs["reference_point"] = [float(ref[0]), float(10.0 ** ref[1])]
     sampler = make_sampler(task["base"], kwargs, seed)
@@ -861,7 +872,9 @@ def main(argv: list[str] | None = None) -> None:
     for v in args.variant:
         name, given = sn._parse_variant(v)
         try:
-            make_sampler("isnas", given, 0)
+            make_sampler(
+                "isnas", {k: v for k, v in given.items() if k != "categorical_ints_upto"}, 0
+            )
         except (TypeError, ValueError) as e:
             raise SystemExit(f"--variant {name}: ISNASSampler rejected {given}: {e}") from e
         methods[name] = ("isnas", given)
