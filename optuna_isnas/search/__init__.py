@@ -13,8 +13,8 @@ try:
         SearchError,
         SearchInterrupted,
     )
-    from optuna_isnas.search.loop import SearchResult, StepCallback, StepInfo, run_search
-    from optuna_isnas.search.results import ArchitectureResult, format_architectures
+    from optuna_isnas.search.loop import StepCallback, StepInfo, run_search
+    from optuna_isnas.search.results import ArchitectureResult, SearchResult, format_architectures
     from optuna_isnas.search.samplers import FamilySampler
     from optuna_isnas.search.session import SearchSession
     from optuna_isnas.training.recipe import TrainingRecipe

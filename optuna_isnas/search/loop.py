@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import errno
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,24 +22,17 @@ import optuna
 
 from optuna_isnas.plots import write_pareto_html
 from optuna_isnas.search import results
-from optuna_isnas.search.checkpoint import (
-    CHECKPOINT_NAME,
-    Checkpoint,
-    check_config,
-    checkpoint_from_bytes,
-    load_checkpoint,
-    save_checkpoint,
-)
+from optuna_isnas.search.checkpoint import CHECKPOINT_NAME
 from optuna_isnas.search.config import SearchConfig
 from optuna_isnas.search.errors import SearchError, SearchInterrupted
 from optuna_isnas.search.progress import EpochProgress, say
-from optuna_isnas.search.rng import random_states, sampler_random_states, set_random_states
+from optuna_isnas.search.results import SearchResult
+from optuna_isnas.search.resume import read_checkpoint, restore, write_checkpoint
 from optuna_isnas.search.run_lock import RunFolderLock
 from optuna_isnas.search.session import SearchSession, open_session
 from optuna_isnas.search.signals import GracefulStop
 from optuna_isnas.search.step import LossHook, OneShotTrainer, StepLosses
 from optuna_isnas.search.storage import output_directory
-from optuna_isnas.spaces import SearchSpace, Supernet
 from optuna_isnas.training.device import resolve_device
 from optuna_isnas.training.distributed import (
     DistributedError,
@@ -76,65 +68,6 @@ class StepInfo:
 
 
 StepCallback = Callable[[StepInfo], None]
-
-
-@dataclass
-class SearchResult:
-    """What a finished search returns.
-
-    In a data-parallel search every process returns one; ``study`` and ``summary_study`` are
-    rank 0's alone (``is_main``), the rest is the same everywhere.
-
-    Attributes:
-        architectures: The returned architectures with parameters and whole-validation accuracy.
-        out: Output directory; ``architectures_path``, ``plot_path`` and ``checkpoint_path`` lie in it.
-        storage_location: Journal file or URL of the storage (None for an in-memory storage).
-        supernet: The trained supernet (``supernet.extract_child(arch)`` gives a child with its weights).
-        space: The search space.
-        session: Everything the search worked with (splits, sampler, sizes).
-        selection: How the family was chosen: every candidate rescored on the whole validation
-            split, the compute that took, and a note where the choice was special.
-        studies: The search study (one trial per evaluated architecture) and the summary study
-            ``"<study_name>-summary"`` (the returned architectures, scored on the whole
-            validation split); None on the processes other than rank 0.
-    """
-
-    architectures: list[results.ArchitectureResult]
-    out: Path
-    architectures_path: Path
-    plot_path: Path
-    checkpoint_path: Path
-    storage_location: str | None
-    supernet: Supernet
-    space: SearchSpace
-    session: SearchSession
-    selection: results.Selection
-    studies: tuple[optuna.Study, optuna.Study] | None
-
-    @property
-    def is_main(self) -> bool:
-        """This process wrote the outputs and holds the studies (always, in a single process)."""
-        return self.studies is not None
-
-    @property
-    def study(self) -> optuna.Study:
-        """The search study (rank 0 only in a data-parallel search)."""
-        return self._studies()[0]
-
-    @property
-    def summary_study(self) -> optuna.Study:
-        """The summary study (rank 0 only in a data-parallel search)."""
-        return self._studies()[1]
-
-    def dashboard_command(self) -> str | None:
-        return (
-            None if self.storage_location is None else f"optuna-dashboard {self.storage_location}"
-        )
-
-    def _studies(self) -> tuple[optuna.Study, optuna.Study]:
-        if self.studies is None:
-            return self.session.study, self.session.study  # raises: no study on this process
-        return self.studies
 
 
 def run_search(
@@ -196,7 +129,7 @@ def _run(
     step_callback: StepCallback | None,
 ) -> SearchResult:
     with _process_group(config) as group, _one_search_in(config, group):
-        checkpoint = _read_checkpoint(config, group) if resume else None
+        checkpoint = read_checkpoint(config, group) if resume else None
         opened = open_session(
             config,
             sampler=sampler,
@@ -208,7 +141,7 @@ def _run(
         with opened as session:
             trainer = OneShotTrainer(session, loss_hook)
             if checkpoint is not None:
-                _restore(trainer, checkpoint)
+                restore(trainer, checkpoint)
             _train(trainer, step_callback)
             if group is None:
                 return _finish(session)
@@ -313,25 +246,6 @@ def _worker_result(session: SearchSession, answer: dict[str, object]) -> SearchR
     )
 
 
-def _read_checkpoint(config: SearchConfig, group: ProcessGroup | None) -> Checkpoint:
-    """The checkpoint to resume from; in a data-parallel search rank 0 reads it and sends every
-    process the same bytes (the other machines of the job need no access to the file)."""
-    path = Path(config.out) / CHECKPOINT_NAME
-
-    def read() -> Checkpoint:
-        checkpoint = load_checkpoint(path)
-        check_config(checkpoint, config, path)
-        return checkpoint
-
-    if group is None:
-        return read()
-    group.run_on_main(lambda: read() and None, "reading the checkpoint")
-    data = group.broadcast_bytes(
-        path.read_bytes() if group.is_main else None, "sending the checkpoint"
-    )
-    return checkpoint_from_bytes(data, path)
-
-
 def _train(trainer: OneShotTrainer, step_callback: StepCallback | None) -> None:
     """Epochs of steps until the last; a checkpoint after each epoch and on a stop request."""
     session = trainer.session
@@ -415,47 +329,3 @@ def _stop(trainer: OneShotTrainer, epoch: int) -> None:
         "(Python API: run_search(config, resume=True)).",
         str(session.checkpoint_path),
     )
-
-
-def write_checkpoint(trainer: OneShotTrainer) -> None:
-    """Sync the study's journal first, so the checkpoint never gets ahead of it on disk."""
-    session = trainer.session
-    session.storage.sync()
-    save_checkpoint(
-        session.checkpoint_path,
-        Checkpoint(
-            config=session.config.to_dict(),
-            study_name=session.study.study_name,
-            n_trials=len(session.study.get_trials(deepcopy=False)),
-            total_steps=session.total_steps,
-            steps_per_epoch=session.steps_per_epoch,
-            random_states=random_states(),
-            # A family sampler (ISNASSampler) keeps its whole state in the study.
-            sampler_random_states=(
-                {} if session.family_sampler else sampler_random_states(session.sampler)
-            ),
-            space=session.space.config(),
-            time=time.time(),
-            **trainer.state_dict(),
-        ),
-    )
-
-
-def _restore(trainer: OneShotTrainer, checkpoint: Checkpoint) -> None:
-    if checkpoint.total_steps != trainer.session.total_steps:
-        raise SearchError(
-            f"the checkpoint's search has {checkpoint.total_steps} steps but these settings give "
-            f"{trainer.session.total_steps}: the dataset or its subset changed"
-        )
-    trainer.load_state_dict(
-        {
-            "global_step": checkpoint.global_step,
-            "supernet": checkpoint.supernet,
-            "optimizer": checkpoint.optimizer,
-            "scheduler": checkpoint.scheduler,
-            "scaler": checkpoint.scaler,
-            "train_stream": checkpoint.train_stream,
-            "val_stream": checkpoint.val_stream,
-        }
-    )
-    set_random_states(checkpoint.random_states)

@@ -33,8 +33,8 @@ import torch
 from optuna.distributions import BaseDistribution, CategoricalDistribution
 
 from optuna_isnas.search.samplers import FamilySampler, family_sampler
-from optuna_isnas.search.session import SearchSession, summary_name
-from optuna_isnas.search.storage import set_metric_names, study_exists
+from optuna_isnas.search.session import SearchSession
+from optuna_isnas.search.storage import set_metric_names, study_exists, summary_name
 from optuna_isnas.spaces import Architecture, SearchSpace, Supernet
 from optuna_isnas.training.device import Precision
 from optuna_isnas.training.evaluation import EvalSplit, evaluate_split
@@ -103,6 +103,65 @@ class Selection:
     candidates: list[ArchitectureResult]
     evaluated_examples: int
     note: str | None = None
+
+
+@dataclass
+class SearchResult:
+    """What a finished search returns.
+
+    In a data-parallel search every process returns one; ``study`` and ``summary_study`` are
+    rank 0's alone (``is_main``), the rest is the same everywhere.
+
+    Attributes:
+        architectures: The returned architectures with parameters and whole-validation accuracy.
+        out: Output directory; ``architectures_path``, ``plot_path`` and ``checkpoint_path`` lie in it.
+        storage_location: Journal file or URL of the storage (None for an in-memory storage).
+        supernet: The trained supernet (``supernet.extract_child(arch)`` gives a child with its weights).
+        space: The search space.
+        session: Everything the search worked with (splits, sampler, sizes).
+        selection: How the family was chosen: every candidate rescored on the whole validation
+            split, the compute that took, and a note where the choice was special.
+        studies: The search study (one trial per evaluated architecture) and the summary study
+            ``"<study_name>-summary"`` (the returned architectures, scored on the whole
+            validation split); None on the processes other than rank 0.
+    """
+
+    architectures: list[ArchitectureResult]
+    out: Path
+    architectures_path: Path
+    plot_path: Path
+    checkpoint_path: Path
+    storage_location: str | None
+    supernet: Supernet
+    space: SearchSpace
+    session: SearchSession
+    selection: Selection
+    studies: tuple[optuna.Study, optuna.Study] | None
+
+    @property
+    def is_main(self) -> bool:
+        """This process wrote the outputs and holds the studies (always, in a single process)."""
+        return self.studies is not None
+
+    @property
+    def study(self) -> optuna.Study:
+        """The search study (rank 0 only in a data-parallel search)."""
+        return self._studies()[0]
+
+    @property
+    def summary_study(self) -> optuna.Study:
+        """The summary study (rank 0 only in a data-parallel search)."""
+        return self._studies()[1]
+
+    def dashboard_command(self) -> str | None:
+        return (
+            None if self.storage_location is None else f"optuna-dashboard {self.storage_location}"
+        )
+
+    def _studies(self) -> tuple[optuna.Study, optuna.Study]:
+        if self.studies is None:
+            return self.session.study, self.session.study  # raises: no study on this process
+        return self.studies
 
 
 def select_returned(session: SearchSession) -> Selection:

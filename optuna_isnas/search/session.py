@@ -26,39 +26,23 @@ from pathlib import Path
 import numpy as np
 import optuna
 import torch
-from optuna.trial import TrialState
 
 from optuna_isnas.data import DatasetSplits, TensorSplit
 from optuna_isnas.data.streaming import StreamedSplit, StreamedSplits, open_dataset
 from optuna_isnas.search.checkpoint import CHECKPOINT_NAME, Checkpoint
 from optuna_isnas.search.config import SearchConfig
 from optuna_isnas.search.errors import SearchError
-from optuna_isnas.search.progress import quiet_optuna, say
+from optuna_isnas.search.progress import quiet_optuna
 from optuna_isnas.search.rng import set_sampler_random_states
 from optuna_isnas.search.samplers import FamilySampler, family_sampler, generation_size
 from optuna_isnas.search.samplers import make_sampler as build_sampler
-from optuna_isnas.search.storage import (
-    OpenedStorage,
-    directions,
-    metric_names,
-    open_storage,
-    output_directory,
-    set_metric_names,
-    study_exists,
-)
+from optuna_isnas.search.storage import OpenedStorage, open_storage, open_study, output_directory
 from optuna_isnas.search.weights import compute_ratio
 from optuna_isnas.spaces import SearchSpace, Supernet, get_space
 from optuna_isnas.training.batches import BatchSource, InMemoryBatches
 from optuna_isnas.training.device import Precision, resolve_device, torch_threads
 from optuna_isnas.training.distributed import DistributedError, ProcessGroup, parallel_device
 from optuna_isnas.training.streaming import StreamingBatches, default_workers
-
-CONFIG_ATTR = "optuna_isnas:config"
-
-
-def summary_name(study_name: str) -> str:
-    """Name of the study holding a search's returned architectures."""
-    return f"{study_name}-summary"
 
 
 @dataclass
@@ -190,6 +174,48 @@ def open_session(
     # before any work: a bad --out is reported at once (in a data-parallel search rank 0 checks
     # it while opening the study, so that the others hear of it)
     out = output_directory(config.out) if group is None else Path(config.out)
+    precision, data, workers = _open_data(config, group)
+    space = get_space(
+        config.space,
+        in_channels=data.in_channels,
+        num_classes=data.num_classes,
+        image_size=data.image_size,
+        **config.space_options,
+    )
+    _check_batches(config, data, group)
+
+    with quiet_optuna(), torch_threads(config.threads, precision.device, data.image_size):
+        owner, generation = _open_owner(
+            config, space, sampler, storage, checkpoint, overwrite, out, group
+        )
+        _seed_everything(config.seed)
+        supernet = precision.prepare_model(space.build_supernet())
+        val, train_batches, val_batches = _batch_sources(config, data, precision, group, workers)
+        per_epoch = train_batches.batches_per_epoch
+        ratio = compute_ratio(config.train_archs, config.sandwich, generation)
+        minibatches = min(per_epoch, config.max_steps_per_epoch or per_epoch)
+        yield SearchSession(
+            config=config,
+            data=data,
+            val=val,
+            space=space,
+            supernet=supernet,
+            precision=precision,
+            train_batches=train_batches,
+            val_batches=val_batches,
+            generation_size=generation,
+            steps_per_epoch=max(1, round(minibatches * ratio)),
+            out=out,
+            owner=owner,
+            group=group,
+            loader_workers=workers,
+        )
+
+
+def _open_data(
+    config: SearchConfig, group: ProcessGroup | None
+) -> tuple[Precision, DatasetSplits | StreamedSplits, int]:
+    """This process's device and arithmetic, its dataset, and its ``DataLoader`` workers."""
     device_spec = parallel_device(config.device) if group is not None else config.device
     precision = Precision.for_device(
         resolve_device(device_spec), config.training.amp, config.training.channels_last
@@ -210,66 +236,36 @@ def open_session(
         max_train_samples=config.train_subset,
         max_eval_samples=config.val_subset,
     )
-    space = get_space(
-        config.space,
-        in_channels=data.in_channels,
-        num_classes=data.num_classes,
-        image_size=data.image_size,
-        **config.space_options,
-    )
-    _check_batches(config, data, group)
+    return precision, data, workers
 
-    with quiet_optuna(), torch_threads(config.threads, precision.device, data.image_size):
-        owner, generation = _open_owner(
-            config, space, sampler, storage, checkpoint, overwrite, out, group
+
+def _batch_sources(
+    config: SearchConfig,
+    data: DatasetSplits | StreamedSplits,
+    precision: Precision,
+    group: ProcessGroup | None,
+    workers: int,
+) -> tuple[TensorSplit | StreamedSplit, BatchSource, BatchSource]:
+    """The validation split where the whole-split scoring reads it, and this process's training
+    and validation minibatches (its shard of each global minibatch)."""
+    augment = config.training.resolved_augment(data.name)
+    shard = group.shard if group is not None else None
+    if isinstance(data, DatasetSplits):
+        train, val = data.train.to(precision.device), data.val.to(precision.device)
+        return (
+            val,
+            InMemoryBatches(train, config.batch_size, config.seed, precision, augment, shard),
+            InMemoryBatches(val, config.batch_size, config.seed + 1, precision, shard=shard),
         )
-        _seed_everything(config.seed)
-        supernet = precision.prepare_model(space.build_supernet())
-        augment = config.training.resolved_augment(data.name)
-        shard = group.shard if group is not None else None
-        train_batches: BatchSource
-        val_batches: BatchSource
-        val: TensorSplit | StreamedSplit
-        if isinstance(data, DatasetSplits):
-            train, val = data.train.to(precision.device), data.val.to(precision.device)
-            train_batches = InMemoryBatches(
-                train, config.batch_size, config.seed, precision, augment, shard
-            )
-            val_batches = InMemoryBatches(
-                val, config.batch_size, config.seed + 1, precision, shard=shard
-            )
-        else:
-            val = data.val
-            train_batches = StreamingBatches(
-                data.train, config.batch_size, config.seed, precision, augment, shard, workers
-            )
-            val_batches = StreamingBatches(
-                data.val,
-                config.batch_size,
-                config.seed + 1,
-                precision,
-                shard=shard,
-                workers=workers,
-            )
-        per_epoch = train_batches.batches_per_epoch
-        ratio = compute_ratio(config.train_archs, config.sandwich, generation)
-        minibatches = min(per_epoch, config.max_steps_per_epoch or per_epoch)
-        yield SearchSession(
-            config=config,
-            data=data,
-            val=val,
-            space=space,
-            supernet=supernet,
-            precision=precision,
-            train_batches=train_batches,
-            val_batches=val_batches,
-            generation_size=generation,
-            steps_per_epoch=max(1, round(minibatches * ratio)),
-            out=out,
-            owner=owner,
-            group=group,
-            loader_workers=workers,
-        )
+    return (
+        data.val,
+        StreamingBatches(
+            data.train, config.batch_size, config.seed, precision, augment, shard, workers
+        ),
+        StreamingBatches(
+            data.val, config.batch_size, config.seed + 1, precision, shard=shard, workers=workers
+        ),
+    )
 
 
 def _check_batches(
@@ -305,7 +301,7 @@ def _open_owner(
             output_directory(config.out)
         opened = open_storage(storage if storage is not None else config.storage, out)
         chosen = sampler if sampler is not None else make_sampler(config, space, checkpoint)
-        study = _open_study(config, opened, chosen, checkpoint, out / CHECKPOINT_NAME, overwrite)
+        study = open_study(config, opened, chosen, checkpoint, out / CHECKPOINT_NAME, overwrite)
         return StudyOwner(opened, study, chosen)
 
     if group is None:
@@ -361,83 +357,6 @@ def make_sampler(
                 stacklevel=3,
             )
     return sampler
-
-
-def _open_study(
-    config: SearchConfig,
-    opened: OpenedStorage,
-    sampler: optuna.samplers.BaseSampler,
-    checkpoint: Checkpoint | None,
-    checkpoint_path: Path,
-    overwrite: bool,
-) -> optuna.Study:
-    from optuna_isnas.search.checkpoint import load_checkpoint
-
-    name = config.resolved_study_name
-    exists = study_exists(opened.storage, name)
-    if checkpoint is not None:
-        if not exists:
-            raise SearchError(
-                f"cannot resume: study {name!r} is not in storage {opened.location or '(in memory)'}; "
-                "resume with the storage the search was started with"
-            )
-        study = optuna.load_study(study_name=name, storage=opened.storage, sampler=sampler)
-        _close_stale_trials(study, checkpoint.n_trials)
-        return study
-    if checkpoint_path.is_file() and not overwrite:
-        previous = load_checkpoint(checkpoint_path)
-        if previous.global_step < previous.total_steps:
-            raise SearchError(
-                f"{checkpoint_path.parent} holds an unfinished search (step {previous.global_step} of "
-                f"{previous.total_steps}); resume it with --resume or start over with --overwrite"
-            )
-    if exists:
-        if not (overwrite or opened.is_default_journal):
-            raise SearchError(
-                f"study {name!r} already exists in {opened.location}; resume it with --resume, "
-                "choose another --study-name, or replace it with --overwrite"
-            )
-        say(f"replacing the previous study {name!r} in {opened.location}")
-        optuna.delete_study(study_name=name, storage=opened.storage)
-    if study_exists(opened.storage, summary_name(name)):
-        optuna.delete_study(study_name=summary_name(name), storage=opened.storage)
-    checkpoint_path.unlink(missing_ok=True)
-    study = optuna.create_study(
-        study_name=name,
-        storage=opened.storage,
-        sampler=sampler,
-        directions=directions(config.objective),
-    )
-    set_metric_names(study, metric_names(config.objective))
-    study.set_user_attr(CONFIG_ATTR, config.to_dict())
-    return study
-
-
-def _close_stale_trials(study: optuna.Study, n_trials_at_checkpoint: int) -> None:
-    """Tell FAIL to trials a killed process left running; warn when the study and the checkpoint
-    disagree on how many trials there were."""
-    trials = study.get_trials(deepcopy=False)
-    for trial in trials:
-        if trial.state == TrialState.RUNNING:
-            study.tell(trial.number, state=TrialState.FAIL)
-    if len(trials) > n_trials_at_checkpoint:
-        warnings.warn(
-            f"the study has {len(trials) - n_trials_at_checkpoint} trials newer than the checkpoint "
-            "(the process was stopped after writing it: killed, or out of disk space); the search "
-            "continues from the checkpoint's weights with the sampler's newer state, so it will not "
-            "match an uninterrupted run",
-            RuntimeWarning,
-            stacklevel=4,
-        )
-    elif len(trials) < n_trials_at_checkpoint:
-        warnings.warn(
-            f"the study has {len(trials)} trials but the checkpoint was written after "
-            f"{n_trials_at_checkpoint}: {n_trials_at_checkpoint - len(trials)} are missing from "
-            "the storage (was it replaced by an older copy, or its journal cut short?); the "
-            "search continues from the checkpoint's weights, but the study lacks their results",
-            RuntimeWarning,
-            stacklevel=4,
-        )
 
 
 def _seed_everything(seed: int) -> None:

@@ -22,12 +22,21 @@ from pathlib import Path
 from typing import Literal
 
 import optuna
+from optuna.trial import TrialState
 
 from optuna_isnas.journal import JournalError, JournalFile
+from optuna_isnas.search.checkpoint import Checkpoint, load_checkpoint
+from optuna_isnas.search.config import SearchConfig
 from optuna_isnas.search.errors import SearchError
 from optuna_isnas.search.progress import say
 
 JOURNAL_NAME = "search.journal"
+CONFIG_ATTR = "optuna_isnas:config"
+
+
+def summary_name(study_name: str) -> str:
+    """Name of the study holding a search's returned architectures."""
+    return f"{study_name}-summary"
 
 
 @dataclass
@@ -194,3 +203,78 @@ def study_exists(storage: optuna.storages.BaseStorage, name: str) -> bool:
     except KeyError:
         return False
     return True
+
+
+def open_study(
+    config: SearchConfig,
+    opened: OpenedStorage,
+    sampler: optuna.samplers.BaseSampler,
+    checkpoint: Checkpoint | None,
+    checkpoint_path: Path,
+    overwrite: bool,
+) -> optuna.Study:
+    name = config.resolved_study_name
+    exists = study_exists(opened.storage, name)
+    if checkpoint is not None:
+        if not exists:
+            raise SearchError(
+                f"cannot resume: study {name!r} is not in storage {opened.location or '(in memory)'}; "
+                "resume with the storage the search was started with"
+            )
+        study = optuna.load_study(study_name=name, storage=opened.storage, sampler=sampler)
+        _close_stale_trials(study, checkpoint.n_trials)
+        return study
+    if checkpoint_path.is_file() and not overwrite:
+        previous = load_checkpoint(checkpoint_path)
+        if previous.global_step < previous.total_steps:
+            raise SearchError(
+                f"{checkpoint_path.parent} holds an unfinished search (step {previous.global_step} of "
+                f"{previous.total_steps}); resume it with --resume or start over with --overwrite"
+            )
+    if exists:
+        if not (overwrite or opened.is_default_journal):
+            raise SearchError(
+                f"study {name!r} already exists in {opened.location}; resume it with --resume, "
+                "choose another --study-name, or replace it with --overwrite"
+            )
+        say(f"replacing the previous study {name!r} in {opened.location}")
+        optuna.delete_study(study_name=name, storage=opened.storage)
+    if study_exists(opened.storage, summary_name(name)):
+        optuna.delete_study(study_name=summary_name(name), storage=opened.storage)
+    checkpoint_path.unlink(missing_ok=True)
+    study = optuna.create_study(
+        study_name=name,
+        storage=opened.storage,
+        sampler=sampler,
+        directions=directions(config.objective),
+    )
+    set_metric_names(study, metric_names(config.objective))
+    study.set_user_attr(CONFIG_ATTR, config.to_dict())
+    return study
+
+
+def _close_stale_trials(study: optuna.Study, n_trials_at_checkpoint: int) -> None:
+    """Tell FAIL to trials a killed process left running; warn when the study and the checkpoint
+    disagree on how many trials there were."""
+    trials = study.get_trials(deepcopy=False)
+    for trial in trials:
+        if trial.state == TrialState.RUNNING:
+            study.tell(trial.number, state=TrialState.FAIL)
+    if len(trials) > n_trials_at_checkpoint:
+        warnings.warn(
+            f"the study has {len(trials) - n_trials_at_checkpoint} trials newer than the checkpoint "
+            "(the process was stopped after writing it: killed, or out of disk space); the search "
+            "continues from the checkpoint's weights with the sampler's newer state, so it will not "
+            "match an uninterrupted run",
+            RuntimeWarning,
+            stacklevel=4,
+        )
+    elif len(trials) < n_trials_at_checkpoint:
+        warnings.warn(
+            f"the study has {len(trials)} trials but the checkpoint was written after "
+            f"{n_trials_at_checkpoint}: {n_trials_at_checkpoint - len(trials)} are missing from "
+            "the storage (was it replaced by an older copy, or its journal cut short?); the "
+            "search continues from the checkpoint's weights, but the study lacks their results",
+            RuntimeWarning,
+            stacklevel=4,
+        )
