@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from optuna_isnas import DEFAULT_EPSILONS
+from optuna_isnas.sampler import DEFAULT_EPSILONS
 from optuna_isnas.search import SearchConfig, SearchError, TrainingRecipe
 from optuna_isnas.search.samplers import default_epsilons, num_distributions
 
@@ -129,6 +129,29 @@ def test_every_search_flag_sets_its_setting():
                 assert value == expected, (f.names, value, expected)
 
 
+def test_the_cli_and_python_build_the_same_search_by_default():
+    """`optuna-isnas search` without flags is `SearchConfig()`: lambda included, one constant."""
+    from optuna_isnas.flags import given_values
+    from optuna_isnas.search.config import SEARCH_SAMPLES_PER_DISTRIBUTION
+    from optuna_isnas.search.samplers import make_sampler
+
+    args = _search_parser().parse_args([])
+    from_cli = SearchConfig.build(
+        **given_values(args, SearchConfig), **given_values(args, TrainingRecipe)
+    )
+    assert from_cli == SearchConfig()
+    assert from_cli.samples_per_distribution == SEARCH_SAMPLES_PER_DISTRIBUTION
+    k = num_distributions(from_cli)
+    assert make_sampler(from_cli).generation_size == k * SEARCH_SAMPLES_PER_DISTRIBUTION
+
+
+def test_every_sampler_name_has_its_builder():
+    from optuna_isnas.search.config import SAMPLER_NAMES
+    from optuna_isnas.search.samplers import BUILDERS
+
+    assert tuple(BUILDERS) == SAMPLER_NAMES
+
+
 def test_lr_overrides_the_dataset_preset_in_one_place():
     assert SearchConfig.build(lr=0.3).recipe == TrainingRecipe.for_dataset("digits", lr=0.3)
     assert SearchConfig.build(dataset="cifar10", lr=0.3).recipe.lr == 0.3
@@ -150,7 +173,7 @@ def test_result_settings_name_everything_but_where_and_how_shown():
         assert f"recipe.{field.name}" in settings
     # a change of any result setting is a difference for a resumed search, but for the device
     assert config.differences(dataclasses.replace(config, seed=1)) == {"seed": (0, 1)}
-    assert config.differences(dataclasses.replace(config, sampler_options={"weighting": "own"}))
+    assert config.differences(dataclasses.replace(config, sampler_options={"init_delta": 0.5}))
     assert config.differences(dataclasses.replace(config, device="cuda")) == {}
     assert config.differences(dataclasses.replace(config, out="elsewhere", threads=3)) == {}
 
@@ -166,13 +189,13 @@ def test_sampler_options_reach_the_sampler_and_reserved_ones_are_refused():
     from optuna_isnas import ISNASSampler
     from optuna_isnas.search.samplers import make_sampler
 
-    assert isinstance(
-        make_sampler(SearchConfig(sampler_options={"weighting": "own"})), ISNASSampler
-    )
+    assert isinstance(make_sampler(SearchConfig(sampler_options={"init_delta": 0.5})), ISNASSampler)
     with pytest.raises(
-        SearchError, match=r"isnas sampler rejects its options \{'weighting': 'bogus'\}"
+        SearchError, match=r"isnas sampler rejects its options \{'init_delta': 'bogus'\}"
     ):
-        make_sampler(SearchConfig(sampler_options={"weighting": "bogus"}))  # it reached the sampler
+        make_sampler(
+            SearchConfig(sampler_options={"init_delta": "bogus"})
+        )  # it reached the sampler
     with pytest.raises(SearchError, match="may not set"):
         SearchConfig(sampler_options={"seed": 3}).validate()
     with pytest.raises(SearchError, match="rejects its options"):

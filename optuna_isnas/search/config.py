@@ -18,7 +18,6 @@ from optuna_isnas.errors import SettingsError
 from optuna_isnas.flags import ParseError, flag, integer, key_value, number, numbers, setting, sizes
 from optuna_isnas.sampler import DEFAULT_FAMILY, FAMILIES
 from optuna_isnas.search.errors import SearchError
-from optuna_isnas.search.samplers import RESERVED_OPTIONS, SAMPLER_NAMES
 from optuna_isnas.training.recipe import TrainingRecipe
 
 OBJECTIVES = ("accuracy", "loss")
@@ -45,6 +44,31 @@ RUNTIME_FIELDS = frozenset(
 
 DATA_LOADING = ("auto", "memory", "stream")
 """How a search reads its data (``optuna_isnas.data.streaming``): both ways give the same minibatches."""
+
+SAMPLER_NAMES = ("isnas", "nsgaii", "tpe", "random")
+"""Names of the samplers a search builds itself (``SearchConfig.sampler``;
+``search.samplers.make_sampler`` builds them)."""
+
+RESERVED_OPTIONS = frozenset(
+    {
+        "epsilons",
+        "complexity_budgets",
+        "complexity_fn",
+        "family",
+        "samples_per_distribution",
+        "seed",
+    }
+)
+"""ISNASSampler's arguments that the search sets from its own settings, never from
+``sampler_options``."""
+
+SEARCH_SAMPLES_PER_DISTRIBUTION = 2
+"""lambda of a one-shot search (``--lambda``; ``ISNASSampler`` built alone takes 4). In the loop
+lambda is every method's unit of compute (a step asks and scores K x lambda architectures, and
+NSGA-II's population is K x lambda), and measured, lambda = 4 there did not close the gap to
+NSGA-II and TPE, which gain as much from the doubled search (docs/benchmarks.md, "Ablation,
+lambda = 4 in the loop"); 2 also keeps the K separate single-eps ASNG searches (ASNG-NAS's
+lambda = 2) IS-NAS's exact baseline."""
 
 MOVABLE_FIELDS = frozenset({"device"})
 """Settings that change the arithmetic but may change between a search and its resumption
@@ -148,7 +172,7 @@ class SearchConfig:
         objective: ``"accuracy"`` (maximised) or ``"loss"`` (validation cross-entropy, minimised),
             told as the first value; the number of parameters is always the second (minimised).
         sampler: ``"isnas"``, ``"nsgaii"``, ``"tpe"`` or ``"random"`` when no sampler object is
-            given (``optuna_isnas.search.samplers.SAMPLER_NAMES``).
+            given (``optuna_isnas.search.config.SAMPLER_NAMES``).
         sampler_options: Extra keyword arguments of that sampler's constructor (JSON-able), e.g.
             ``{"weighting": "own"}`` for ISNASSampler; the search sets the tradeoffs, lambda and
             the seed itself.
@@ -234,7 +258,7 @@ class SearchConfig:
             parse=integer,
             metavar="N",
         ),
-        default=2,
+        default=SEARCH_SAMPLES_PER_DISTRIBUTION,
     )
     train_archs: int | str = setting(
         flag(

@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 import numpy as np
 import optuna
 
+from optuna_isnas.search.config import SAMPLER_NAMES, SearchConfig
 from optuna_isnas.search.errors import SearchError
 
 if TYPE_CHECKING:
-    from optuna_isnas.search.config import SearchConfig
     from optuna_isnas.spaces import SearchSpace
 
 
@@ -89,19 +89,7 @@ def family_sampler(sampler: object) -> FamilySampler | None:
 
 
 # ------------------------------------------------------------------------------------- builders
-SamplerBuilder = Callable[["SearchConfig", "SearchSpace | None"], optuna.samplers.BaseSampler]
-
-# Set by the search itself, never by sampler options.
-RESERVED_OPTIONS = frozenset(
-    {
-        "epsilons",
-        "complexity_budgets",
-        "complexity_fn",
-        "family",
-        "samples_per_distribution",
-        "seed",
-    }
-)
+SamplerBuilder = Callable[[SearchConfig, "SearchSpace | None"], optuna.samplers.BaseSampler]
 
 
 def _isnas(config: SearchConfig, space: SearchSpace | None) -> optuna.samplers.BaseSampler:
@@ -147,8 +135,7 @@ BUILDERS: dict[str, SamplerBuilder] = {
     "tpe": _tpe,
     "random": _random,
 }
-SAMPLER_NAMES: tuple[str, ...] = tuple(BUILDERS)
-"""Names of the samplers a search builds itself (``SearchConfig.sampler``)."""
+"""One builder for each of ``search.config.SAMPLER_NAMES``, in that order."""
 
 
 def make_sampler(
@@ -218,7 +205,7 @@ def check_budgets(budgets: Sequence[float], space: SearchSpace) -> None:
 def default_epsilons(k: int) -> tuple[float, ...]:
     """K tradeoffs: 0 ("accuracy only"), then geometric between ISNASSampler's smallest and largest
     positive defaults (for the default K this is ``DEFAULT_EPSILONS`` itself)."""
-    from optuna_isnas import DEFAULT_EPSILONS
+    from optuna_isnas.sampler import DEFAULT_EPSILONS
 
     if k == len(DEFAULT_EPSILONS):
         return tuple(DEFAULT_EPSILONS)
