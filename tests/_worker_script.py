@@ -145,24 +145,20 @@ STATE_KEY = "isnas:state"
 
 
 def slot_generation(key: str, value: Any) -> int:
-    """Generation of a write of ``key = value``: a state slot or the single legacy key."""
-    if key == STATE_KEY:
-        return int(json.loads(value)["core"]["generation"])
+    """Generation of a write of ``key = value`` to a state slot."""
     return int(value["generation"])
 
 
 def state_json(key: str, value: Any) -> str:
-    """The JSON state in a write of ``key = value``."""
-    return value if key == STATE_KEY else value["state"]
+    """The JSON state in a write of ``key = value`` to a state slot."""
+    return str(value["state"])
 
 
 def stored_state(study: optuna.Study) -> dict[str, Any]:
     """The newest sampler state in storage, read straight from it (no sampler call, no
-    update): the state slot with the highest generation, else the single legacy key."""
+    update): the state slot with the highest generation."""
     attrs = study._storage.get_study_system_attrs(study._study_id)
     slots = [(k, v) for k, v in attrs.items() if k.startswith(STATE_KEY + ":")]
-    if not slots:
-        return json.loads(attrs[STATE_KEY])
     key, value = max(slots, key=lambda kv: slot_generation(*kv))
     return json.loads(state_json(key, value))
 
@@ -296,14 +292,12 @@ def log_state_writes(url: str) -> None:
 
 
 def visible_generations(writes: list[tuple[str, Any]]) -> list[int]:
-    """The newest generation a reader would find after each write (slots: the highest one;
-    the legacy single key: whatever was written last)."""
+    """The newest generation a reader would find after each write: the highest slot's."""
     slots: dict[str, int] = {}
     out = []
     for key, value in writes:
         slots[key] = slot_generation(key, value)
-        news = [g for k, g in slots.items() if k != STATE_KEY]
-        out.append(max(news) if news else slots[STATE_KEY])
+        out.append(max(slots.values()))
     return out
 
 

@@ -1,4 +1,4 @@
-"""The sampler's state in storage: state slots, a late writer, old studies, PostgreSQL.
+"""The sampler's state in storage: state slots, a late writer, other formats, PostgreSQL.
 
 Optuna's storages write a study system attribute last-writer-wins (no compare-and-swap).
 The sampler keeps generation g's state in slot ``isnas:state:<g mod STATE_SLOTS>`` and reads
@@ -184,34 +184,46 @@ def test_save_never_writes_over_a_newer_or_equal_generation() -> None:
     assert StateStore().load(study).core.generation == 3  # type: ignore[union-attr]
 
 
-def test_a_study_of_an_older_release_is_read_and_continued(fast_tmp: str) -> None:
-    """Older releases kept the state in one attribute, ``isnas:state``; the state JSON is
-    the same. Such a study continues exactly as if it had been written with slots."""
-    n_first, n_second = 2 + GEN * 3 + 3, 5 * GEN
-    reference = optuna.create_study(sampler=make_sampler(0), directions=DIRECTIONS)
-    reference.optimize(objective, n_trials=n_first)
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        # the single attribute of an unreleased development version
+        (STATE_KEY, "state"),
+        (f"{STATE_KEY}:0", "a JSON string instead of {generation, state}"),
+        (f"{STATE_KEY}:3", {"generation": "3", "state": "{}"}),
+        (f"{STATE_KEY}:1", {"generation": 1}),
+    ],
+)
+def test_a_state_in_another_format_is_one_clear_error(key: str, value: Any) -> None:
+    """A study whose state attributes the sampler did not write this way is refused, with
+    what was found and what to do; the study and its trials are left as they are."""
+    study = optuna.create_study(sampler=make_sampler(0), directions=DIRECTIONS)
+    study.optimize(objective, n_trials=2)
+    if key == STATE_KEY:  # the development version kept the JSON state itself there
+        value = StateStore().raw(study)
+    study._storage.set_study_system_attr(study._study_id, key, value)
+    before = _state_attrs(study)
+    with pytest.raises(
+        ValueError, match=rf"attribute '{key}' holds .* not an ISNASSampler state"
+    ) as e:
+        study.optimize(objective, n_trials=1)
+    assert "new study" in str(e.value)
+    assert _state_attrs(study) == before
 
-    # The same study as an older release left it: its trials (tags included) and one state.
-    old_state = StateStore().raw(reference)
-    path = os.path.join(fast_tmp, "old.log")
-    legacy = optuna.create_study(
-        storage=open_storage(path), directions=DIRECTIONS, study_name="toy"
+
+def test_a_state_without_pending_trials_is_refused() -> None:
+    """The state JSON has every field this release writes; one without them is refused."""
+    study = optuna.create_study(sampler=make_sampler(0), directions=DIRECTIONS)
+    study.optimize(objective, n_trials=2 + GEN)
+    attrs = _state_attrs(study)
+    key, slot = max(attrs.items(), key=lambda kv: slot_generation(*kv))
+    payload = json.loads(slot["state"])
+    del payload["pending"]
+    study._storage.set_study_system_attr(
+        study._study_id, key, {**slot, "state": json.dumps(payload)}
     )
-    legacy.add_trials(reference.get_trials())
-    legacy._storage.set_study_system_attr(legacy._study_id, STATE_KEY, old_state)
-    assert list(_state_attrs(legacy)) == [STATE_KEY]
-
-    reference.optimize(objective, n_trials=n_second)
-    sampler = make_sampler(0)
-    legacy = optuna.load_study(study_name="toy", storage=open_storage(path), sampler=sampler)
-    assert sampler.generation(legacy) == 3  # read from the single attribute
-    legacy.optimize(objective, n_trials=n_second)
-
-    assert trajectory(legacy) == trajectory(reference)
-    assert stored_state(legacy) == stored_state(reference)
-    assert sampler.generation(legacy) > 3 + STATE_SLOTS // 2
-    slots = [k for k in _state_attrs(legacy) if k != STATE_KEY]
-    assert slots, "the continued study writes its states to slots"
+    with pytest.raises(ValueError, match="not an ISNASSampler state this release can read"):
+        make_sampler(0).generation(study)
 
 
 # ------------------------------------------------------------ PostgreSQL

@@ -15,8 +15,8 @@ attributes, ``isnas:state:<g mod STATE_SLOTS>``, as ``{"generation": g, "state":
 a reader takes the slot with the highest generation. Workers that close the same generation
 write identical states to the same slot, and a late writer of g + 1 lands in a slot that
 holds g + 1 or an older generation, unless ``STATE_SLOTS`` generations closed during that one
-write. Studies written before the slots existed keep their single ``isnas:state`` attribute;
-it is read when no slot exists yet, and the next generation's state goes to a slot.
+write. A study whose state attributes hold anything else (the single ``isnas:state``
+attribute of an unreleased development version, say) gets one ``ValueError`` that names it.
 """
 
 from __future__ import annotations
@@ -154,8 +154,7 @@ class SamplerState:
                 if not (isinstance(dist, CategoricalDistribution) or _numeric.is_numeric(dist)):
                     raise ValueError(f"parameter {name!r} is neither categorical nor numeric")
                 dists[name] = dist
-            # "pending" is absent from states written before it: nothing pending.
-            pending = [int(n) for n in payload.get("pending", [])]
+            pending = [int(n) for n in payload["pending"]]
             return cls(
                 core=core,
                 distributions=dists,
@@ -175,36 +174,41 @@ def slot_key(generation: int) -> str:
     return f"{STATE_KEY}:{generation % STATE_SLOTS}"
 
 
-def newest_state(attrs: dict[str, Any]) -> tuple[int | None, str] | None:
+def _not_a_state(key: str, value: Any) -> ValueError:
+    """The error for a state attribute this release does not write (another format)."""
+    shown = repr(value)
+    shown = shown if len(shown) <= 80 else shown[:77] + "..."
+    return ValueError(
+        f"the study's system attribute {key!r} holds {shown}, which is not an ISNASSampler "
+        f"state this release wrote: it keeps {{'generation': <int>, 'state': <JSON>}} in "
+        f"'{STATE_KEY}:0' to '{STATE_KEY}:{STATE_SLOTS - 1}'. Run ISNASSampler on a new study "
+        "(or continue this one with the version of optuna-isnas that wrote it)."
+    )
+
+
+def newest_state(attrs: dict[str, Any]) -> tuple[int, str] | None:
     """(generation, JSON state) of the newest state in a study's system attributes.
 
-    The generation is None for a study written before the slots existed (its single
-    ``isnas:state``, read only when no slot exists); the result is None without any state.
+    None without any state; ValueError (``_not_a_state``) for a state attribute in another
+    format.
     """
+    if STATE_KEY in attrs:
+        raise _not_a_state(STATE_KEY, attrs[STATE_KEY])
     best: tuple[int, str] | None = None
     for i in range(STATE_SLOTS):
-        value = attrs.get(f"{STATE_KEY}:{i}")
-        if not isinstance(value, dict):
+        key = f"{STATE_KEY}:{i}"
+        if key not in attrs:
             continue
-        generation, raw = value.get("generation"), value.get("state")
-        fresher = best is None or (isinstance(generation, int) and generation > best[0])
-        if isinstance(generation, int) and isinstance(raw, str) and fresher:
+        value = attrs[key]
+        generation = value.get("generation") if isinstance(value, dict) else None
+        raw = value.get("state") if isinstance(value, dict) else None
+        if isinstance(generation, bool) or not isinstance(generation, int):
+            raise _not_a_state(key, value)
+        if not isinstance(raw, str):
+            raise _not_a_state(key, value)
+        if best is None or generation > best[0]:
             best = (generation, raw)
-    if best is not None:
-        return best
-    legacy = attrs.get(STATE_KEY)
-    return (None, legacy) if isinstance(legacy, str) else None
-
-
-def _generation_of(raw: str) -> int:
-    """The generation counter stored in a JSON state (for the single-key states only)."""
-    try:
-        return int(json.loads(raw)["core"]["generation"])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ValueError(
-            f"the study's {STATE_KEY!r} attribute is not an ISNASSampler state this release "
-            f"can read ({exc}); use a new study or the release that wrote it."
-        ) from exc
+    return best
 
 
 class StateStore:
@@ -245,10 +249,7 @@ class StateStore:
         state.refresh_cdf()
         generation = int(state.core.generation)
         newest = newest_state(_storage.study_system_attrs(study))
-        stored = None
-        if newest is not None:
-            stored = newest[0] if newest[0] is not None else _generation_of(newest[1])
-        if stored is None or stored < generation:
+        if newest is None or newest[0] < generation:
             _storage.set_study_system_attr(
                 study, slot_key(generation), {"generation": generation, "state": state.raw}
             )

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from optuna.storages import BaseStorage
 from optuna.study import Study
 from optuna.trial import FrozenTrial, TrialState
 
@@ -20,16 +19,6 @@ try:  # Optuna's trial cache around RDBStorage (private: a later Optuna may move
     _CACHED = (_CachedStorage,)
 except ImportError:  # pragma: no cover - then the window is read trial by trial, as before
     _CACHED = ()
-
-
-def storage_of(study: Study) -> BaseStorage:
-    """The storage object behind ``study``."""
-    return study._storage
-
-
-def study_id(study: Study) -> int:
-    """The storage's id of ``study``."""
-    return study._study_id
 
 
 def study_key(study: Study) -> tuple[int, int]:
