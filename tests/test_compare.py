@@ -304,10 +304,10 @@ def test_isnas_options_are_checked_and_parsed(tmp_path):
     parser = argparse.ArgumentParser()
     add_arguments(parser)
     args = parser.parse_args(
-        ["--isnas-option", "weighting=own", "--isnas-option", "loss_scale=1.5", "--seeds", "3"]
+        ["--isnas-option", "init_delta=0.5", "--isnas-option", "loss_scale=1.5", "--seeds", "3"]
     )
     config = config_from_args(args)
-    assert config.search.sampler_options == {"weighting": "own", "loss_scale": 1.5}
+    assert config.search.sampler_options == {"init_delta": 0.5, "loss_scale": 1.5}
     assert config.seeds == (0, 1, 2)
     assert config_from_args(parser.parse_args(["--seeds", "4,7"])).seeds == (4, 7)
 
@@ -357,15 +357,13 @@ def test_fashion_mnist_downsampled_to_14x14(tmp_path):
     assert len(s.returned) == len(EPSILONS) and s.test_hv is not None
 
 
-def test_records_from_before_a_new_setting_are_reused_with_its_default(tmp_path):
+def test_a_record_is_reused_with_the_same_settings_and_refused_in_another_format(tmp_path):
     from optuna_isnas.compare.compute import PassCount
-    from optuna_isnas.compare.records import SearchRecord
+    from optuna_isnas.compare.records import RecordFormatError, SearchRecord
     from optuna_isnas.compare.runner import load_record, record_path
 
     config = tiny(tmp_path)
     job = Job("isnas", 1.0, 0)
-    old = config.fingerprint(job)
-    del old["search"]["sampler_options"]  # a record written before the setting existed
     record = SearchRecord(
         job=job,
         epsilons=list(EPSILONS),
@@ -385,13 +383,44 @@ def test_records_from_before_a_new_setting_are_reused_with_its_default(tmp_path)
         storage=None,
         threads=1,
         device="cpu",
-        fingerprint=old,
+        fingerprint=config.fingerprint(job),
     )
-    record_path(config, job).parent.mkdir(parents=True)
-    record_path(config, job).write_text(json.dumps(record.to_json()))
-    assert load_record(config, job) is not None
-    assert load_record(tiny(tmp_path, sampler_options={"weighting": "own"}), job) is None
+    path = record_path(config, job)
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(record.to_json()))
+    assert load_record(config, job) == record
+    # other settings: the search runs again
+    assert load_record(tiny(tmp_path, sampler_options={"init_delta": 0.5}), job) is None
     assert load_record(tiny(tmp_path, epochs=2), job) is None
+    path.write_text(json.dumps(record.to_json())[:-10])  # torn by an interrupted run
+    assert load_record(config, job) is None
+
+    # another format: one error that names the file and what to do
+    older = config.fingerprint(job)
+    del older["search"]["sampler_options"]
+    for data in (
+        {**record.to_json(), "fingerprint": older},
+        {**record.to_json(), "fingerprint": {}},
+        {k: v for k, v in record.to_json().items() if k != "passes"},
+        {**record.to_json(), "a_field_from_elsewhere": 1},
+    ):
+        path.write_text(json.dumps(data))
+        with pytest.raises(RecordFormatError, match="not a comparison record") as e:
+            load_record(config, job)
+        assert str(path) in str(e.value) and "Delete it" in str(e.value)
+
+
+def test_a_retraining_record_without_its_key_is_refused(tmp_path):
+    from optuna_isnas.compare.records import RecordFormatError, RetrainRecord, read_record
+
+    path = tmp_path / "retrain-isnas@1x-seed0.json"
+    record = RetrainRecord("isnas@1x", 0, [], {"epochs": 1})
+    path.write_text(json.dumps(record.to_json()))
+    assert read_record(path, RetrainRecord.from_json) == record
+    assert read_record(tmp_path / "absent.json", RetrainRecord.from_json) is None
+    path.write_text(json.dumps({k: v for k, v in record.to_json().items() if k != "key"}))
+    with pytest.raises(RecordFormatError, match=r"KeyError: 'key'"):
+        read_record(path, RetrainRecord.from_json)
 
 
 def test_records_round_trip_through_json(result):
@@ -417,17 +446,17 @@ def test_fingerprint_is_the_job_searchs_result_settings(tmp_path):
     job = Job("isnas", 1.0, 0)
     base = config.fingerprint(job)
     # any setting that changes a search's result changes the fingerprint; where things go does not
-    for change in (dict(batch_size=8), dict(lr=0.2), dict(sampler_options={"weighting": "own"})):
+    for change in (dict(batch_size=8), dict(lr=0.2), dict(sampler_options={"init_delta": 0.5})):
         assert tiny(tmp_path, **change).fingerprint(job) != base, change
     moved = dataclasses.replace(config, search=dataclasses.replace(config.search, data_root=None))
     assert moved.fingerprint(job) == base
 
 
 def test_jobs_vary_the_one_search_config(tmp_path):
-    config = tiny(tmp_path, sampler_options={"weighting": "own"}, lr=0.05)
+    config = tiny(tmp_path, sampler_options={"init_delta": 0.5}, lr=0.05)
     separate = config.job_config(Job("separate", 1.0, 3, k=1))
     assert separate.epsilons == (EPSILONS[1],) and separate.sampler == "isnas"
-    assert separate.sampler_options == {"weighting": "own"} and separate.recipe.lr == 0.05
+    assert separate.sampler_options == {"init_delta": 0.5} and separate.recipe.lr == 0.05
     baseline = config.job_config(Job("tpe", 1.0, 3))
     assert baseline.sampler == "tpe" and baseline.sampler_options == {}
     assert baseline.epsilons == EPSILONS  # K * lambda trials per step

@@ -6,8 +6,9 @@ parameters) against one fixed reference point. See docs/compare.md.
 """
 
 try:
-    from optuna_isnas.compare.api import CompareResult, compare, reference_point
+    from optuna_isnas.compare.api import compare, reference_point
     from optuna_isnas.compare.config import METHODS, CompareConfig, CompareError
+    from optuna_isnas.compare.outputs import CompareResult
     from optuna_isnas.compare.records import Job, SearchRecord, Variant
     from optuna_isnas.compare.scoring import Reference
     from optuna_isnas.core.hypervolume import best_subset, hypervolume, pareto_front

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
 
-from optuna_isnas.compare import figures as fig
 from optuna_isnas.compare.config import CompareConfig, CompareError
-from optuna_isnas.compare.outputs import attach_to_dashboard, make_figures, write_outputs
+from optuna_isnas.compare.outputs import (
+    CompareResult,
+    attach_to_dashboard,
+    make_figures,
+    write_outputs,
+)
 from optuna_isnas.compare.parallel import run_jobs, say
 from optuna_isnas.compare.records import Job, SearchRecord, Variant
 from optuna_isnas.compare.retraining import retrain_chosen
@@ -25,7 +26,6 @@ from optuna_isnas.compare.scoring import (
     PairedComparison,
     Reference,
     SeedScore,
-    SummaryRow,
     format_summary,
     paired_differences,
     score_all,
@@ -33,27 +33,6 @@ from optuna_isnas.compare.scoring import (
 )
 from optuna_isnas.search.storage import output_directory
 from optuna_isnas.spaces import SearchSpace
-
-
-@dataclass
-class CompareResult:
-    """What a comparison returns (everything is also written under ``out``)."""
-
-    config: CompareConfig
-    reference: Reference
-    scores: dict[str, list[SeedScore]]
-    rows: list[SummaryRow]
-    comparisons: list[PairedComparison]
-    table: str
-    figures: dict[str, fig.FigureFiles]
-    records: list[SearchRecord]
-    wall_s: float
-    dashboard: dict[str, Any] | None = None
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def summary_path(self) -> Path:
-        return Path(self.config.out) / "summary.md"
 
 
 def variant_order(config: CompareConfig) -> list[str]:

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from optuna_isnas import DEFAULT_EPSILONS
 from optuna_isnas.compare.records import Job
 from optuna_isnas.errors import SettingsError
 from optuna_isnas.flags import ParseError, flag, integer, integers, names, number, numbers, setting
+from optuna_isnas.sampler import DEFAULT_EPSILONS
 from optuna_isnas.search.config import SearchConfig
 from optuna_isnas.search.samplers import SAMPLER_NAMES, tradeoff_epsilons
 
@@ -331,7 +331,9 @@ class CompareConfig:
             sampler_options=dict(self.search.sampler_options) if family else {},
             space_options=dict(self.search.space_options),
             recipe=dataclasses.replace(self.search.training),
-            widest_family=False,  # score what each sampler found (issue 8's candidate rule)
+            # Score what each sampler found: the space's largest and smallest child would join
+            # every method's candidates alike and hide the differences being measured.
+            widest_family=False,
         )
 
     def fingerprint(self, job: Job) -> dict[str, Any]:
@@ -341,15 +343,6 @@ class CompareConfig:
         """
         return {
             "search": self.job_config(job).result_settings(),
-            "trace_points": self.trace_points,
-            "prob_points": self.prob_points,
-        }
-
-    def fingerprint_defaults(self) -> dict[str, Any]:
-        """The fingerprint's entries with every setting at its default, whatever the job (what a
-        record written before a setting existed is taken to have had)."""
-        return {
-            "search": self.search.result_settings(),
             "trace_points": self.trace_points,
             "prob_points": self.prob_points,
         }

@@ -1,21 +1,46 @@
-"""What a comparison writes: figures, the dashboard study, summary.md and summary.json."""
+"""What a comparison returns (``CompareResult``) and writes: figures, the dashboard study,
+summary.md and summary.json."""
 
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from optuna_isnas.compare import figures as fig
 from optuna_isnas.compare.config import CompareConfig
 from optuna_isnas.compare.records import SearchRecord, Variant
 from optuna_isnas.compare.runner import dashboard_job
-from optuna_isnas.compare.scoring import Reference, SeedScore, variant_title
+from optuna_isnas.compare.scoring import (
+    PairedComparison,
+    Reference,
+    SeedScore,
+    SummaryRow,
+    variant_title,
+)
 
-if TYPE_CHECKING:
-    from optuna_isnas.compare.api import CompareResult
+
+@dataclass
+class CompareResult:
+    """What a comparison returns (everything is also written under ``out``)."""
+
+    config: CompareConfig
+    reference: Reference
+    scores: dict[str, list[SeedScore]]
+    rows: list[SummaryRow]
+    comparisons: list[PairedComparison]
+    table: str
+    figures: dict[str, fig.FigureFiles]
+    records: list[SearchRecord]
+    wall_s: float
+    dashboard: dict[str, Any] | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def summary_path(self) -> Path:
+        return Path(self.config.out) / "summary.md"
 
 
 def make_figures(

@@ -3,16 +3,52 @@
 A :class:`Job` is one search (method, budget, seed); its :class:`SearchRecord` holds what the
 search returned, what it cost and how its returned set and probabilities moved. Retraining a
 variant's chosen architectures from scratch gives a :class:`RetrainRecord`. Records are written
-to ``OUT/runs/*.json`` and read back by a resumed comparison.
+to ``OUT/runs/*.json`` and read back by a resumed comparison (``read_record``).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, TypeVar
 
 from optuna_isnas.compare.compute import PassCount
+from optuna_isnas.errors import SettingsError
+
+R = TypeVar("R")
+
+
+class RecordFormatError(SettingsError):
+    """A file under ``OUT/runs`` that is not a record of this release's format."""
+
+
+def read_record(path: Path, parse: Callable[[dict[str, Any]], R]) -> R | None:
+    """The record written to ``path`` by an earlier run, parsed by ``parse``.
+
+    None when there is none, or when an interrupted run left it torn (not JSON): its work is
+    done again. A record of another format raises ``RecordFormatError`` naming the file.
+    """
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError:
+        return None
+    try:
+        return parse(data)
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+        raise not_this_format(path, f"it does not parse ({type(exc).__name__}: {exc})") from exc
+
+
+def not_this_format(path: Path, why: str) -> RecordFormatError:
+    """The error for a record file this release did not write: what was found, what to do."""
+    return RecordFormatError(
+        f"{path} is not a comparison record of this release's format: {why}. Delete it (the "
+        "comparison then runs that work again) or compare into a new --out."
+    )
 
 
 @dataclass(frozen=True)
@@ -187,5 +223,5 @@ class RetrainRecord:
             variant=data["variant"],
             seed=data["seed"],
             retrained=[Scored(**e) for e in data["retrained"]],
-            key=data.get("key", {}),
+            key=data["key"],
         )

@@ -12,7 +12,7 @@ import torch
 
 from optuna_isnas.compare.config import CompareConfig
 from optuna_isnas.compare.parallel import run_jobs
-from optuna_isnas.compare.records import RetrainRecord, Scored
+from optuna_isnas.compare.records import RetrainRecord, Scored, read_record
 from optuna_isnas.compare.scoring import AXES, Reference, SeedScore, architecture_key
 from optuna_isnas.spaces import SearchSpace
 
@@ -78,12 +78,8 @@ def _retrain_job(job: _RetrainJob) -> RetrainRecord:
 
 def _load_retrained(config: CompareConfig, job: _RetrainJob) -> RetrainRecord | None:
     """A retraining finished by an earlier run of the same comparison (same architectures and epochs)."""
-    path = job.path(config)
-    if not path.is_file():
-        return None
-    try:
-        found = RetrainRecord.from_json(json.loads(path.read_text()))
-    except (json.JSONDecodeError, KeyError, TypeError):
+    found = read_record(job.path(config), RetrainRecord.from_json)
+    if found is None:
         return None
     return found if found.key == json.loads(json.dumps(job.key(config))) else None
 

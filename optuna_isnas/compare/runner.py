@@ -27,8 +27,16 @@ import optuna
 import torch
 
 from optuna_isnas.compare.compute import PassCounter, Stopwatch
-from optuna_isnas.compare.config import FAMILY_METHODS, CompareConfig, default_search
-from optuna_isnas.compare.records import Job, ProbabilityPoint, Scored, SearchRecord, TracePoint
+from optuna_isnas.compare.config import FAMILY_METHODS, CompareConfig
+from optuna_isnas.compare.records import (
+    Job,
+    ProbabilityPoint,
+    Scored,
+    SearchRecord,
+    TracePoint,
+    not_this_format,
+    read_record,
+)
 from optuna_isnas.search.loop import StepInfo, run_search
 from optuna_isnas.search.results import ArchitectureResult, select_returned
 from optuna_isnas.search.session import SearchSession
@@ -224,26 +232,25 @@ def record_path(config: CompareConfig, job: Job) -> Path:
 def load_record(config: CompareConfig, job: Job) -> SearchRecord | None:
     """A finished job's record from an earlier run with the same settings, else None.
 
-    Settings added after a record was written take their default values.
+    A record whose fingerprint names other settings than this release's (another format, not
+    other values) raises ``RecordFormatError``.
     """
     path = record_path(config, job)
-    if not path.is_file():
+    record = read_record(path, SearchRecord.from_json)
+    if record is None:
         return None
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError:
-        return None
-    stored = data.get("fingerprint")
-    if not isinstance(stored, dict) or not isinstance(stored.get("search"), dict):
-        return None  # written by an earlier format: the search is run again
-    defaults = _jsonable(CompareConfig(search=default_search()).fingerprint_defaults())
-    filled = {**defaults, **stored, "search": {**defaults["search"], **stored["search"]}}
-    if filled != _jsonable(config.fingerprint(job)):
-        return None
-    try:
-        return SearchRecord.from_json(data)
-    except (KeyError, TypeError):
-        return None
+    wanted = _jsonable(config.fingerprint(job))
+    found = record.fingerprint
+    if (
+        not isinstance(found, dict)
+        or set(found) != set(wanted)
+        or not isinstance(found["search"], dict)
+        or set(found["search"]) != set(wanted["search"])
+    ):
+        raise not_this_format(
+            path, "its fingerprint does not hold the settings a search's result depends on"
+        )
+    return record if found == wanted else None
 
 
 def _jsonable(value: Any) -> Any:
