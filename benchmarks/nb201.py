@@ -46,6 +46,7 @@ import optuna
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+from _ablations import own_weighting
 from _hv import best_subset_2d, pareto_mask
 from _provenance import source_fingerprint
 from hpobench_table import DATASETS as HPO_DATASETS
@@ -203,7 +204,8 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
     method, seed, queries = job["method"], job["seed"], sorted(job["queries"])
     restore = apply_patches(job.get("patches") or {})
     try:
-        return _run_study(job, tab, refs, score, points, method, seed, queries)
+        with own_weighting() if job.get("own_weighting") else contextlib.nullcontext():
+            return _run_study(job, tab, refs, score, points, method, seed, queries)
     finally:
         apply_patches(restore)
 

@@ -5,7 +5,9 @@ Each entry: ``label`` (shown in the tables; must start with "ISNAS"), optional `
 restored after it, and optional ``harness`` switches of the benchmark itself (``pending``: choose
 the family with the completed trials of the open generation, the sampler change proposed in
 docs/algorithm.md; ``unbounded_top``: the family chosen with the largest size class unbounded,
-``ISNAS.select(unbounded_top=True)``, as the one-shot loop's final selection does). docs/benchmarks.md quotes the runs that decided the defaults; ablations
+``ISNAS.select(unbounded_top=True)``, as the one-shot loop's final selection does;
+``own_weighting``: each distribution learns from its own trials only, ``_ablations.py``).
+docs/benchmarks.md quotes the runs that decided the defaults; ablations
 whose code was removed (re-evaluation of archive entries, ranking by pooled means) are
 reproducible at the commit that added this file, local probes (``probe8``, ``probe4``,
 ``probe2``) at commit acc08db.
@@ -61,6 +63,11 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "hv-ref": {
         "label": "ISNAS (hypervolume family, the table's reference and axis)",
         "kwargs": {"family": "hypervolume", "reference_point": "table", "axis": "table"},
+    },
+    # K independent ASNG runs sharing one study: what the importance-sampled update adds.
+    "own": {
+        "label": "ISNAS (own trials only: K independent runs)",
+        "harness": {"own_weighting": 1},
     },
     # The sampler's own selection with the largest size class unbounded (the search is the same).
     "topfree": {

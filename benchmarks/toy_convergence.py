@@ -3,7 +3,8 @@
 D = 6 variables with 4 choices; choice j has loss LOSS[j] and cost COST[j]; with unit
 scales the optimum of every eps is known per variable. Counts the wrong variables over
 seeds x distributions, every 50 generations, for the mixture update (the method) and
-for "own samples only" (K independent ASNG runs), at lambda = 1 and 2.
+for "own samples only" (K independent ASNG runs, ``_ablations.own_weighting``), at lambda = 1
+and 2.
 
     .venv/bin/python benchmarks/toy_convergence.py --seeds 10 --generations 400
 """
@@ -11,11 +12,13 @@ for "own samples only" (K independent ASNG runs), at lambda = 1 and 2.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import platform
 import time
 from typing import Literal
 
 import numpy as np
+from _ablations import own_weighting
 
 from optuna_isnas.core import ISNAS, Solution
 
@@ -35,7 +38,6 @@ def wrong_variables(
         samples_per_distribution=lam,
         loss_scale=1.0,
         complexity_scale=1.0,
-        weighting=weighting,
         seed=seed,
     )
     counts = []
@@ -44,7 +46,8 @@ def wrong_variables(
         for _ in range(opt.generation_size):
             k, x = opt.ask()
             sols.append(Solution(k, x, float(LOSS[x].sum()), float(COST[x].sum())))
-        opt.tell(sols)
+        with own_weighting() if weighting == "own" else contextlib.nullcontext():
+            opt.tell(sols)
         if g % every == 0:
             counts.append(int((opt.modes() != best[:, None]).sum()))
     return counts

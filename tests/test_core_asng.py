@@ -1,6 +1,6 @@
 """Tests of the ASNG step (optuna_isnas.core.asng) and of "K = 1 is exactly ASNG".
 
-The reference below is written from ALGORITHM.md section 2 (ASNG-NAS, Akimoto et al.,
+The reference below is written from docs/algorithm.md, section 1 (ASNG-NAS, Akimoto et al.,
 ICML 2019) on purpose without the core's helpers, except the range restriction
 (``restrict_range`` / ``theta_min``, tested on their own in test_core_categorical.py).
 """

@@ -1,6 +1,6 @@
 """Tests of the K-distribution optimizer (optuna_isnas.core.isnas.ISNAS) and its weights.
 
-Noda, Saito, Shirakawa, ICANN 2022 (ALGORITHM.md section 3): K ASNG distributions, each
+Noda, Saito, Shirakawa, ICANN 2022 (docs/algorithm.md, section 2): K ASNG distributions, each
 updated from all pooled samples with balance-heuristic importance weights.
 """
 
@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import sys
 from typing import Any
 
 import numpy as np
@@ -21,10 +23,16 @@ from optuna_isnas.core import (
     Solution,
     mixture_log_weights,
     normalise_log_weights,
-    own_sample_log_weights,
 )
 from optuna_isnas.core import categorical as cat
+from optuna_isnas.core import isnas as isnas_module
 from optuna_isnas.core.asng import fisher_coordinates
+
+sys.path.insert(
+    0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks")
+)
+
+from _ablations import own_sample_log_weights, own_weighting
 
 # ---------------------------------------------------------------- helpers
 
@@ -79,7 +87,6 @@ def optimizer_setup(draw: st.DrawFn) -> dict:
         "init_delta": draw(st.floats(0.1, 3.0)),
         "loss_scale": draw(st.one_of(st.none(), st.floats(0.01, 100.0))),
         "complexity_scale": draw(st.one_of(st.none(), st.floats(0.01, 100.0))),
-        "weighting": draw(st.sampled_from(["mixture", "own"])),
         "seed": draw(st.integers(0, 2**32 - 1)),
     }
 
@@ -179,11 +186,11 @@ def test_k1_mixture_weights_are_exactly_one() -> None:
 
 
 def test_own_sample_weights() -> None:
-    log_w = own_sample_log_weights(3, np.array([0, 0, 2, 2]))
+    log_w = own_sample_log_weights(np.zeros((3, 4)), np.array([0, 0, 2, 2]))
     np.testing.assert_array_equal(np.exp(log_w), [[1, 1, 0, 0], [0, 0, 0, 0], [0, 0, 1, 1]])
 
 
-# ---------------------------------------------------------------- own mode = K ASNG runs
+# ------------------------------------- the own-samples ablation (benchmarks) = K ASNG runs
 
 
 @pytest.mark.parametrize("lam", [2, 3])
@@ -198,7 +205,6 @@ def test_own_weighting_equals_k_independent_runs(lam: int) -> None:
         samples_per_distribution=lam,
         loss_scale=s_loss,
         complexity_scale=s_cost,
-        weighting="own",
         seed=3,
     )
     singles = [
@@ -214,7 +220,8 @@ def test_own_weighting_equals_k_independent_runs(lam: int) -> None:
             loss, cost = evaluate(x, loss_table, cost_table)
             sols.append(Solution(k, x, loss + float(rng.normal()) * 0.1, cost))
         before = joint.thetas.copy()
-        joint.tell(sols)
+        with own_weighting():
+            joint.tell(sols)
         moved += int(np.any(joint.thetas != before))
         for k, single in enumerate(singles):
             # eps_k folded into the objective; the single run has eps = 0 and unit scales.
@@ -234,16 +241,18 @@ def test_own_weighting_equals_k_independent_runs(lam: int) -> None:
 
 
 def test_own_weighting_leaves_a_distribution_without_samples_untouched() -> None:
-    opt = ISNAS([3, 3], [0.0, 1.0], samples_per_distribution=2, weighting="own", seed=0)
+    opt = ISNAS([3, 3], [0.0, 1.0], samples_per_distribution=2, seed=0)
     loss_table, cost_table = tables([3, 3], 0)
-    one_generation(opt, loss_table, cost_table)
+    with own_weighting():
+        one_generation(opt, loss_table, cost_table)
     theta1, state1 = opt.thetas[1].copy(), (opt.steps[1].Delta, opt.steps[1].gamma)
     sols = []
     for _ in range(2):  # only distribution 0's block
         k, x = opt.ask()
         assert k == 0
         sols.append(Solution(k, x, float(np.sum(x)), 1.0))
-    opt.tell(sols)
+    with own_weighting():
+        opt.tell(sols)
     np.testing.assert_array_equal(opt.thetas[1], theta1)
     assert (opt.steps[1].Delta, opt.steps[1].gamma) == state1
     assert opt.expected_complexity is not None
@@ -319,7 +328,7 @@ def test_same_seed_same_trajectory_different_seed_different_samples() -> None:
     "kwargs",
     [
         {},
-        {"weighting": "own"},
+        {"own_weighting": True},  # the benchmarks' ablation: NaN expected complexities
         {"loss_scale": 3.0, "complexity_scale": 0.5, "alpha": 2.0, "init_delta": 0.7},
         {"budgets": [4.0, 6.0, 9.0]},  # adapted eps_k are part of the state
     ],
@@ -327,8 +336,12 @@ def test_same_seed_same_trajectory_different_seed_different_samples() -> None:
 @pytest.mark.parametrize("generations", [0, 1, 12])
 @pytest.mark.parametrize("mid_generation", [False, True])
 def test_json_round_trip_is_exact_and_continues_bitwise(
-    kwargs: dict, generations: int, mid_generation: bool
+    kwargs: dict, generations: int, mid_generation: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    kwargs = dict(kwargs)
+    own = kwargs.pop("own_weighting", False)
+    if own:
+        monkeypatch.setattr(isnas_module, "mixture_log_weights", own_sample_log_weights)
     n_choices = [4, 3, 1, 2, 5]
     loss_table, cost_table = tables(n_choices, 2)
     epsilons = None if "budgets" in kwargs else [0.0, 0.5, 4.0]
@@ -340,7 +353,7 @@ def test_json_round_trip_is_exact_and_continues_bitwise(
             k, x = opt.ask()
             loss, cost = evaluate(x, loss_table, cost_table)
             sols.append(Solution(k, x, loss + float(rng.normal()), cost))
-        if kwargs.get("weighting") == "own":
+        if own:
             sols = sols[:2]  # distributions 1, 2 get no sample: NaN expected complexity
         opt.tell(sols)
     if "budgets" in kwargs and generations:
@@ -434,7 +447,6 @@ def test_running_scales_estimates() -> None:
         ({"epsilons": [[0.1, 0.2]]}, "epsilons"),
         ({"samples_per_distribution": 0}, "samples_per_distribution"),
         ({"samples_per_distribution": 1.5}, "samples_per_distribution"),
-        ({"weighting": "balance"}, "weighting"),
         ({"alpha": 0.0}, "alpha"),
         ({"alpha": -1.0}, "alpha"),
         ({"alpha": float("nan")}, "alpha"),

@@ -26,7 +26,6 @@ def settings(**overrides: Any) -> CoreSettings:
         "init_delta": 1.0,
         "loss_scale": None,
         "complexity_scale": None,
-        "weighting": "mixture",
         "archive_size": 4,
     }
     arguments.update(overrides)

@@ -1,7 +1,7 @@
 """Tests of ASNG's ranking utility and its importance-weighted generalisation.
 
 ASNG-NAS (Akimoto et al., ICML 2019): the best ceil(n/4) samples get +1, the worst
-ceil(n/4) get -1, ties share. The weighted version (ISNAS, ALGORITHM.md section 3)
+ceil(n/4) get -1, ties share. The weighted version (ISNAS, docs/algorithm.md section 2)
 gives each sample the average of W(q) over the quantile interval its weight covers.
 """
 

@@ -141,7 +141,6 @@ def test_expected_complexity_tracks_each_distribution() -> None:
         ({"init_delta": -1.0}, "init_delta"),
         ({"loss_scale": 0.0}, "loss_scale"),
         ({"complexity_scale": float("inf")}, "complexity_scale"),
-        ({"weighting": "uniform"}, "weighting"),
     ],
 )
 def test_bad_arguments_raise_clear_errors(kwargs: dict, message: str) -> None:

@@ -10,11 +10,7 @@ from optuna_isnas.core.asng import (
     fisher_coordinates,
     natural_gradient,
 )
-from optuna_isnas.core.importance import (
-    mixture_log_weights,
-    normalise_log_weights,
-    own_sample_log_weights,
-)
+from optuna_isnas.core.importance import mixture_log_weights, normalise_log_weights
 from optuna_isnas.core.isnas import ISNAS, Solution
 from optuna_isnas.core.scales import RunningScales
 from optuna_isnas.core.utility import ranking_utility, weighted_ranking_utility
@@ -30,7 +26,6 @@ __all__ = [
     "mixture_log_weights",
     "natural_gradient",
     "normalise_log_weights",
-    "own_sample_log_weights",
     "ranking_utility",
     "weighted_ranking_utility",
 ]

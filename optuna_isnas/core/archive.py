@@ -1,9 +1,10 @@
 """A small archive of evaluated architectures, for returning the best ones the search evaluated.
 
-Beyond the paper (ALGORITHM.md section 6): after a realistic budget the most likely architecture
-of a distribution is often one the search never evaluated, or worse than ones it did. The archive
-keeps, for every distribution, the few evaluated architectures that are best for that
-distribution's own objective, so that the search can hand back what it can vouch for.
+Beyond the paper (docs/algorithm.md, section 6 "What the search returns"): after a realistic
+budget the most likely architecture of a distribution is often one the search never evaluated,
+or worse than ones it did. The archive keeps, for every distribution, the few evaluated
+architectures that are best for that distribution's own objective, so that the search can hand
+back what it can vouch for.
 
 * **Pooled evaluations.** An architecture evaluated again updates its entry: the count, the mean
   loss and the sum of squared deviations (Welford), so repeated noisy evaluations are averaged.
@@ -321,6 +322,6 @@ class Archive:
         """Inverse of ``to_dict``."""
         archive = cls(int(data["size"]))
         archive.entries = [Entry.from_list(row) for row in data["entries"]]
-        m2, dof = data.get("retired", (0.0, 0))  # absent from states written before it
+        m2, dof = data["retired"]
         archive.retired_m2, archive.retired_dof = float(m2), int(dof)
         return archive

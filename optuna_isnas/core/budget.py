@@ -1,7 +1,7 @@
 """Complexity budgets: each distribution keeps its models under a budget ``b_k``.
 
-Beyond the paper (ALGORITHM.md section 4). Distribution k ranks its samples by the
-hinge-penalised objective
+Beyond the paper (docs/algorithm.md, section 4 "Budgets instead of trade-offs"). Distribution
+k ranks its samples by the hinge-penalised objective
 
     f_k(x) = L(x) / s_L + eps_k * max(0, c(x) - b_k) / s_c,
 

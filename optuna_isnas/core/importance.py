@@ -46,14 +46,6 @@ def mixture_log_weights(log_p: FloatArray, origins: IntArray) -> FloatArray:
     return log_p - log_q[None, :]
 
 
-def own_sample_log_weights(k_count: int, origins: IntArray) -> FloatArray:
-    """Weights that keep only each distribution's own samples (K independent ASNG runs)."""
-    own = origins[None, :] == np.arange(k_count)[:, None]
-    with np.errstate(divide="ignore"):
-        result: FloatArray = np.log(own.astype(np.float64))
-        return result
-
-
 def normalise_log_weights(log_w: FloatArray) -> FloatArray:
     """Self-normalise each row: ``w_kn / sum_m w_km``, computed stably from logs."""
     return np.exp(log_w - logsumexp(log_w, axis=1, keepdims=True))

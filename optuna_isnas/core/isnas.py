@@ -15,7 +15,7 @@ from __future__ import annotations
 import numbers
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -26,18 +26,13 @@ from optuna_isnas.core import gaussian
 from optuna_isnas.core.archive import DEFAULT_SIZE, Archive, RankKeys
 from optuna_isnas.core.asng import StepSizeState, asng_steps, natural_gradient
 from optuna_isnas.core.family import HypervolumeFamily, assign_members
-from optuna_isnas.core.importance import (
-    mixture_log_weights,
-    normalise_log_weights,
-    own_sample_log_weights,
-)
+from optuna_isnas.core.importance import mixture_log_weights, normalise_log_weights
 from optuna_isnas.core.scales import RunningScales
 from optuna_isnas.core.selection import choose_family
 from optuna_isnas.core.utility import weighted_ranking_utility
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
-Weighting = Literal["mixture", "own"]
 
 STATE_VERSION = 3
 #: State versions ``from_dict`` reads (3 added the numeric parameters).
@@ -122,8 +117,6 @@ class ISNAS:
         init_delta: ASNG's initial trust-region radius ``delta_0`` (default 1.0).
         loss_scale: fixed ``s_L``, or None to estimate it online (see ``RunningScales``).
         complexity_scale: fixed ``s_c``, or None to use the largest complexity seen.
-        weighting: "mixture" (the method) or "own" (each distribution learns only from
-            its own samples: K independent ASNG runs, for ablations and tests).
         archive_size: evaluated architectures kept per distribution for ``select`` (>= 1;
             see ``optuna_isnas.core.archive``).
         numeric_cells: one entry per numeric parameter (``optuna_isnas.core.gaussian``): its
@@ -148,7 +141,6 @@ class ISNAS:
         init_delta: float = 1.0,
         loss_scale: float | None = None,
         complexity_scale: float | None = None,
-        weighting: Weighting = "mixture",
         archive_size: int = DEFAULT_SIZE,
         numeric_cells: Sequence[int] = (),
         seed: int | None = None,
@@ -203,13 +195,10 @@ class ISNAS:
             raise ValueError(
                 f"samples_per_distribution must be an integer >= 1, got {samples_per_distribution!r}."
             )
-        if weighting not in ("mixture", "own"):
-            raise ValueError(f"weighting must be 'mixture' or 'own', got {weighting!r}.")
         self.epsilons = eps
         self.lam = int(samples_per_distribution)
         self.alpha = _check_positive("alpha", alpha)
         self.init_delta = _check_positive("init_delta", init_delta)
-        self.weighting: Weighting = weighting
         self.scales = RunningScales(
             fixed_loss=None if loss_scale is None else _check_positive("loss_scale", loss_scale),
             fixed_complexity=None
@@ -391,10 +380,7 @@ class ISNAS:
             self.scales.observe(to_archive[1], to_archive[2])
         self._place_size_classes()
         log_p = self.log_prob(x, z)  # (K, M)
-        if self.weighting == "mixture":
-            log_w = mixture_log_weights(log_p, origins)
-        else:
-            log_w = own_sample_log_weights(self.n_distributions, origins)
+        log_w = mixture_log_weights(log_p, origins)
         onehot = cat.one_hot(x, self.n_choices)
         used = None if np.all(x >= 0) else x >= 0
         expected = np.full(self.n_distributions, np.nan)
@@ -402,7 +388,9 @@ class ISNAS:
         grads = np.zeros_like(self.thetas)
         numeric_grads: dict[int, tuple[FloatArray, FloatArray]] = {}
         active: list[int] = []
-        has_weight = np.isfinite(log_w).any(axis=1)  # own-only mode: k may have drawn none
+        # A distribution none of whose samples has weight (possible only with other weights
+        # than the mixture's, e.g. an ablation's) takes no step and has no expected size.
+        has_weight = np.isfinite(log_w).any(axis=1)
         hv_keys = self._hypervolume_keys(losses, complexities, violations)
         with np.errstate(invalid="ignore"):
             all_w = normalise_log_weights(log_w)
@@ -714,7 +702,6 @@ class ISNAS:
             "samples_per_distribution": self.lam,
             "alpha": self.alpha,
             "init_delta": self.init_delta,
-            "weighting": self.weighting,
             "scales": self.scales.to_dict(),
             "generation": self.generation,
             "thetas": self.thetas.tolist(),
@@ -755,7 +742,6 @@ class ISNAS:
             samples_per_distribution=data["samples_per_distribution"],
             alpha=data["alpha"],
             init_delta=data["init_delta"],
-            weighting=data["weighting"],
             numeric_cells=data["numeric_cells"],
         )
         shape = (obj.n_distributions, obj.n_numeric)
@@ -781,8 +767,7 @@ class ISNAS:
         obj.expected_complexity = (
             None if ec is None else np.array([np.nan if v is None else v for v in ec], dtype=float)
         )
-        archive = data.get("archive")  # absent from version 1: starts empty
-        obj.archive = Archive() if archive is None else Archive.from_dict(archive)
+        obj.archive = Archive.from_dict(data["archive"])
         obj._asked = int(data["asked"])
         obj._rng.bit_generator.state = data["rng"]
         return obj

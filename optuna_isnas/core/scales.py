@@ -4,7 +4,7 @@ Only the ranking of ``f`` matters, so an offset is irrelevant but the ratio of t
 scales sets what an ``eps`` means. Decisions (documented in docs/algorithm.md):
 
 * ``s_c`` defaults to the largest complexity seen so far, which quickly approaches the
-  largest complexity in the space (the normalisation of ALGORITHM.md section 1), so
+  largest complexity in the space (docs/algorithm.md, section 3 "Units"), so
   ``c / s_c`` lies in ``[0, 1]``.
 * ``s_L`` defaults to a running estimate of the spread of the loss among the pooled
   samples of a generation: the interquartile range (robust to a few diverged

@@ -87,23 +87,27 @@ class ISNASSampler(BaseSampler):
     et al., ASNG-NAS, ICML 2019).
 
     The study has two objectives, performance first (a loss or error to minimise, or an
-    accuracy to maximise) and complexity second (minimised). By default the family is the K
-    evaluated architectures of largest hypervolume (Auger et al., FOGA 2009), and each
-    distribution ranks samples by their uncrowded hypervolume improvement over the other
-    members (Sofomore, Touré et al., GECCO 2019). With ``complexity_budgets`` distribution k
-    looks for the best model within ``b_k``; with ``epsilons`` it ranks by
-    ``L / s_L + eps_k * c / s_c`` (the paper; see ``loss_scale``). A single-objective
-    study runs plain ASNG with one distribution.
+    accuracy to maximise) and complexity second (minimised). By default (no ``epsilons``, no
+    ``complexity_budgets``) the family is the K = ``n_distributions`` (4) evaluated
+    architectures of largest hypervolume (Auger et al., FOGA 2009), and each distribution
+    ranks samples by their uncrowded hypervolume improvement over the other members
+    (Sofomore, Touré et al., GECCO 2019). With ``complexity_budgets`` distribution k looks
+    for the best model within ``b_k``; with ``epsilons`` it ranks by
+    ``L / s_L + eps_k * c / s_c`` (the paper's fixed trade-offs; see ``loss_scale``). A
+    single-objective study runs plain ASNG with one distribution.
 
     Trials come in generations of ``K * samples_per_distribution``; each trial records
     its generation and distribution in its system attributes. The state lives in the
     study's storage, so several workers, or a restarted process, continue one search.
 
     Args:
-        epsilons: complexity trade-offs, one distribution each, in increasing order for
-            large-to-small models (e.g. ``DEFAULT_EPSILONS``, ``(0.0, 1.0, 3.0, 9.0)``).
-        n_distributions: K when neither ``epsilons`` nor ``complexity_budgets`` is given
-            (default 4).
+        epsilons: the paper's fixed complexity trade-offs instead of the default family,
+            one distribution each, in increasing order for large-to-small models (e.g.
+            ``(0.0, 1.0, 3.0, 9.0)``, ``optuna_isnas.sampler.DEFAULT_EPSILONS``). None
+            (default): the hypervolume family (see ``family``).
+        n_distributions: K, the number of distributions and of returned architectures, when
+            neither ``epsilons`` nor ``complexity_budgets`` is given (default 4; with them K
+            is their number).
         complexity_budgets: alternatively, one budget on the second objective per
             distribution (e.g. ``[0.2e6, 0.5e6, 1e6]`` parameters): distribution k looks
             for the lowest-loss architecture whose complexity is at most ``b_k`` and adapts
@@ -134,15 +138,14 @@ class ISNASSampler(BaseSampler):
         complexity_scale: fixed scale ``s_c`` of the second objective; None (default)
             uses the largest complexity seen so far.
         seed: seed for sampling; sampling of trial ``n`` depends only on ``(seed, n)``.
-        independent_sampler: sampler for parameters that are not modelled (anything but
-            ``CategoricalDistribution``) and for the first trial(s), before a completed
-            trial reveals the search space. Default ``RandomSampler(seed=seed)``.
+        independent_sampler: sampler for parameters that are not modelled (neither
+            categorical nor numeric with more than one value) and for the first trial(s),
+            before a completed trial reveals the search space. Default
+            ``RandomSampler(seed=seed)``.
         warn_independent_sampling: log one warning when a parameter is sampled by the
             independent sampler after the search space is known.
-        weighting: ``"mixture"`` (the method) or ``"own"`` (each distribution learns
-            only from its own trials: K independent ASNG runs sharing one study).
-        archive_size: evaluated architectures kept per distribution for the family
-            (default 4; docs/algorithm.md section 6).
+        archive_size: evaluated architectures kept per distribution, from which
+            ``architectures()`` chooses the family (default 4; docs/algorithm.md section 6).
     """
 
     def __init__(
@@ -163,7 +166,6 @@ class ISNASSampler(BaseSampler):
         seed: int | None = None,
         independent_sampler: BaseSampler | None = None,
         warn_independent_sampling: bool = True,
-        weighting: str = "mixture",
         archive_size: int = DEFAULT_ARCHIVE_SIZE,
     ) -> None:
         if complexity_fn is not None and not callable(complexity_fn):
@@ -190,7 +192,6 @@ class ISNASSampler(BaseSampler):
             init_delta=init_delta,
             loss_scale=loss_scale,
             complexity_scale=complexity_scale,
-            weighting=weighting,
             archive_size=archive_size,
         )
         if seed is not None and (

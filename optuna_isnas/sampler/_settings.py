@@ -73,7 +73,6 @@ class CoreSettings:
     init_delta: float
     loss_scale: float | None
     complexity_scale: float | None
-    weighting: str
     archive_size: int
 
     @classmethod
@@ -91,7 +90,6 @@ class CoreSettings:
         init_delta: Any,
         loss_scale: Any,
         complexity_scale: Any,
-        weighting: Any,
         archive_size: Any,
     ) -> CoreSettings:
         """Validate ``ISNASSampler``'s arguments (ValueError saying what is allowed)."""
@@ -158,7 +156,6 @@ class CoreSettings:
             init_delta=init_delta,
             loss_scale=loss_scale,
             complexity_scale=complexity_scale,
-            weighting=weighting,
             archive_size=_integer("archive_size", archive_size, 1),
         )
         settings.build([2], None, n_objectives=2)  # the core's own checks, now
@@ -195,7 +192,6 @@ class CoreSettings:
             "init_delta": self.init_delta,
             "loss_scale": self.loss_scale,
             "complexity_scale": self.complexity_scale,
-            "weighting": self.weighting,
             "archive_size": self.archive_size,
             "numeric_cells": numeric_cells,
             "seed": seed,
