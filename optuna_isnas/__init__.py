@@ -11,16 +11,16 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from optuna_isnas.sampler import DEFAULT_EPSILONS, ISNASSampler
+    from optuna_isnas.sampler import ISNASSampler
 
 __version__ = "0.1.0"
-__all__ = ["DEFAULT_EPSILONS", "ISNASSampler", "__version__"]
+__all__ = ["ISNASSampler", "__version__"]
 
 
 def __getattr__(name: str) -> Any:
     # Lazy (PEP 562): `import optuna_isnas.core` must not import optuna or torch.
-    if name in ("ISNASSampler", "DEFAULT_EPSILONS"):
-        from optuna_isnas import sampler
+    if name == "ISNASSampler":
+        from optuna_isnas.sampler import ISNASSampler
 
-        return getattr(sampler, name)
+        return ISNASSampler
     raise AttributeError(f"module 'optuna_isnas' has no attribute {name!r}")

@@ -20,7 +20,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from optuna_isnas import DEFAULT_EPSILONS
+from optuna_isnas.sampler import DEFAULT_EPSILONS
 from optuna_isnas.search import SearchConfig, run_search
 
 pytestmark = pytest.mark.slow

@@ -53,6 +53,16 @@ sys.meta_path.insert(0, _Block())
 """.replace("{NAS_ONLY}", repr(NAS_ONLY))
 
 
+def test_the_top_level_names_only_the_sampler_and_the_version():
+    """The paper's epsilons are not the default, so they stay with the sampler's settings."""
+    assert optuna_isnas.__all__ == ["ISNASSampler", "__version__"]
+    from optuna_isnas.sampler import ISNASSampler
+
+    assert optuna_isnas.ISNASSampler is ISNASSampler
+    with pytest.raises(AttributeError, match="DEFAULT_EPSILONS"):
+        optuna_isnas.DEFAULT_EPSILONS  # noqa: B018
+
+
 def test_version_has_one_source(capsys):
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     assert "version" in project["dynamic"] and "version" not in project

@@ -14,7 +14,7 @@ import pytest
 import torch
 from optuna.trial import TrialState
 
-from optuna_isnas import DEFAULT_EPSILONS
+from optuna_isnas.sampler import DEFAULT_EPSILONS
 from optuna_isnas.search import (
     CheckpointMismatchError,
     NonFiniteLossWarning,
