@@ -12,21 +12,41 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import optuna
 import plotly.graph_objects as go
 from optuna.trial import TrialState
 
-if TYPE_CHECKING:
-    from optuna_isnas.search.results import ArchitectureResult
-
 MAX_POINTS = 20_000
+
+
+class ReturnedModel(Protocol):
+    """What the figures read of a returned architecture (``search.ArchitectureResult`` is one).
+
+    Attributes:
+        index: Its position in the returned family.
+        params: Parameters of its standalone network.
+        accuracy: Its accuracy on the whole validation split.
+        eps: Its trade-off coefficient in trade-off mode, else None.
+        budget: Its complexity budget in budget mode, else None.
+    """
+
+    @property
+    def index(self) -> int: ...
+    @property
+    def params(self) -> int: ...
+    @property
+    def accuracy(self) -> float: ...
+    @property
+    def eps(self) -> float | None: ...
+    @property
+    def budget(self) -> float | None: ...
 
 
 def pareto_figure(
     study: optuna.Study,
-    architectures: Sequence[ArchitectureResult] = (),
+    architectures: Sequence[ReturnedModel] = (),
     title: str | None = None,
 ) -> go.Figure:
     """Accuracy against parameters of a search study's trials and of its returned architectures.
@@ -34,8 +54,8 @@ def pareto_figure(
     Args:
         study: The search study; trials need the user attr ``"accuracy"`` and values
             ``[objective, params]`` (as the search loop tells them).
-        architectures: Returned architectures, objects with ``index``, ``params``, ``accuracy``,
-            ``eps`` and ``budget`` attributes (``ArchitectureResult``).
+        architectures: Returned architectures (``ReturnedModel``: ``index``, ``params``,
+            ``accuracy``, ``eps`` and ``budget``; e.g. a search's ``ArchitectureResult``).
         title: Figure title; defaults to the study name.
     """
     trials = [
@@ -167,7 +187,7 @@ def fit_dashboard_card(figure: go.Figure) -> go.Figure:
 
 def write_pareto_html(
     study: optuna.Study,
-    architectures: Sequence[ArchitectureResult],
+    architectures: Sequence[ReturnedModel],
     path: str | Path,
     *,
     to_dashboard: bool = True,
@@ -242,7 +262,7 @@ def _label_offsets(points: Sequence[tuple[float, float]], y_span: float) -> list
     return chosen
 
 
-def _label(entry: ArchitectureResult) -> str:
+def _label(entry: ReturnedModel) -> str:
     """``#0 eps 0: 80,234 params, 98.05 %`` (or ``budget 2e+04``)."""
     if entry.budget is not None:
         which = f" budget {entry.budget:,.0f}"
