@@ -1,5 +1,5 @@
-"""The core's update with variables a sample did not use (-1) and with non-finite values
-(issue 16, item 6): both are used sensibly, neither stops a generation."""
+"""The core's update with variables a sample did not use (-1) and with non-finite values: both
+are used sensibly, neither stops a generation."""
 
 from __future__ import annotations
 

@@ -232,8 +232,8 @@ def test_parallel_threads_finish_and_stay_balanced() -> None:
 
 
 def test_trials_missing_a_modelled_parameter_count_for_the_choices_they_made() -> None:
-    # Issue 16: they used to be skipped, and a study whose later trials all skip a modelled
-    # parameter never closed another generation. Now they count; the skipped parameters'
+    # Skipped, they would stall the search: a study whose later trials all skip a modelled
+    # parameter would never close another generation. They count; the skipped parameters'
     # probabilities are left as they are.
     sampler = ISNASSampler(epsilons=[0.0, 1.0], samples_per_distribution=1, seed=0)
     study = two_objective_study(sampler)

@@ -2,7 +2,7 @@
 
 Workers read the study at different moments. Whatever moment a worker reads it, if it can
 close the generation it must pick the same trials as any other worker that can, or the search
-forks (issue 9: "no generation closed twice"). These tests replay the completions of a
+forks (one generation closed twice, with different trials). These tests replay the completions of a
 generation one by one and check the choice at every moment.
 """
 

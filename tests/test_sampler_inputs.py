@@ -1,5 +1,5 @@
 """Trials and arguments the sampler can't take as they are: it either uses them sensibly or
-says so once, and never stalls silently (issue 16, items 6 and "Sampler arguments")."""
+says so once, and never stalls silently."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Every COMPLETE trial reaches the archive, once, even when it finishes after its generation
-closed (issue 16, item 5): the family is chosen from everything the search evaluated."""
+closed: the family is chosen from everything the search evaluated."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Ordinary Optuna studies: int and float parameters in the K distributions, families made of
-whole trials, float-only and single-objective mixed studies (issue 15)."""
+whole trials, float-only and single-objective mixed studies."""
 
 from __future__ import annotations
 
