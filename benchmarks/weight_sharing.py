@@ -62,7 +62,7 @@ def run_one(variant: str, seed: int, epochs: int) -> dict[str, Any]:
     import torch
 
     from optuna_isnas.compare.compute import PassCounter
-    from optuna_isnas.search import SearchConfig, run_search
+    from optuna_isnas.search import Objective, SearchConfig, run_search
     from optuna_isnas.search.weights import passes_per_step
 
     method, _, scheme = variant.partition("-")
@@ -75,7 +75,7 @@ def run_one(variant: str, seed: int, epochs: int) -> dict[str, Any]:
             epsilons=EPSILONS,
             samples_per_distribution=2,
             epochs=epochs,
-            objective="loss",
+            objective=Objective.LOSS,
             sampler=method,
             device="cpu",
             threads=1,

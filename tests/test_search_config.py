@@ -101,7 +101,7 @@ def test_every_search_flag_sets_its_setting():
         "data_loading": ("stream", "stream"),
         "collective_timeout": ("60", 60.0),
         "train_archs": ("3", 3),
-        "sandwich": ("none", "none"),
+        "sandwich": ("none", False),
         "weight_gradient": ("mean", "mean"),
         "family": ("size-classes", "size-classes"),
     }
@@ -150,6 +150,19 @@ def test_every_sampler_name_has_its_builder():
     from optuna_isnas.search.samplers import BUILDERS
 
     assert tuple(BUILDERS) == SAMPLER_NAMES
+
+
+def test_switches_are_enums_and_a_boolean_and_plain_text_on_disk():
+    from optuna_isnas.search import Objective, WeightGradient
+
+    config = SearchConfig(objective="loss", weight_gradient="mean", sandwich="none")
+    assert config.objective is Objective.LOSS and not config.objective.maximized
+    assert config.weight_gradient is WeightGradient.MEAN and config.sandwich is False
+    assert SearchConfig().sandwich is True and SearchConfig().objective.maximized
+    data = config.to_dict()  # a checkpoint holds it: torch.load(weights_only=True) reads it
+    assert type(data["objective"]) is str and type(data["weight_gradient"]) is str
+    assert (data["objective"], data["weight_gradient"], data["sandwich"]) == ("loss", "mean", False)
+    assert SearchConfig.from_dict(data) == config
 
 
 def test_lr_overrides_the_dataset_preset_in_one_place():

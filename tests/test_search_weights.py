@@ -68,16 +68,16 @@ def test_trained_counts_per_setting():
     assert [sampled_count("auto", g) for g in (1, 2, 4, 8, 12, 16)] == [1, 2, 2, 2, 3, 4]
     assert sampled_count("all", 8) == 8 and sampled_count(3, 8) == 3 and sampled_count(20, 8) == 8
     # forward + backward per trained (2 sampled + 2 ends), one forward per evaluated
-    assert passes_per_step("auto", "space", 8) == 2 * 4 + 8
-    assert passes_per_step("all", "none", 8) == 3 * 8
-    assert compute_ratio("all", "none", 8) == 1.0
-    assert compute_ratio("auto", "space", 8) == pytest.approx(1.5)
+    assert passes_per_step("auto", True, 8) == 2 * 4 + 8
+    assert passes_per_step("all", False, 8) == 3 * 8
+    assert compute_ratio("all", False, 8) == 1.0
+    assert compute_ratio("auto", True, 8) == pytest.approx(1.5)
 
 
 def test_plan_trains_the_space_extremes_under_sandwich_and_a_seeded_subset():
     space = chain()
     generation = [space.random_architecture(np.random.default_rng(i)) for i in range(GENERATION)]
-    plan = plan_step("auto", "space", GENERATION, space, seed=3, step=5)
+    plan = plan_step("auto", True, GENERATION, space, seed=3, step=5)
     large, small = plan.extra
     assert space.n_params(large) == space.largest_params()
     sizes = [
@@ -90,11 +90,11 @@ def test_plan_trains_the_space_extremes_under_sandwich_and_a_seeded_subset():
     assert trained[:2] == [large, small]
     assert trained[2:] == [generation[i] for i in plan.trained]
     # drawn from (seed, step) alone: the same again, other subsets at other steps
-    assert plan_step("auto", "space", GENERATION, space, seed=3, step=5) == plan
-    subsets = {plan_step("auto", "space", GENERATION, space, 3, s).trained for s in range(30)}
+    assert plan_step("auto", True, GENERATION, space, seed=3, step=5) == plan
+    subsets = {plan_step("auto", True, GENERATION, space, 3, s).trained for s in range(30)}
     assert len(subsets) > 10
-    assert plan_step("auto", "none", GENERATION, space, 3, 5).extra == ()
-    assert plan_step("all", "none", GENERATION, space, 3, 5).trained == tuple(range(GENERATION))
+    assert plan_step("auto", False, GENERATION, space, 3, 5).extra == ()
+    assert plan_step("all", False, GENERATION, space, 3, 5).trained == tuple(range(GENERATION))
 
 
 # ------------------------------------------------------------------------ per-path gradient
@@ -154,7 +154,7 @@ def test_default_search_trains_the_plan_and_counts_its_compute(tmp_path):
     assert len(trials) == session.total_steps * GENERATION
     assert sum("train_loss" in t.user_attrs for t in trials) == 2 * session.total_steps
 
-    result = run_search(tiny(tmp_path, "three", train_archs=3, sandwich="none", epochs=1))
+    result = run_search(tiny(tmp_path, "three", train_archs=3, sandwich=False, epochs=1))
     trials = result.study.get_trials(deepcopy=False)
     assert sum("train_loss" in t.user_attrs for t in trials) == 3 * result.session.total_steps
     assert result.session.steps_per_epoch == round(STEPS * 24 / (2 * 3 + 8))
@@ -215,7 +215,7 @@ def test_default_search_resumes_bit_identically(tmp_path):
     [
         ({"train_archs": 0}, "train_archs must be 'auto', 'all' or a whole number"),
         ({"train_archs": "some"}, "train_archs must be"),
-        ({"sandwich": "family"}, "unknown sandwich 'family'"),
+        ({"sandwich": "family"}, "sandwich must be True or False, got 'family'"),
         ({"weight_gradient": "sum"}, "unknown weight_gradient 'sum'"),
     ],
 )

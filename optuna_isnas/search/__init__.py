@@ -6,7 +6,7 @@
 """
 
 try:
-    from optuna_isnas.search.config import SearchConfig
+    from optuna_isnas.search.config import Objective, SearchConfig, WeightGradient
     from optuna_isnas.search.errors import (
         CheckpointMismatchError,
         NonFiniteLossWarning,
@@ -32,6 +32,7 @@ __all__ = [
     "CheckpointMismatchError",
     "FamilySampler",
     "NonFiniteLossWarning",
+    "Objective",
     "SearchConfig",
     "SearchError",
     "SearchInterrupted",
@@ -40,6 +41,7 @@ __all__ = [
     "StepCallback",
     "StepInfo",
     "TrainingRecipe",
+    "WeightGradient",
     "format_architectures",
     "run_search",
 ]

@@ -12,6 +12,7 @@ import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import Enum, StrEnum
 from typing import Any
 
 from optuna_isnas.errors import SettingsError
@@ -20,13 +21,34 @@ from optuna_isnas.sampler import DEFAULT_FAMILY, FAMILIES
 from optuna_isnas.search.errors import SearchError
 from optuna_isnas.training.recipe import TrainingRecipe
 
-OBJECTIVES = ("accuracy", "loss")
-SANDWICH = ("space", "none")
-"""``sandwich``: also train the space's largest and smallest child every step, or not."""
-WEIGHT_GRADIENTS = ("path", "mean")
-"""``weight_gradient``: each weight's gradient divided by the trained architectures that used it,
-or every gradient by the number of trained architectures (``search.weights``)."""
-"""What a search tells as its first value: accuracy (maximised) or loss (minimised)."""
+
+class Objective(StrEnum):
+    """What a search tells as its first value: accuracy (maximised) or the validation
+    cross-entropy (minimised)."""
+
+    ACCURACY = "accuracy"
+    LOSS = "loss"
+
+    @property
+    def maximized(self) -> bool:
+        return self is Objective.ACCURACY
+
+
+class WeightGradient(StrEnum):
+    """How a weight's gradient is averaged (``search.weights``): over the trained architectures
+    that used it (``PATH``), or over every trained architecture (``MEAN``)."""
+
+    PATH = "path"
+    MEAN = "mean"
+
+
+SANDWICH_WORDS = {"space": True, "none": False}
+"""``--sandwich``'s words: ``space`` also trains the space's largest and smallest child every step."""
+
+
+def _sandwich(word: str) -> bool:
+    return SANDWICH_WORDS[word]
+
 
 RUNTIME_FIELDS = frozenset(
     {
@@ -133,11 +155,12 @@ class SearchConfig:
         train_archs: Sampled architectures each weight step trains, of the ``K * lambda`` it
             evaluates: ``"auto"`` (a quarter of them, rounded up, at least 2), ``"all"``, or a
             number (a seeded uniform subset; ``search.weights``).
-        sandwich: ``"space"``: every weight step also trains the space's largest and smallest
-            child (the sandwich rule of BigNAS); ``"none"``.
-        weight_gradient: ``"path"``: each weight's gradient is divided by the number of trained
-            architectures that used it; ``"mean"``: every gradient by the number of trained
-            architectures (the average loss).
+        sandwich: Every weight step also trains the space's largest and smallest child (the
+            sandwich rule of BigNAS; ``--sandwich space``, or ``none`` for False; those words
+            are taken here too).
+        weight_gradient: ``WeightGradient.PATH`` (``"path"``): each weight's gradient is divided
+            by the number of trained architectures that used it; ``MEAN`` (``"mean"``): every
+            gradient by the number of trained architectures (the average loss).
         epochs: Compute budget, in passes over the training split of a step that trains every
             architecture it evaluates. A step that trains fewer is cheaper (``2 T + G`` supernet
             passes for T trained and G evaluated, against ``3 G``), so an epoch then has that many
@@ -169,7 +192,8 @@ class SearchConfig:
         study_name: Name of the search study; ``None`` means ``"<dataset>-<space>"``.
         seed: Seed of weights, data order, augmentation and the sampler.
         out: Output directory (checkpoint, architectures.json, pareto.html, default storage).
-        objective: ``"accuracy"`` (maximised) or ``"loss"`` (validation cross-entropy, minimised),
+        objective: ``Objective.ACCURACY`` (maximised) or ``LOSS`` (validation cross-entropy,
+            minimised; their names as text are taken too),
             told as the first value; the number of parameters is always the second (minimised).
         sampler: ``"isnas"``, ``"nsgaii"``, ``"tpe"`` or ``"random"`` when no sampler object is
             given (``optuna_isnas.search.config.SAMPLER_NAMES``).
@@ -270,23 +294,25 @@ class SearchConfig:
         ),
         default="auto",
     )
-    sandwich: str = setting(
+    sandwich: bool = setting(
         flag(
             "--sandwich",
             help="space: every weight step also trains the space's largest and smallest child "
             "(BigNAS's sandwich rule); none",
-            choices=SANDWICH,
+            choices=tuple(SANDWICH_WORDS),
+            parse=_sandwich,
+            default_text="space",
         ),
-        default="space",
+        default=True,
     )
-    weight_gradient: str = setting(
+    weight_gradient: WeightGradient = setting(
         flag(
             "--weight-gradient",
             help="path: each weight's gradient divided by the trained architectures that used "
             "it; mean: by all trained architectures",
-            choices=WEIGHT_GRADIENTS,
+            choices=tuple(WeightGradient),
         ),
-        default="path",
+        default=WeightGradient.PATH,
     )
     epochs: int = setting(
         flag(
@@ -408,14 +434,14 @@ class SearchConfig:
         default=0,
     )
     out: str = setting(flag("--out", help="output directory", metavar="DIR"), default="runs/search")
-    objective: str = setting(
+    objective: Objective = setting(
         flag(
             "--objective",
             help="first value told to the sampler: accuracy (maximised) or loss (validation "
             "cross-entropy, minimised)",
-            choices=OBJECTIVES,
+            choices=tuple(Objective),
         ),
-        default="accuracy",
+        default=Objective.ACCURACY,
     )
     sampler: str = setting(
         flag(
@@ -480,6 +506,14 @@ class SearchConfig:
     )
 
     def __post_init__(self) -> None:
+        # the switches' names as text (a flag's, a JSON file's) become their enums; a name that
+        # is none of them is left for validate() to report
+        if self.objective in tuple(Objective):
+            self.objective = Objective(self.objective)
+        if self.weight_gradient in tuple(WeightGradient):
+            self.weight_gradient = WeightGradient(self.weight_gradient)
+        if isinstance(self.sandwich, str) and self.sandwich in SANDWICH_WORDS:
+            self.sandwich = SANDWICH_WORDS[self.sandwich]
         if self.epsilons is not None:
             self.epsilons = tuple(float(e) for e in self.epsilons)
         if self.budgets is not None:
@@ -529,7 +563,7 @@ class SearchConfig:
             check_space_options(self.space, self.space_options)
         except SpaceError as exc:
             raise SearchError(str(exc)) from None
-        _check_choice("objective", self.objective, OBJECTIVES)
+        _check_choice("objective", self.objective, tuple(Objective))
         _check_choice("sampler", self.sampler, SAMPLER_NAMES)
         reserved = sorted(RESERVED_OPTIONS & set(self.sampler_options))
         if reserved:
@@ -592,8 +626,9 @@ class SearchConfig:
                 f"train_archs must be 'auto', 'all' or a whole number of at least 1, got "
                 f"{self.train_archs!r}"
             )
-        _check_choice("sandwich", self.sandwich, SANDWICH)
-        _check_choice("weight_gradient", self.weight_gradient, WEIGHT_GRADIENTS)
+        if not isinstance(self.sandwich, bool):
+            raise SearchError(f"sandwich must be True or False, got {self.sandwich!r}")
+        _check_choice("weight_gradient", self.weight_gradient, tuple(WeightGradient))
         for name in ("samples_per_distribution", "epochs", "batch_size", "eval_batch_size"):
             if getattr(self, name) < 1:
                 raise SearchError(f"{name} must be at least 1, got {getattr(self, name)}")
@@ -608,7 +643,8 @@ class SearchConfig:
         for name in ("epsilons", "budgets"):
             if data[name] is not None:
                 data[name] = list(data[name])
-        return data
+        # plain values: a checkpoint is read back with torch.load(weights_only=True)
+        return {k: v.value if isinstance(v, Enum) else v for k, v in data.items()}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SearchConfig:

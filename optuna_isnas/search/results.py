@@ -250,7 +250,7 @@ def _pareto_candidates(
         for trial in sorted(session.study.best_trials, key=lambda t: t.number)
     ]
     config = session.config
-    if config.widest_family and config.sandwich == "space":
+    if config.widest_family and config.sandwich:
         found += [(dict(arch), None) for arch in session.space.extreme_architectures()]
     candidates = []
     for arch, trial in found:
@@ -274,11 +274,11 @@ def _select_pareto(session: SearchSession, note: str | None) -> Selection:
 
 def _objective_value(session: SearchSession, result: ArchitectureResult) -> float:
     """The rescored value of the search's first objective (what the trials were told)."""
-    return result.accuracy if session.config.objective == "accuracy" else result.loss
+    return result.accuracy if session.config.objective.maximized else result.loss
 
 
 def _non_dominated(values: Sequence[tuple[float, int]], session: SearchSession) -> list[bool]:
-    sign = -1.0 if session.config.objective == "accuracy" else 1.0
+    sign = -1.0 if session.config.objective.maximized else 1.0
     points = [(sign * v, p) for v, p in values]
     return [not any(q[0] <= p[0] and q[1] <= p[1] and q != p for q in points) for p in points]
 

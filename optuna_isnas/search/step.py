@@ -28,6 +28,7 @@ import optuna
 import torch
 from optuna.trial import TrialState
 
+from optuna_isnas.search.config import WeightGradient
 from optuna_isnas.search.distributed import Coordinator
 from optuna_isnas.search.errors import NonFiniteLossWarning
 from optuna_isnas.search.session import SearchSession
@@ -97,7 +98,9 @@ class OneShotTrainer:
         )
         config = session.config
         self.path_gradient = (
-            PathGradient(session.supernet) if config.weight_gradient == "path" else None
+            PathGradient(session.supernet)
+            if config.weight_gradient is WeightGradient.PATH
+            else None
         )
 
     def step(self, stop_requested: bool = False) -> StepLosses:
@@ -212,7 +215,7 @@ class OneShotTrainer:
         else:
             trial.set_user_attr("train_loss", train_loss)
         if math.isfinite(train_loss) and math.isfinite(score.loss):
-            first = score.accuracy if config.objective == "accuracy" else score.loss
+            first = score.accuracy if config.objective.maximized else score.loss
             study.tell(trial, [first, self.session.space.n_params(arch)])
             return
         which = "training" if not math.isfinite(train_loss) else "validation"

@@ -26,7 +26,7 @@ from optuna.trial import TrialState
 
 from optuna_isnas.journal import JournalError, JournalFile
 from optuna_isnas.search.checkpoint import Checkpoint, load_checkpoint
-from optuna_isnas.search.config import SearchConfig
+from optuna_isnas.search.config import Objective, SearchConfig
 from optuna_isnas.search.errors import SearchError
 from optuna_isnas.search.progress import say
 
@@ -183,12 +183,12 @@ def output_directory(out: str | Path, flag: str = "--out") -> Path:
     return path
 
 
-def metric_names(objective: str) -> list[str]:
-    return [objective, "params"]
+def metric_names(objective: Objective) -> list[str]:
+    return [objective.value, "params"]
 
 
-def directions(objective: str) -> list[Literal["maximize", "minimize"]]:
-    return ["maximize" if objective == "accuracy" else "minimize", "minimize"]
+def directions(objective: Objective) -> list[Literal["maximize", "minimize"]]:
+    return ["maximize" if objective.maximized else "minimize", "minimize"]
 
 
 def set_metric_names(study: optuna.Study, names: list[str]) -> None:

@@ -2,9 +2,9 @@
 
 A step asks the sampler for a generation of G architectures and tells it the evaluation of every
 one of them; the weight update may train fewer (``SearchConfig.train_archs``), plus the largest
-and the smallest child of the space (``sandwich="space"``, the sandwich rule of BigNAS, Yu et al.
+and the smallest child of the space (``sandwich``, the sandwich rule of BigNAS, Yu et al.
 2020), and may divide each weight's gradient by the number of trained architectures that used it
-(``weight_gradient="path"``: :class:`PathGradient`). ASNG-NAS (Akimoto et al., 2019) likewise
+(``weight_gradient=WeightGradient.PATH``: :class:`PathGradient`). ASNG-NAS (Akimoto et al., 2019) likewise
 draws separate samples for the weights and for the distribution's update.
 
 :func:`plan_step` gives the trained architectures of one step. It draws the trained subset with a
@@ -75,17 +75,17 @@ def sampled_count(train_archs: int | str, generation_size: int) -> int:
     return min(generation_size, int(train_archs))
 
 
-def trained_count(train_archs: int | str, sandwich: str, generation_size: int) -> int:
+def trained_count(train_archs: int | str, sandwich: bool, generation_size: int) -> int:
     """Architectures a step trains: the sampled ones and the sandwich's two ends."""
-    return sampled_count(train_archs, generation_size) + (2 if sandwich == "space" else 0)
+    return sampled_count(train_archs, generation_size) + (2 if sandwich else 0)
 
 
-def passes_per_step(train_archs: int | str, sandwich: str, generation_size: int) -> int:
+def passes_per_step(train_archs: int | str, sandwich: bool, generation_size: int) -> int:
     """Supernet passes of one step: forward + backward per trained, forward per evaluated."""
     return 2 * trained_count(train_archs, sandwich, generation_size) + generation_size
 
 
-def compute_ratio(train_archs: int | str, sandwich: str, generation_size: int) -> float:
+def compute_ratio(train_archs: int | str, sandwich: bool, generation_size: int) -> float:
     """Steps of these settings that cost what one step training every asked architecture costs
     (``3 G`` passes); 1 when every asked architecture is trained without a sandwich."""
     return 3 * generation_size / passes_per_step(train_archs, sandwich, generation_size)
@@ -93,7 +93,7 @@ def compute_ratio(train_archs: int | str, sandwich: str, generation_size: int) -
 
 def plan_step(
     train_archs: int | str,
-    sandwich: str,
+    sandwich: bool,
     generation_size: int,
     space: SearchSpace,
     seed: int,
@@ -111,7 +111,7 @@ def plan_step(
     else:
         rng = np.random.default_rng([seed % 2**32, step, _STREAM])
         trained = tuple(sorted(int(i) for i in rng.choice(generation_size, n, replace=False)))
-    extra = space.extreme_architectures() if sandwich == "space" else ()
+    extra = space.extreme_architectures() if sandwich else ()
     return StepPlan(trained, tuple(extra))
 
 
