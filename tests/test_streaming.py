@@ -6,7 +6,7 @@ import pytest
 import torch
 from test_data import make_image_folder
 
-from optuna_isnas.data import DatasetError, TensorSplit, load_dataset, streaming
+from optuna_isnas.data import DatasetError, DatasetSpec, TensorSplit, load_dataset, streaming
 from optuna_isnas.data import layout as layout_module
 from optuna_isnas.data.layout import plan_dataset
 from optuna_isnas.data.streaming import StreamedSplits, choose_loading, open_dataset
@@ -35,9 +35,8 @@ def same_splits(memory, streamed: StreamedSplits) -> None:
 
 def test_streamed_digits_are_the_in_memory_splits_bit_for_bit():
     memory = load_dataset("digits", seed=4, max_train_samples=200, max_eval_samples=50)
-    streamed = open_dataset(
-        "digits", seed=4, max_train_samples=200, max_eval_samples=50, loading="stream"
-    )
+    spec = DatasetSpec("digits", seed=4, max_train_samples=200, max_eval_samples=50)
+    streamed = open_dataset(spec, loading="stream")
     assert isinstance(streamed, StreamedSplits)
     same_splits(memory, streamed)
 
@@ -47,11 +46,11 @@ def test_streamed_image_folder_matches_memory_with_sampled_constants(tmp_path, m
     options = dict(root=tmp_path / "imgs", image_size=12, seed=1, downsample=6)
     monkeypatch.setattr(layout_module, "STATS_SAMPLES", 7)  # a sample, not the whole split
     memory = load_dataset("imagefolder", **options)
-    streamed = open_dataset("imagefolder", loading="stream", workers=2, **options)
+    streamed = open_dataset(DatasetSpec("imagefolder", **options), loading="stream", workers=2)
     assert isinstance(streamed, StreamedSplits)
     same_splits(memory, streamed)
     # the constants come from the 7 sampled training images, not from all 22
-    sample = plan_dataset("imagefolder", **options).stats_positions()
+    sample = plan_dataset(DatasetSpec("imagefolder", **options)).stats_positions()
     assert len(sample) == 7 and set(sample) <= set(memory.train.indices.tolist())
     assert abs(float(memory.train.x.mean())) > 1e-3  # the sample's mean is not the split's
 
@@ -62,7 +61,7 @@ def test_corrupt_image_is_reported_when_read(tmp_path):
     # when it is read: while computing the constants (a training image) or in a minibatch
     with pytest.raises(DatasetError, match=r"cannot read image .*2\.png"):
         streamed = open_dataset(
-            "imagefolder", root=tmp_path / "imgs", image_size=8, loading="stream"
+            DatasetSpec("imagefolder", root=tmp_path / "imgs", image_size=8), loading="stream"
         )
         assert isinstance(streamed, StreamedSplits)
         for split in (streamed.train, streamed.val, streamed.test):
@@ -70,7 +69,7 @@ def test_corrupt_image_is_reported_when_read(tmp_path):
 
 
 def test_loading_is_chosen_by_size_or_by_flag(monkeypatch):
-    layout = plan_dataset("digits", seed=0)
+    layout = plan_dataset(DatasetSpec("digits", seed=0))
     floats = layout.float_bytes()
     assert floats == 4 * 1797 * 64  # every split as float32
     assert choose_loading(layout, "auto") == "memory"
@@ -82,13 +81,13 @@ def test_loading_is_chosen_by_size_or_by_flag(monkeypatch):
     assert choose_loading(layout, "auto") == "memory"
     assert choose_loading(layout, "auto", processes_per_machine=3) == "stream"
     with pytest.raises(DatasetError, match="unknown data loading 'disk'"):
-        open_dataset("digits", loading="disk")
+        open_dataset(DatasetSpec("digits"), loading="disk")
 
 
 @pytest.mark.parametrize("shard", [Shard(), Shard(1, 3)])
 def test_streaming_batches_are_the_in_memory_batches_and_resume_alike(shard):
     memory = load_dataset("digits", seed=2, max_train_samples=150)
-    streamed = open_dataset("digits", seed=2, max_train_samples=150, loading="stream")
+    streamed = open_dataset(DatasetSpec("digits", seed=2, max_train_samples=150), loading="stream")
     assert isinstance(streamed, StreamedSplits)
     mem = InMemoryBatches(memory.train, 32, 5, CPU, "crop-flip", shard)
     st = StreamingBatches(streamed.train, 32, 5, CPU, "crop-flip", shard, workers=2)
@@ -115,7 +114,7 @@ def test_streaming_batches_are_the_in_memory_batches_and_resume_alike(shard):
 
 def test_whole_split_evaluation_is_the_same_streamed_or_sharded():
     memory = load_dataset("digits", seed=0, max_eval_samples=100)
-    streamed = open_dataset("digits", seed=0, max_eval_samples=100, loading="stream")
+    streamed = open_dataset(DatasetSpec("digits", seed=0, max_eval_samples=100), loading="stream")
     assert isinstance(streamed, StreamedSplits) and isinstance(memory.val, TensorSplit)
     torch.manual_seed(0)
     conv = torch.nn.Sequential(

@@ -24,11 +24,12 @@ from pathlib import Path
 from . import sources  # noqa: F401  (public: optuna_isnas.data.sources)
 from ._types import DatasetError, DatasetSplits, TensorSplit
 from .idx import read_idx
-from .layout import DATASET_NAMES, DEFAULT_FRACTION, plan_dataset
+from .layout import DATASET_NAMES, DEFAULT_FRACTION, DatasetSpec, plan_dataset
 
 __all__ = [
     "DATASET_NAMES",
     "DatasetError",
+    "DatasetSpec",
     "DatasetSplits",
     "TensorSplit",
     "load_dataset",
@@ -83,7 +84,7 @@ def load_dataset(
         DatasetError: unknown name, an option that does not apply or is out of range, missing
             or corrupt files, too few samples for the split. The message says how to fix it.
     """
-    return plan_dataset(
+    spec = DatasetSpec(
         name,
         root,
         seed,
@@ -95,4 +96,5 @@ def load_dataset(
         test_fraction=test_fraction,
         max_train_samples=max_train_samples,
         max_eval_samples=max_eval_samples,
-    ).in_memory()
+    )
+    return plan_dataset(spec).in_memory()

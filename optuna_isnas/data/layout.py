@@ -201,40 +201,50 @@ class DatasetLayout:
         return floats + (floats * self.pool**2 // 4 if isinstance(self.images, FolderImages) else 0)
 
 
-def plan_dataset(
-    name: str,
-    root: str | Path | None = None,
-    seed: int = 0,
-    downsample: int | None = None,
-    *,
-    download: bool = False,
-    image_size: int | None = None,
-    grayscale: bool = False,
-    val_fraction: float = DEFAULT_FRACTION,
-    test_fraction: float | None = None,
-    max_train_samples: int | None = None,
-    max_eval_samples: int | None = None,
-) -> DatasetLayout:
-    """Check the options of :func:`optuna_isnas.data.load_dataset` and lay the dataset out.
+@dataclass(frozen=True)
+class DatasetSpec:
+    """Which dataset, and how it is split and cut: everything that decides its examples.
+
+    The fields are :func:`optuna_isnas.data.load_dataset`'s arguments (documented there);
+    :func:`plan_dataset` checks them.
+    """
+
+    name: str
+    root: str | Path | None = None
+    seed: int = 0
+    downsample: int | None = None
+    download: bool = False
+    image_size: int | None = None
+    grayscale: bool = False
+    val_fraction: float = DEFAULT_FRACTION
+    test_fraction: float | None = None
+    max_train_samples: int | None = None
+    max_eval_samples: int | None = None
+
+
+def plan_dataset(spec: DatasetSpec) -> DatasetLayout:
+    """Check ``spec`` and lay the dataset out.
 
     Arrays are read into memory; an image folder is only scanned (its images are decoded when
     read). The split uses only the labels, so it is the same whichever way the images are read.
     """
-    key = canonical_name(name)
-    seed = _check_seed(seed)
-    _check_applicable(key, root, download, image_size, grayscale, test_fraction)
+    key = canonical_name(spec.name)
+    seed = _check_seed(spec.seed)
+    _check_applicable(
+        key, spec.root, spec.download, spec.image_size, spec.grayscale, spec.test_fraction
+    )
+    image_size = DEFAULT_IMAGE_SIZE if spec.image_size is None else spec.image_size
     if key == "imagefolder":
-        image_size = DEFAULT_IMAGE_SIZE if image_size is None else image_size
         _check_positive_int("image_size", image_size)
         native = image_size
     else:
         native = _NATIVE_SIZE[key]
-    pool = _pool_factor(key, downsample, native)
-    test_fraction = DEFAULT_FRACTION if test_fraction is None else test_fraction
-    _check_fractions(key, val_fraction, test_fraction)
+    pool = _pool_factor(key, spec.downsample, native)
+    test_fraction = DEFAULT_FRACTION if spec.test_fraction is None else spec.test_fraction
+    _check_fractions(key, spec.val_fraction, test_fraction)
     for option, value in (
-        ("max_train_samples", max_train_samples),
-        ("max_eval_samples", max_eval_samples),
+        ("max_train_samples", spec.max_train_samples),
+        ("max_eval_samples", spec.max_eval_samples),
     ):
         if value is not None:
             _check_positive_int(option, value)
@@ -243,18 +253,17 @@ def plan_dataset(
     test_images: ImageSource | None = None
     y_test: np.ndarray | None = None
     if key == "imagefolder":
-        assert image_size is not None  # set above for imagefolder
-        samples, classes = sources.scan_image_folder(root)
-        images = FolderImages(tuple(path for path, _ in samples), image_size, grayscale)
+        samples, classes = sources.scan_image_folder(spec.root)
+        images = FolderImages(tuple(path for path, _ in samples), image_size, spec.grayscale)
         y = np.asarray([target for _, target in samples], dtype=np.int64)
-        max_value, where = 255, str(Path(str(root)))
+        max_value, where = 255, str(Path(str(spec.root)))
     else:
         if key == "digits":
             raw = sources.load_digits()
         elif key == "fashion-mnist":
-            raw = sources.load_fashion_mnist(root)
+            raw = sources.load_fashion_mnist(spec.root)
         else:
-            raw = sources.load_cifar10(root, download)
+            raw = sources.load_cifar10(spec.root, spec.download)
         images, y, classes, max_value, where = (
             ArrayImages(raw.x),
             raw.y,
@@ -266,7 +275,13 @@ def plan_dataset(
             test_images, y_test = ArrayImages(raw.x_test), raw.y_test
 
     positions = split_positions(
-        y, y_test, seed, val_fraction, test_fraction, max_train_samples, max_eval_samples
+        y,
+        y_test,
+        seed,
+        spec.val_fraction,
+        test_fraction,
+        spec.max_train_samples,
+        spec.max_eval_samples,
     )
     sizes = {split: len(p) for split, p in positions.items()}
     if min(sizes.values()) == 0:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -26,7 +25,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from ._types import DatasetError, DatasetSplits, describe_splits
-from .layout import DEFAULT_FRACTION, DatasetLayout, FolderImages, plan_dataset
+from .layout import DatasetLayout, DatasetSpec, FolderImages, plan_dataset
 
 LOADING_MODES: tuple[str, ...] = ("auto", "memory", "stream")
 MEMORY_FRACTION = 0.25
@@ -102,29 +101,19 @@ class StreamedSplits:
 
 
 def open_dataset(
-    name: str,
-    root: str | Path | None = None,
-    seed: int = 0,
-    downsample: int | None = None,
+    spec: DatasetSpec,
     *,
     loading: str = "auto",
     device: torch.device | None = None,
     processes_per_machine: int = 1,
     workers: int = 0,
-    download: bool = False,
-    image_size: int | None = None,
-    grayscale: bool = False,
-    val_fraction: float = DEFAULT_FRACTION,
-    test_fraction: float | None = None,
-    max_train_samples: int | None = None,
-    max_eval_samples: int | None = None,
 ) -> DatasetSplits | StreamedSplits:
-    """A dataset in memory or streamed, chosen by ``loading`` (see the module docstring).
+    """``spec``'s dataset in memory or streamed, chosen by ``loading`` (see the module docstring).
 
-    The other arguments are :func:`~optuna_isnas.data.load_dataset`'s; ``device`` is where the
-    model trains (the in-memory splits go there), ``processes_per_machine`` how many processes of
-    a data-parallel job share this machine's memory, ``workers`` how many processes read the
-    images an image folder's normalisation constants are computed on.
+    ``device`` is where the model trains (the in-memory splits go there),
+    ``processes_per_machine`` how many processes of a data-parallel job share this machine's
+    memory, ``workers`` how many processes read the images an image folder's normalisation
+    constants are computed on.
 
     Raises:
         DatasetError: As :func:`load_dataset`, or an unknown ``loading``.
@@ -133,19 +122,7 @@ def open_dataset(
         raise DatasetError(
             f"unknown data loading {loading!r}; choose one of {', '.join(LOADING_MODES)}"
         )
-    layout = plan_dataset(
-        name,
-        root,
-        seed,
-        downsample,
-        download=download,
-        image_size=image_size,
-        grayscale=grayscale,
-        val_fraction=val_fraction,
-        test_fraction=test_fraction,
-        max_train_samples=max_train_samples,
-        max_eval_samples=max_eval_samples,
-    )
+    layout = plan_dataset(spec)
     if choose_loading(layout, loading, device, processes_per_machine) == "memory":
         return layout.in_memory()
     return stream(layout, workers)

@@ -13,13 +13,16 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum, StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from optuna_isnas.errors import SettingsError
 from optuna_isnas.flags import ParseError, flag, integer, key_value, number, numbers, setting, sizes
 from optuna_isnas.sampler import DEFAULT_FAMILY, FAMILIES
 from optuna_isnas.search.errors import SearchError
 from optuna_isnas.training.recipe import TrainingRecipe
+
+if TYPE_CHECKING:
+    from optuna_isnas.data import DatasetSpec
 
 
 class Objective(StrEnum):
@@ -543,6 +546,19 @@ class SearchConfig:
         """The recipe (never None after construction)."""
         assert self.recipe is not None
         return self.recipe
+
+    def dataset_spec(self, seed: int | None = None) -> DatasetSpec:
+        """The search's dataset (with another ``seed`` where given: a comparison's first)."""
+        from optuna_isnas.data import DatasetSpec
+
+        return DatasetSpec(
+            self.dataset,
+            root=self.data_root,
+            seed=self.seed if seed is None else seed,
+            downsample=self.downsample,
+            max_train_samples=self.train_subset,
+            max_eval_samples=self.val_subset,
+        )
 
     @property
     def resolved_study_name(self) -> str:

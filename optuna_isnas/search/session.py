@@ -225,16 +225,11 @@ def _open_data(
         config.loader_workers if config.loader_workers is not None else default_workers(per_machine)
     )
     data = open_dataset(
-        config.dataset,
-        root=config.data_root,
-        seed=config.seed,
-        downsample=config.downsample,
+        config.dataset_spec(),
         loading=config.data_loading,
         device=precision.device,
         processes_per_machine=per_machine,
         workers=workers,
-        max_train_samples=config.train_subset,
-        max_eval_samples=config.val_subset,
     )
     return precision, data, workers
 
