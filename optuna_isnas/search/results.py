@@ -324,11 +324,6 @@ def score_candidates(
     ]
 
 
-def returned_architectures(session: SearchSession) -> list[ArchitectureResult]:
-    """What the search returns now (:func:`select_returned`), the family only."""
-    return select_returned(session).returned
-
-
 def _forward(supernet: Supernet, arch: Architecture) -> Callable[[torch.Tensor], torch.Tensor]:
     return lambda x: supernet(x, arch)
 
