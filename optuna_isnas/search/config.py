@@ -201,7 +201,7 @@ class SearchConfig:
         sampler: ``"isnas"``, ``"nsgaii"``, ``"tpe"`` or ``"random"`` when no sampler object is
             given (``optuna_isnas.search.config.SAMPLER_NAMES``).
         sampler_options: Extra keyword arguments of that sampler's constructor (JSON-able), e.g.
-            ``{"weighting": "own"}`` for ISNASSampler; the search sets the tradeoffs, lambda and
+            ``{"init_delta": 0.5}`` for ISNASSampler; the search sets the tradeoffs, lambda and
             the seed itself.
         progress: Show a progress bar.
         max_steps_per_epoch: Cap on steps per epoch (quick runs, tests).
@@ -458,7 +458,7 @@ class SearchConfig:
         flag(
             "--sampler-option",
             help="extra argument of the sampler's constructor, KEY=VALUE (repeatable), e.g. "
-            "weighting=own",
+            "init_delta=0.5",
             parse=key_value,
             metavar="KEY=VALUE",
             repeat=True,
