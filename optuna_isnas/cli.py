@@ -166,6 +166,7 @@ def build_parser(note: str | None = None) -> argparse.ArgumentParser:
     """The parser of every subcommand; ``note`` ends each one's help (the base install's hint)."""
     from optuna_isnas.compare.cli import add_compare_parser
     from optuna_isnas.flags import add_flags
+    from optuna_isnas.retrain_settings import RetrainSettings
     from optuna_isnas.search.config import SearchConfig
     from optuna_isnas.training.recipe import TrainingRecipe
 
@@ -204,29 +205,8 @@ def build_parser(note: str | None = None) -> argparse.ArgumentParser:
         help="index of an architecture to retrain (repeatable)",
     )
     which.add_argument("--all", action="store_true", help="retrain all of them (the default)")
-    r.add_argument("--epochs", type=int, default=30, help="training epochs (default 30)")
-    r.add_argument("--batch-size", type=int, default=64, help="minibatch size (default 64)")
+    add_flags(r, RetrainSettings)
     add_flags(r, TrainingRecipe)
-    r.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
-    r.add_argument("--threads", type=int, help="CPU threads for torch (default: as for search)")
-    r.add_argument(
-        "--seed", type=int, default=0, help="seed of the fresh weights and data order (default 0)"
-    )
-    r.add_argument("--data-root", help="dataset directory (default: the search's)")
-    r.add_argument(
-        "--out",
-        help="where to save the children (default: next to architectures.json, in retrained/)",
-    )
-    r.add_argument("--no-progress", action="store_true", help="no progress bar")
-    r.add_argument("--max-steps-per-epoch", type=int, help="cap on steps per epoch (quick runs)")
-    r.add_argument(
-        "--no-export",
-        action="store_true",
-        help="do not write child-I.pt2 (the torch.export program that runs without this package)",
-    )
-    r.add_argument(
-        "--onnx", action="store_true", help="also write child-I.onnx (needs the onnx extra)"
-    )
     r.add_argument(
         "--no-attach",
         action="store_true",
@@ -322,34 +302,22 @@ def _retrain(args: argparse.Namespace) -> int:
         retrain,
         saved_files,
     )
+    from optuna_isnas.retrain_settings import RetrainSettings
     from optuna_isnas.training.recipe import TrainingRecipe
 
     document = load_architectures(args.architectures)
     overrides = given_values(args, TrainingRecipe)
     recipe = TrainingRecipe.for_dataset(document["dataset"], **overrides) if overrides else None
-    out = Path(args.out) if args.out else Path(args.architectures).parent / "retrained"
-    results = retrain(
-        document,
-        None if args.all else args.index,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        recipe=recipe,
-        device=args.device,
-        seed=args.seed,
-        out=out,
-        data_root=args.data_root,
-        progress=not args.no_progress,
-        threads=args.threads,
-        max_steps_per_epoch=args.max_steps_per_epoch,
-        export=not args.no_export,
-        onnx=args.onnx,
-    )
-    print(f"\nRetrained from scratch for {args.epochs} epochs:")
+    settings = given_values(args, RetrainSettings)
+    settings.setdefault("out", str(Path(args.architectures).parent / "retrained"))
+    options = RetrainSettings(**settings)
+    results = retrain(document, None if args.all else args.index, recipe=recipe, **settings)
+    print(f"\nRetrained from scratch for {options.epochs} epochs:")
     print(format_retrained(results))
     made = ["child-I.pt", "child-I.json"]
-    made += [] if args.no_export else ["child-I.pt2"]
-    made += ["child-I.onnx"] if args.onnx else []
-    print(f"\nsaved the children ({', '.join(made)}) in {out}")
+    made += ["child-I.pt2"] if options.export else []
+    made += ["child-I.onnx"] if options.onnx else []
+    print(f"\nsaved the children ({', '.join(made)}) in {options.out}")
     if not args.no_attach:
         attached = attach_children(document, Path(args.architectures), saved_files(results))
         if isinstance(attached, Attached):

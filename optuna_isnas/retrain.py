@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 from optuna_isnas.children import ChildFiles, child_config, require_onnx, save_child
 from optuna_isnas.data import DatasetSplits
 from optuna_isnas.errors import SettingsError
+from optuna_isnas.retrain_settings import RetrainSettings
 from optuna_isnas.spaces import SearchSpace
 from optuna_isnas.training.batches import InMemoryBatches
 from optuna_isnas.training.device import Precision, resolve_device, torch_threads
@@ -166,43 +167,22 @@ def retrain(
     architectures: str | Path | dict[str, Any],
     indices: list[int] | None = None,
     *,
-    epochs: int = 30,
-    batch_size: int = 64,
     recipe: TrainingRecipe | None = None,
-    device: str = "auto",
-    seed: int = 0,
-    out: str | Path | None = None,
-    data_root: str | None = None,
-    progress: bool = True,
-    threads: int | None = None,
-    max_steps_per_epoch: int | None = None,
-    train_subset: int | None = None,
-    eval_subset: int | None = None,
-    export: bool = True,
-    onnx: bool = False,
+    **settings: Any,
 ) -> list[RetrainResult]:
     """Train the chosen architectures from scratch and score them on the test split.
 
     Args:
         architectures: Path of ``architectures.json``, or its parsed content.
         indices: Which entries (None: all).
-        epochs, batch_size: Training length and minibatch size.
         recipe: Training recipe; default ``TrainingRecipe.for_dataset(dataset)``.
-        device: ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
-        seed: Seed of the weights, minibatch order and augmentation (the data split keeps the
-            search's seed, so the test split is the one the search never saw).
-        out: Directory for the saved children (checked before any training); None saves
-            nothing.
-        data_root: Dataset directory; default the one recorded by the search.
-        progress: Show a progress bar.
-        threads: torch CPU threads (None: as for the search, see ``device.torch_threads``).
-        max_steps_per_epoch, train_subset, eval_subset: Limits for quick runs and tests.
-        export: Also write each child as a ``torch.export`` program (``child-I.pt2``).
-        onnx: Also write each child as ONNX (``child-I.onnx``; needs the ``onnx`` extra).
+        **settings: :class:`~optuna_isnas.retrain_settings.RetrainSettings` by name
+            (``epochs=30``, ``batch_size=64``, ``device="auto"``, ``out=None``, ...).
 
     Raises:
         RetrainError: A bad file, index or setting (``epochs`` below 1, ...).
         SearchError: ``out`` is a file or cannot be written in.
+        TypeError: A setting ``RetrainSettings`` does not have.
     """
     from optuna_isnas.data import load_dataset
     from optuna_isnas.spaces import get_space
@@ -213,28 +193,35 @@ def retrain(
     else:
         document = load_architectures(architectures)
     chosen = select(document, indices)
-    _check_settings(epochs, batch_size, max_steps_per_epoch)
-    if out is not None:
+    options = RetrainSettings(**settings)
+    try:
+        options.validate()
+    except SettingsError as exc:
+        raise RetrainError(str(exc)) from None
+    out = None
+    if options.out is not None:
         from optuna_isnas.search.storage import output_directory
 
-        out = output_directory(out)
-    if onnx:
+        out = output_directory(options.out)
+    if options.onnx:
         require_onnx()
     dataset = document["dataset"]
     recipe = recipe or TrainingRecipe.for_dataset(dataset)
     recipe.validate()
-    precision = Precision.for_device(resolve_device(device), recipe.amp, recipe.channels_last)
+    precision = Precision.for_device(
+        resolve_device(options.device), recipe.amp, recipe.channels_last
+    )
     splits = load_dataset(
         dataset,
-        root=data_root if data_root is not None else document.get("data_root"),
+        root=options.data_root if options.data_root is not None else document.get("data_root"),
         seed=document.get("seed", 0),
         downsample=document.get("downsample"),
-        max_train_samples=train_subset,
-        max_eval_samples=eval_subset,
+        max_train_samples=options.train_subset,
+        max_eval_samples=options.eval_subset,
     )
     space = get_space(**document["space"])  # checked by check_document
     results = []
-    with torch_threads(threads, precision.device, splits.image_size):
+    with torch_threads(options.threads, precision.device, splits.image_size):
         for entry in chosen:
             result, model = _retrain_one(
                 entry,
@@ -242,15 +229,13 @@ def retrain(
                 splits,
                 recipe,
                 precision,
-                epochs,
-                batch_size,
-                seed,
-                progress,
-                max_steps_per_epoch,
+                options,
             )
             if out is not None:
                 config = _child_config(result, space, splits, document)
-                _record_files(result, save_child(model, config, out, export=export, onnx=onnx))
+                _record_files(
+                    result, save_child(model, config, out, export=options.export, onnx=options.onnx)
+                )
             results.append(result)
     if out is not None:
         (Path(out) / "retrain.json").write_text(
@@ -259,28 +244,16 @@ def retrain(
     return results
 
 
-def _check_settings(epochs: int, batch_size: int, max_steps_per_epoch: int | None) -> None:
-    for name, value in (("epochs", epochs), ("batch size", batch_size)):
-        if not (isinstance(value, int) and value >= 1):
-            raise RetrainError(f"{name} must be a whole number of at least 1, got {value!r}")
-    if max_steps_per_epoch is not None and max_steps_per_epoch < 1:
-        raise RetrainError(
-            f"max steps per epoch must be at least 1 (or not given), got {max_steps_per_epoch}"
-        )
-
-
 def _retrain_one(
     entry: dict[str, Any],
     space: SearchSpace,
     splits: DatasetSplits,
     recipe: TrainingRecipe,
     precision: Precision,
-    epochs: int,
-    batch_size: int,
-    seed: int,
-    progress: bool,
-    max_steps_per_epoch: int | None,
+    options: RetrainSettings,
 ) -> tuple[RetrainResult, torch.nn.Module]:
+    epochs, batch_size, seed = options.epochs, options.batch_size, options.seed
+    progress, max_steps_per_epoch = options.progress, options.max_steps_per_epoch
     arch = space.validate(entry["architecture"])
     torch.manual_seed(seed)
     model = precision.prepare_model(space.build_child(arch))

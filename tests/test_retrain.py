@@ -198,3 +198,28 @@ def test_bad_files_and_indices(tmp_path, document):
     bad.write_text("{}")
     with pytest.raises(RetrainError, match="missing dataset, space, architectures"):
         load_architectures(bad)
+
+
+def test_retrain_flags_are_declared_with_their_settings():
+    """Each retrain setting has a flag or says why not, and each flag arrives in its setting."""
+    import dataclasses
+
+    from optuna_isnas.cli import build_parser
+    from optuna_isnas.flags import flags_of, given_values
+    from optuna_isnas.retrain_settings import RetrainSettings
+
+    parser = build_parser()._subparsers._group_actions[0].choices["retrain"]
+    assert given_values(parser.parse_args(["a.json"]), RetrainSettings) == {}
+    for field in dataclasses.fields(RetrainSettings):
+        flags = flags_of(field)
+        assert flags or field.metadata.get("no_flag"), field.name
+        for f in flags:
+            argv, expected = (
+                ([f.names[-1]], f.value)
+                if f.switch
+                else ([f.names[-1], "3"], 3)
+                if f.parse is not None
+                else ([f.names[-1], "text"], "text")
+            )
+            given = given_values(parser.parse_args(["a.json", *argv]), RetrainSettings)
+            assert getattr(RetrainSettings(**given), field.name) == expected, f.names
