@@ -23,7 +23,7 @@ from optuna_isnas.search import (
     SearchInterrupted,
     run_search,
 )
-from optuna_isnas.search.results import summary_name
+from optuna_isnas.search.storage import summary_name
 
 STEPS = 3  # per epoch
 
