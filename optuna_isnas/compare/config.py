@@ -19,8 +19,8 @@ from optuna_isnas.compare.records import Job
 from optuna_isnas.errors import SettingsError
 from optuna_isnas.flags import ParseError, flag, integer, integers, names, number, numbers, setting
 from optuna_isnas.sampler import DEFAULT_EPSILONS
-from optuna_isnas.search.config import SearchConfig
-from optuna_isnas.search.samplers import SAMPLER_NAMES, tradeoff_epsilons
+from optuna_isnas.search.config import SAMPLER_NAMES, SearchConfig
+from optuna_isnas.search.samplers import tradeoff_epsilons
 
 METHODS: tuple[str, ...] = ("isnas", "separate", *(n for n in SAMPLER_NAMES if n != "isnas"))
 """IS-NAS, K separate single-eps IS-NAS searches, and every other sampler a search builds."""

@@ -30,7 +30,7 @@ def random_states() -> dict[str, Any]:
         "numpy": _legacy_state(np.random.get_state()),
         "python": [version, list(internal), gauss],
     }
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
+    if torch.cuda.is_available() and torch.cuda.is_initialized():  # type: ignore[no-untyped-call]
         states["cuda"] = torch.cuda.get_rng_state_all()
     return states
 
