@@ -30,6 +30,9 @@ import optuna
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import FrozenTrial, TrialState
 
+#: This file, as the worker tests run it in another process.
+WORKER_SCRIPT = os.path.abspath(__file__)
+
 N_PARAMS = 8
 CHOICES = ("a", "b", "c", "d")
 # Choice "a" is free but bad, "d" is the best and the most expensive. Every eps in

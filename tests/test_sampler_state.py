@@ -10,22 +10,19 @@ another worker process advances the study by several generations.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from typing import Any, Literal
 
 import optuna
 import pytest
-from _postgres import postgres_server, postgres_url  # noqa: F401 - fixtures
 from _worker_script import (
     DISTRIBUTION_KEY,
     EPSILONS,
     GENERATION_KEY,
     STATE_KEY,
+    WORKER_SCRIPT,
     closed_records,
-    fast_dir,
     log_state_writes,
     make_sampler,
     objective,
@@ -45,26 +42,11 @@ optuna.logging.set_verbosity(optuna.logging.ERROR)
 K = len(EPSILONS)
 GEN = K * 2
 DIRECTIONS: list[Literal["minimize", "maximize"]] = ["minimize", "minimize"]
-WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_worker_script.py")
-
-
-@pytest.fixture
-def fast_tmp(tmp_path: Any) -> Iterator[str]:
-    with fast_dir(tmp_path) as path:
-        yield path
-
-
-@pytest.fixture(params=["journal", "postgres"])
-def storage_spec(request: pytest.FixtureRequest, fast_tmp: str) -> str:
-    """A journal file on tmpfs, or a fresh PostgreSQL database."""
-    if request.param == "journal":
-        return os.path.join(fast_tmp, "study.log")
-    return request.getfixturevalue("postgres_url")
 
 
 def _run_worker(spec: str, n_trials: int) -> None:
     done = subprocess.run(
-        [sys.executable, WORKER, spec, "--n-trials", str(n_trials)],
+        [sys.executable, WORKER_SCRIPT, spec, "--n-trials", str(n_trials)],
         check=False,
         capture_output=True,
         text=True,
@@ -227,7 +209,7 @@ def test_a_state_without_pending_trials_is_refused() -> None:
 
 
 # ------------------------------------------------------------ PostgreSQL
-def test_postgres_gives_the_same_trajectory_as_memory(postgres_url: str) -> None:  # noqa: F811
+def test_postgres_gives_the_same_trajectory_as_memory(postgres_url: str) -> None:
     """One process on PostgreSQL samples exactly what it samples in memory."""
     n = 2 + GEN * 6
     memory = optuna.create_study(sampler=make_sampler(0), directions=DIRECTIONS)

@@ -12,11 +12,9 @@ import os
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import Iterator
 from typing import Any
 
 import optuna
-import pytest
 from _worker_script import (
     CHOICES,
     COST,
@@ -26,10 +24,10 @@ from _worker_script import (
     LOSS,
     MARGIN,
     NAMES,
+    WORKER_SCRIPT,
     check_closed_generation,
     closed_records,
     failing_objective,
-    fast_dir,
     journal_storage,
     make_sampler,
     objective,
@@ -49,13 +47,6 @@ K = len(EPSILONS)
 LAM = 2
 GEN = K * LAM
 DIRECTIONS: list[StudyDirection] = [StudyDirection.MINIMIZE, StudyDirection.MINIMIZE]
-WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_worker_script.py")
-
-
-@pytest.fixture
-def fast_tmp(tmp_path: Any) -> Iterator[str]:
-    with fast_dir(tmp_path) as path:
-        yield path
 
 
 def _run(storage: Any, n_trials: int, name: str = "toy") -> dict[str, Any]:
@@ -168,7 +159,7 @@ def test_restart_in_real_subprocesses_continues_the_same_search(fast_tmp: str) -
     optuna.create_study(storage=journal_storage(path), directions=DIRECTIONS, study_name="toy")
     for n in (N_FIRST, N_SECOND):
         proc = subprocess.run(
-            [sys.executable, WORKER, path, "--n-trials", str(n)],
+            [sys.executable, WORKER_SCRIPT, path, "--n-trials", str(n)],
             capture_output=True,
             text=True,
             timeout=120,

@@ -16,21 +16,19 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
 from typing import Any, Literal
 
 import optuna
 import pytest
-from _postgres import postgres_server, postgres_url  # noqa: F401 - fixtures
 from _worker_script import (
     CHOICES,
     DISTRIBUTION_KEY,
     EPSILONS,
     GENERATION_KEY,
     NAMES,
+    WORKER_SCRIPT,
     check_closed_generation,
     closed_records,
-    fast_dir,
     log_state_writes,
     make_sampler,
     open_storage,
@@ -48,21 +46,6 @@ K = len(EPSILONS)
 LAM = 2
 GEN = K * LAM
 DIRECTIONS: list[Literal["minimize", "maximize"]] = ["minimize", "minimize"]
-WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_worker_script.py")
-
-
-@pytest.fixture
-def fast_tmp(tmp_path: Any) -> Iterator[str]:
-    with fast_dir(tmp_path) as path:
-        yield path
-
-
-@pytest.fixture(params=["journal", "postgres"])
-def storage_spec(request: pytest.FixtureRequest, fast_tmp: str) -> str:
-    """Where the study lives: a journal file on tmpfs, or a fresh PostgreSQL database."""
-    if request.param == "journal":
-        return os.path.join(fast_tmp, "study.log")
-    return request.getfixturevalue("postgres_url")
 
 
 def _create_study(spec: str) -> optuna.storages.BaseStorage:
@@ -76,7 +59,7 @@ def _create_study(spec: str) -> optuna.storages.BaseStorage:
 
 def _worker(path: str, *args: str, **popen: Any) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, WORKER, path, *args],
+        [sys.executable, WORKER_SCRIPT, path, *args],
         text=True,
         stdout=popen.pop("stdout", subprocess.PIPE),
         stderr=subprocess.PIPE,
@@ -328,7 +311,7 @@ HEARTBEAT_HANG_AT = 20
 
 
 def test_killed_worker_with_a_heartbeat_leaves_a_failed_trial_that_blocks_nothing(
-    postgres_url: str,  # noqa: F811
+    postgres_url: str,
 ) -> None:
     """On an RDB storage with Optuna's heartbeat (the setting docs/workers.md recommends),
     the next worker's ``study.optimize`` marks the dead worker's trial FAIL once its grace
