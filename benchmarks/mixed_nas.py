@@ -110,6 +110,7 @@ SIZE_QUALITY = 2.0  # size-term quality per block at the largest size (families 
 LR_LOW, LR_HIGH, LR_CENTER = 1e-5, 1e-1, -3.0
 WD_LOW, WD_HIGH = 0.0, 0.3
 DROPOUT_LOW, DROPOUT_HIGH, DROPOUT_WIDTH = 0.0, 0.5, 0.05
+CATEGORICAL_INTS = "categorical_ints_upto"  # a variant key that declares small ints (docstring)
 LR_WEIGHT, WD_WEIGHT, DROPOUT_WEIGHT = 0.1, 0.3, 0.2
 LATE = 100  # trials looked at by the late_* diagnostics
 LR_NEAR = 0.25  # decades
@@ -491,6 +492,7 @@ def make_sampler(method: str, kwargs: dict[str, Any] | None, seed: int) -> Any:
     import optuna
 
     kwargs = dict(kwargs or {})
+    kwargs.pop(CATEGORICAL_INTS, None)  # how the study is declared, not a sampler argument
     named = {"tpe": optuna.samplers.TPESampler, "random": optuna.samplers.RandomSampler}
     ind = kwargs.get("independent_sampler")
     if isinstance(ind, str):
@@ -554,7 +556,7 @@ def run_one(task: dict[str, Any]) -> dict[str, Any]:
     noise_rng = np.random.default_rng([p.spec.seed, seed])
 
     kwargs = dict(task.get("kwargs") or {})
-    categorical_upto = int(kwargs.pop("categorical_ints_upto", 0))  # a declaration, not a kwarg
+    categorical_upto = int(kwargs.get(CATEGORICAL_INTS, 0))
 
     def objective(trial: optuna.Trial) -> tuple[float, float]:
         params = p.suggest(trial, categorical_upto)
@@ -872,9 +874,7 @@ def main(argv: list[str] | None = None) -> None:
     for v in args.variant:
         name, given = sn._parse_variant(v)
         try:
-            make_sampler(
-                "isnas", {k: v for k, v in given.items() if k != "categorical_ints_upto"}, 0
-            )
+            make_sampler("isnas", given, 0)
         except (TypeError, ValueError) as e:
             raise SystemExit(f"--variant {name}: ISNASSampler rejected {given}: {e}") from e
         methods[name] = ("isnas", given)

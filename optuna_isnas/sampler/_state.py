@@ -202,9 +202,11 @@ def newest_state(attrs: dict[str, Any]) -> tuple[int, str] | None:
         value = attrs[key]
         generation = value.get("generation") if isinstance(value, dict) else None
         raw = value.get("state") if isinstance(value, dict) else None
-        if isinstance(generation, bool) or not isinstance(generation, int):
-            raise _not_a_state(key, value)
-        if not isinstance(raw, str):
+        if (
+            isinstance(generation, bool)
+            or not isinstance(generation, int)
+            or not isinstance(raw, str)
+        ):
             raise _not_a_state(key, value)
         if best is None or generation > best[0]:
             best = (generation, raw)
