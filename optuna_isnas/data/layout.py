@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 from . import sources
 from ._types import DatasetError, DatasetSplits, TensorSplit
-from .splits import fraction_count, limit, stratified_take
+from .splits import split_positions
 
 DATASET_NAMES: tuple[str, ...] = ("digits", "fashion-mnist", "cifar10", "imagefolder")
 _NATIVE_SIZE = {"digits": 8, "fashion-mnist": 28, "cifar10": 32}
@@ -302,35 +302,6 @@ def plan_dataset(spec: DatasetSpec) -> DatasetLayout:
         source=where,
         seed=seed,
     )
-
-
-def split_positions(
-    y: np.ndarray,
-    y_test: np.ndarray | None,
-    seed: int,
-    val_fraction: float,
-    test_fraction: float,
-    max_train_samples: int | None,
-    max_eval_samples: int | None,
-) -> dict[str, np.ndarray]:
-    """The seeded, stratified train/val/test positions (see ``docs/datasets.md``)."""
-    rng = np.random.default_rng(seed)
-    everything = np.arange(len(y))
-    if y_test is None:
-        test_idx, rest = stratified_take(
-            y, everything, fraction_count(test_fraction, len(everything)), rng
-        )
-        test_labels = y
-    else:
-        test_idx, rest = np.arange(len(y_test)), everything
-        test_labels = y_test
-    val_idx, train_idx = stratified_take(
-        y, rest, fraction_count(val_fraction, len(everything)), rng
-    )
-    train_idx = limit(y, train_idx, max_train_samples, rng)
-    val_idx = limit(y, val_idx, max_eval_samples, rng)
-    test_idx = limit(test_labels, test_idx, max_eval_samples, rng)
-    return {"train": train_idx, "val": val_idx, "test": test_idx}
 
 
 def channel_mean_std(x: torch.Tensor, chunk: int = 4096) -> tuple[torch.Tensor, torch.Tensor]:

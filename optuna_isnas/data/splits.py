@@ -2,7 +2,7 @@
 
 Everything here works on positions into a label array, so that only the selected images are
 ever copied. One primitive, :func:`stratified_take`, serves the train/val/test split and the
-optional size limits alike.
+optional size limits alike; :func:`split_positions` is the train/val/test split built on it.
 """
 
 from __future__ import annotations
@@ -59,3 +59,32 @@ def limit(
     if max_samples is None or max_samples >= len(positions):
         return positions
     return stratified_take(labels, positions, max_samples, rng)[0]
+
+
+def split_positions(
+    y: np.ndarray,
+    y_test: np.ndarray | None,
+    seed: int,
+    val_fraction: float,
+    test_fraction: float,
+    max_train_samples: int | None,
+    max_eval_samples: int | None,
+) -> dict[str, np.ndarray]:
+    """The seeded, stratified train/val/test positions (see ``docs/datasets.md``)."""
+    rng = np.random.default_rng(seed)
+    everything = np.arange(len(y))
+    if y_test is None:
+        test_idx, rest = stratified_take(
+            y, everything, fraction_count(test_fraction, len(everything)), rng
+        )
+        test_labels = y
+    else:
+        test_idx, rest = np.arange(len(y_test)), everything
+        test_labels = y_test
+    val_idx, train_idx = stratified_take(
+        y, rest, fraction_count(val_fraction, len(everything)), rng
+    )
+    train_idx = limit(y, train_idx, max_train_samples, rng)
+    val_idx = limit(y, val_idx, max_eval_samples, rng)
+    test_idx = limit(test_labels, test_idx, max_eval_samples, rng)
+    return {"train": train_idx, "val": val_idx, "test": test_idx}

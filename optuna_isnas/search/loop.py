@@ -27,7 +27,7 @@ from optuna_isnas.search.config import SearchConfig
 from optuna_isnas.search.errors import SearchError, SearchInterrupted
 from optuna_isnas.search.progress import EpochProgress, say
 from optuna_isnas.search.results import SearchResult
-from optuna_isnas.search.resume import read_checkpoint, restore, write_checkpoint
+from optuna_isnas.search.resume import open_checkpoint, restore, write_checkpoint
 from optuna_isnas.search.run_lock import RunFolderLock
 from optuna_isnas.search.session import SearchSession, open_session
 from optuna_isnas.search.signals import GracefulStop
@@ -129,7 +129,7 @@ def _run(
     step_callback: StepCallback | None,
 ) -> SearchResult:
     with _process_group(config) as group, _one_search_in(config, group):
-        checkpoint = read_checkpoint(config, group) if resume else None
+        checkpoint = open_checkpoint(config, group, resume=resume, overwrite=overwrite)
         opened = open_session(
             config,
             sampler=sampler,
@@ -156,12 +156,17 @@ def _run(
 
 @contextlib.contextmanager
 def _process_group(config: SearchConfig) -> Iterator[ProcessGroup | None]:
-    """The job's process group under torchrun (joined here, left at the end); else None."""
+    """The job's process group under torchrun (joined here, left at the end); else None.
+
+    Every process must have been started with rank 0's settings; that is checked first."""
     if not launched_in_parallel():
         yield None
         return
-    group = ProcessGroup(resolve_device(parallel_device(config.device)), config.collective_timeout)
+    settings = config.result_settings()
+    device = resolve_device(parallel_device(config.device))
+    group = ProcessGroup(device, config.collective_timeout)
     try:
+        group.check_same(settings, "settings")
         yield group
     finally:
         group.close()
@@ -169,7 +174,8 @@ def _process_group(config: SearchConfig) -> Iterator[ProcessGroup | None]:
 
 @contextlib.contextmanager
 def _one_search_in(config: SearchConfig, group: ProcessGroup | None) -> Iterator[None]:
-    """Hold ``config.out``'s :class:`RunFolderLock` (on rank 0 of a data-parallel search)."""
+    """Check that ``config.out`` can be written in and hold its :class:`RunFolderLock` (on rank 0
+    of a data-parallel search), before anything is computed."""
     with contextlib.ExitStack() as stack:
 
         def lock() -> None:

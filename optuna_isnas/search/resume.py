@@ -3,8 +3,9 @@
 ``search.checkpoint`` is the file (its record, its format, its checks) and sits below the session,
 which reads a checkpoint's trial count and sampler states when it reopens a study. Writing one
 needs the whole running search (session and trainer), so it lives here, above both: the loop
-calls :func:`write_checkpoint` after each epoch and on a stop request, :func:`read_checkpoint`
-before it opens the session, and :func:`restore` once the trainer is built.
+calls :func:`write_checkpoint` after each epoch and on a stop request, :func:`open_checkpoint`
+before it opens the session (the checkpoint to resume from, or the check that a new search replaces
+no unfinished one), and :func:`restore` once the trainer is built.
 """
 
 from __future__ import annotations
@@ -51,10 +52,24 @@ def write_checkpoint(trainer: OneShotTrainer) -> None:
     )
 
 
-def read_checkpoint(config: SearchConfig, group: ProcessGroup | None) -> Checkpoint:
-    """The checkpoint to resume from; in a data-parallel search rank 0 reads it and sends every
-    process the same bytes (the other machines of the job need no access to the file)."""
+def open_checkpoint(
+    config: SearchConfig, group: ProcessGroup | None, *, resume: bool, overwrite: bool
+) -> Checkpoint | None:
+    """The checkpoint a resumed search continues from; None for a new search.
+
+    A new search is refused where ``config.out`` holds an unfinished one, unless ``overwrite``.
+    In a data-parallel search rank 0 reads the file and sends every process the same bytes (the
+    other machines of the job need no access to it).
+    """
     path = Path(config.out) / CHECKPOINT_NAME
+    if not resume:
+        if overwrite:
+            return None
+        if group is None:
+            _refuse_unfinished(path)
+        else:
+            group.run_on_main(lambda: _refuse_unfinished(path), "checking the output directory")
+        return None
 
     def read() -> Checkpoint:
         checkpoint = load_checkpoint(path)
@@ -68,6 +83,17 @@ def read_checkpoint(config: SearchConfig, group: ProcessGroup | None) -> Checkpo
         path.read_bytes() if group.is_main else None, "sending the checkpoint"
     )
     return checkpoint_from_bytes(data, path)
+
+
+def _refuse_unfinished(path: Path) -> None:
+    if not path.is_file():
+        return
+    previous = load_checkpoint(path)
+    if previous.global_step < previous.total_steps:
+        raise SearchError(
+            f"{path.parent} holds an unfinished search (step {previous.global_step} of "
+            f"{previous.total_steps}); resume it with --resume or start over with --overwrite"
+        )
 
 
 def restore(trainer: OneShotTrainer, checkpoint: Checkpoint) -> None:

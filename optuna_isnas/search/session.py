@@ -36,12 +36,12 @@ from optuna_isnas.search.progress import quiet_optuna
 from optuna_isnas.search.rng import set_sampler_random_states
 from optuna_isnas.search.samplers import FamilySampler, family_sampler, generation_size
 from optuna_isnas.search.samplers import make_sampler as build_sampler
-from optuna_isnas.search.storage import OpenedStorage, open_storage, open_study, output_directory
+from optuna_isnas.search.storage import OpenedStorage, open_storage, open_study
 from optuna_isnas.search.weights import compute_ratio
 from optuna_isnas.spaces import SearchSpace, Supernet, get_space
 from optuna_isnas.training.batches import BatchSource, InMemoryBatches
 from optuna_isnas.training.device import Precision, resolve_device, torch_threads
-from optuna_isnas.training.distributed import DistributedError, ProcessGroup, parallel_device
+from optuna_isnas.training.distributed import DistributedError, ProcessGroup
 from optuna_isnas.training.streaming import StreamingBatches, default_workers
 
 
@@ -163,7 +163,8 @@ def open_session(
     Optuna's per-trial log lines are silenced.
 
     Args:
-        config: Validated settings.
+        config: Validated settings; ``config.out`` exists (``run_search`` checks it, and locks it,
+            before it opens the session).
         sampler: Any Optuna sampler; None builds ``config.sampler`` (with the checkpoint's
             random states when resuming). In a data-parallel search only rank 0's is used.
         storage: Storage object or URL; overrides ``config.storage`` (rank 0's is used).
@@ -171,9 +172,7 @@ def open_session(
         overwrite: Replace an unfinished search in ``out`` or an existing study of that name.
         group: The process group of a data-parallel search (``run_search`` joins it).
     """
-    # before any work: a bad --out is reported at once (in a data-parallel search rank 0 checks
-    # it while opening the study, so that the others hear of it)
-    out = output_directory(config.out) if group is None else Path(config.out)
+    out = Path(config.out)
     precision, data, workers = _open_data(config, group)
     space = get_space(
         config.space,
@@ -182,50 +181,52 @@ def open_session(
         image_size=data.image_size,
         **config.space_options,
     )
-    _check_batches(config, data, group)
-
-    with quiet_optuna(), torch_threads(config.threads, precision.device, data.image_size):
+    with quiet_optuna():
         owner, generation = _open_owner(
             config, space, sampler, storage, checkpoint, overwrite, out, group
         )
-        _seed_everything(config.seed)
-        supernet = precision.prepare_model(space.build_supernet())
-        val, train_batches, val_batches = _batch_sources(config, data, precision, group, workers)
-        per_epoch = train_batches.batches_per_epoch
         ratio = compute_ratio(config.train_archs, config.sandwich, generation)
-        minibatches = min(per_epoch, config.max_steps_per_epoch or per_epoch)
-        yield SearchSession(
-            config=config,
-            data=data,
-            val=val,
-            space=space,
-            supernet=supernet,
-            precision=precision,
-            train_batches=train_batches,
-            val_batches=val_batches,
-            generation_size=generation,
-            steps_per_epoch=max(1, round(minibatches * ratio)),
-            out=out,
-            owner=owner,
-            group=group,
-            loader_workers=workers,
-        )
+        with torch_threads(config.threads, precision.device, data.image_size):
+            random.seed(config.seed)
+            np.random.seed(config.seed % 2**32)
+            torch.manual_seed(config.seed)
+            val, train_batches, val_batches = _batch_sources(
+                config, data, precision, group, workers
+            )
+            supernet = precision.prepare_model(space.build_supernet())
+            per_epoch = train_batches.batches_per_epoch
+            minibatches = min(per_epoch, config.max_steps_per_epoch or per_epoch)
+            yield SearchSession(
+                config=config,
+                data=data,
+                val=val,
+                space=space,
+                supernet=supernet,
+                precision=precision,
+                train_batches=train_batches,
+                val_batches=val_batches,
+                generation_size=generation,
+                steps_per_epoch=max(1, round(minibatches * ratio)),
+                out=out,
+                owner=owner,
+                group=group,
+                loader_workers=workers,
+            )
 
 
 def _open_data(
     config: SearchConfig, group: ProcessGroup | None
 ) -> tuple[Precision, DatasetSplits | StreamedSplits, int]:
     """This process's device and arithmetic, its dataset, and its ``DataLoader`` workers."""
-    device_spec = parallel_device(config.device) if group is not None else config.device
-    precision = Precision.for_device(
-        resolve_device(device_spec), config.training.amp, config.training.channels_last
-    )
+    spec = config.dataset_spec()
+    device = group.model_device if group is not None else resolve_device(config.device)
+    precision = Precision.for_device(device, config.training.amp, config.training.channels_last)
     per_machine = int(os.environ.get("LOCAL_WORLD_SIZE", 1)) if group is not None else 1
     workers = (
         config.loader_workers if config.loader_workers is not None else default_workers(per_machine)
     )
     data = open_dataset(
-        config.dataset_spec(),
+        spec,
         loading=config.data_loading,
         device=precision.device,
         processes_per_machine=per_machine,
@@ -242,9 +243,19 @@ def _batch_sources(
     workers: int,
 ) -> tuple[TensorSplit | StreamedSplit, BatchSource, BatchSource]:
     """The validation split where the whole-split scoring reads it, and this process's training
-    and validation minibatches (its shard of each global minibatch)."""
+    and validation minibatches (its shard of each global minibatch, which must hold a row)."""
     augment = config.training.resolved_augment(data.name)
-    shard = group.shard if group is not None else None
+    shard = None
+    if group is not None:
+        shard = group.shard
+        for name, split in (("training", data.train), ("validation", data.val)):
+            rows = min(config.batch_size, len(split))
+            if rows < group.world_size:
+                raise SearchError(
+                    f"a global {name} minibatch of {rows} examples cannot be shared by "
+                    f"{group.world_size} processes; use a --batch-size (and a {name} split) of "
+                    f"at least {group.world_size}"
+                )
     if isinstance(data, DatasetSplits):
         train, val = data.train.to(precision.device), data.val.to(precision.device)
         return (
@@ -263,22 +274,6 @@ def _batch_sources(
     )
 
 
-def _check_batches(
-    config: SearchConfig, data: DatasetSplits | StreamedSplits, group: ProcessGroup | None
-) -> None:
-    """Every process must get at least one row of every global minibatch."""
-    if group is None:
-        return
-    for name, split in (("training", data.train), ("validation", data.val)):
-        rows = min(config.batch_size, len(split))
-        if rows < group.world_size:
-            raise SearchError(
-                f"a global {name} minibatch of {rows} examples cannot be shared by "
-                f"{group.world_size} processes; use a --batch-size (and a {name} split) of at "
-                f"least {group.world_size}"
-            )
-
-
 def _open_owner(
     config: SearchConfig,
     space: SearchSpace,
@@ -289,13 +284,11 @@ def _open_owner(
     out: Path,
     group: ProcessGroup | None,
 ) -> tuple[StudyOwner | None, int]:
-    """Open storage, study and sampler (rank 0 only) and agree on the generation size."""
+    """Open sampler, storage and study (rank 0 only) and agree on the generation size."""
 
     def own() -> StudyOwner:
-        if group is not None:
-            output_directory(config.out)
-        opened = open_storage(storage if storage is not None else config.storage, out)
         chosen = sampler if sampler is not None else make_sampler(config, space, checkpoint)
+        opened = open_storage(storage if storage is not None else config.storage, out)
         study = open_study(config, opened, chosen, checkpoint, out / CHECKPOINT_NAME, overwrite)
         return StudyOwner(opened, study, chosen)
 
@@ -304,32 +297,12 @@ def _open_owner(
         return owner, generation_size(owner.sampler, config)
     held: list[StudyOwner] = []
 
-    def on_main() -> dict[str, object]:
+    def on_main() -> int:
         held.append(own())
-        return {
-            "generation_size": generation_size(held[0].sampler, config),
-            "settings": config.result_settings(),
-        }
+        return generation_size(held[0].sampler, config)
 
-    answer = group.run_on_main(on_main, "opening the study")
-    mine = config.result_settings()
-    differs = mine != answer["settings"]
-    if group.any(differs, "comparing the settings of the processes"):
-        if differs:
-            listed = "; ".join(
-                f"{k}: rank 0 {answer['settings'].get(k)!r}, here {mine.get(k)!r}"
-                for k in sorted(set(mine) | set(answer["settings"]))
-                if mine.get(k) != answer["settings"].get(k)
-            )
-            raise DistributedError(
-                f"rank {group.rank} was started with other settings than rank 0 ({listed}); "
-                "start every process with the same command"
-            )
-        raise DistributedError(
-            "another process of this job was started with other settings than rank 0 (its "
-            "message lists them); start every process with the same command"
-        )
-    return (held[0] if held else None), int(answer["generation_size"])
+    generation = group.run_on_main(on_main, "opening the study")
+    return (held[0] if held else None), int(generation)
 
 
 def make_sampler(
@@ -352,9 +325,3 @@ def make_sampler(
                 stacklevel=3,
             )
     return sampler
-
-
-def _seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)

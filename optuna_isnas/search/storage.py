@@ -25,7 +25,7 @@ import optuna
 from optuna.trial import TrialState
 
 from optuna_isnas.journal import JournalError, JournalFile
-from optuna_isnas.search.checkpoint import Checkpoint, load_checkpoint
+from optuna_isnas.search.checkpoint import Checkpoint
 from optuna_isnas.search.config import Objective, SearchConfig
 from optuna_isnas.search.errors import SearchError
 from optuna_isnas.search.progress import say
@@ -224,13 +224,6 @@ def open_study(
         study = optuna.load_study(study_name=name, storage=opened.storage, sampler=sampler)
         _close_stale_trials(study, checkpoint.n_trials)
         return study
-    if checkpoint_path.is_file() and not overwrite:
-        previous = load_checkpoint(checkpoint_path)
-        if previous.global_step < previous.total_steps:
-            raise SearchError(
-                f"{checkpoint_path.parent} holds an unfinished search (step {previous.global_step} of "
-                f"{previous.total_steps}); resume it with --resume or start over with --overwrite"
-            )
     if exists:
         if not (overwrite or opened.is_default_journal):
             raise SearchError(

@@ -112,7 +112,8 @@ def parallel_device(spec: str) -> str:
 class ProcessGroup:
     """The default ``torch.distributed`` process group of this job, with the collectives we use.
 
-    Tensors are exchanged on :attr:`device` (the process's GPU under NCCL, the CPU under gloo).
+    Tensors are exchanged on :attr:`device` (the process's GPU under NCCL, the CPU under gloo);
+    the model trains on :attr:`model_device` (the ``device`` given).
 
     Args:
         device: The device this process trains on; CUDA selects NCCL, anything else gloo.
@@ -140,6 +141,7 @@ class ProcessGroup:
         self.world_size = dist.get_world_size()
         self.local_rank = _env_int("LOCAL_RANK", self.rank)
         self.device = device if self.backend == "nccl" else torch.device("cpu")
+        self.model_device = device
         self.timeout_s = timeout_s
 
     @property
@@ -186,6 +188,29 @@ class ProcessGroup:
     def any(self, flag: bool, what: str) -> bool:
         """True on every process when ``flag`` is true on any of them."""
         return bool(self.all_reduce_sum(torch.tensor([float(flag)]), what).item() > 0)
+
+    def check_same(self, settings: dict[str, Any], what: str) -> None:
+        """Raise :class:`DistributedError` on every process unless all were given rank 0's
+        ``settings`` (JSON-able); the processes that differ name each setting that does."""
+        doing = f"comparing the {what} of the processes"
+        theirs = self.broadcast_json(settings if self.is_main else None, doing)
+        differs = settings != theirs
+        if not self.any(differs, doing):
+            return
+        if differs:
+            listed = "; ".join(
+                f"{k}: rank 0 {theirs.get(k)!r}, here {settings.get(k)!r}"
+                for k in sorted(set(settings) | set(theirs))
+                if settings.get(k) != theirs.get(k)
+            )
+            raise DistributedError(
+                f"rank {self.rank} was started with other {what} than rank 0 ({listed}); "
+                "start every process with the same command"
+            )
+        raise DistributedError(
+            f"another process of this job was started with other {what} than rank 0 (its "
+            "message lists them); start every process with the same command"
+        )
 
     def broadcast_bytes(self, data: bytes | None, what: str) -> bytes:
         """Rank 0's ``data`` on every process (others pass None), in chunks of at most 64 MiB."""
