@@ -308,10 +308,10 @@ def _retrain(args: argparse.Namespace) -> int:
     document = load_architectures(args.architectures)
     overrides = given_values(args, TrainingRecipe)
     recipe = TrainingRecipe.for_dataset(document["dataset"], **overrides) if overrides else None
-    settings = given_values(args, RetrainSettings)
-    settings.setdefault("out", str(Path(args.architectures).parent / "retrained"))
-    options = RetrainSettings(**settings)
-    results = retrain(document, None if args.all else args.index, recipe=recipe, **settings)
+    given = given_values(args, RetrainSettings)
+    given.setdefault("out", str(Path(args.architectures).parent / "retrained"))
+    options = RetrainSettings(**given)
+    results = retrain(document, None if args.all else args.index, recipe=recipe, settings=options)
     print(f"\nRetrained from scratch for {options.epochs} epochs:")
     print(format_retrained(results))
     made = ["child-I.pt", "child-I.json"]

@@ -168,7 +168,7 @@ def retrain(
     indices: list[int] | None = None,
     *,
     recipe: TrainingRecipe | None = None,
-    **settings: Any,
+    settings: RetrainSettings | None = None,
 ) -> list[RetrainResult]:
     """Train the chosen architectures from scratch and score them on the test split.
 
@@ -176,13 +176,12 @@ def retrain(
         architectures: Path of ``architectures.json``, or its parsed content.
         indices: Which entries (None: all).
         recipe: Training recipe; default ``TrainingRecipe.for_dataset(dataset)``.
-        **settings: :class:`~optuna_isnas.retrain_settings.RetrainSettings` by name
-            (``epochs=30``, ``batch_size=64``, ``device="auto"``, ``out=None``, ...).
+        settings: How to train and what to save (epochs, batch size, device, ``out``, ...);
+            default ``RetrainSettings()``.
 
     Raises:
         RetrainError: A bad file, index or setting (``epochs`` below 1, ...).
         SearchError: ``out`` is a file or cannot be written in.
-        TypeError: A setting ``RetrainSettings`` does not have.
     """
     from optuna_isnas.data import load_dataset
     from optuna_isnas.spaces import get_space
@@ -193,7 +192,7 @@ def retrain(
     else:
         document = load_architectures(architectures)
     chosen = select(document, indices)
-    options = RetrainSettings(**settings)
+    options = settings if settings is not None else RetrainSettings()
     try:
         options.validate()
     except SettingsError as exc:

@@ -235,11 +235,12 @@ def test_retrain_of_json_that_is_not_an_object_is_one_error_line(capsys, tmp_pat
 
 def test_retrain_python_api_checks_a_document_before_loading_data(tmp_path):
     from optuna_isnas.retrain import RetrainError, retrain
+    from optuna_isnas.retrain_settings import RetrainSettings
 
     document = _document()
     _bad_choice(document)
     with pytest.raises(RetrainError, match="invalid choice 'k7_e9'"):
-        retrain(document, out=tmp_path / "children")
+        retrain(document, settings=RetrainSettings(out=tmp_path / "children"))
     assert not (tmp_path / "children").exists()
 
 

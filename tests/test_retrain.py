@@ -12,6 +12,7 @@ import torch
 
 from optuna_isnas.children import CHILD_FORMAT, ExportError, load_child, load_exported_config
 from optuna_isnas.retrain import RetrainError, load_architectures, retrain
+from optuna_isnas.retrain_settings import RetrainSettings
 from optuna_isnas.search.errors import SearchError
 from optuna_isnas.spaces import get_space
 
@@ -39,14 +40,16 @@ def test_retrain_reports_and_saves_children(tmp_path, document):
     results = retrain(
         path,
         [0, 2],
-        epochs=1,
-        batch_size=32,
-        device="cpu",
-        out=tmp_path / "children",
-        progress=False,
-        max_steps_per_epoch=5,
-        eval_subset=100,
-        export=False,
+        settings=RetrainSettings(
+            epochs=1,
+            batch_size=32,
+            device="cpu",
+            out=tmp_path / "children",
+            progress=False,
+            max_steps_per_epoch=5,
+            eval_subset=100,
+            export=False,
+        ),
     )
     assert [r.index for r in results] == [0, 2]
     space = get_space(**document["space"])
@@ -74,12 +77,14 @@ def test_child_config_describes_the_input_and_classes(tmp_path, document):
     (result,) = retrain(
         document,
         [1],
-        epochs=1,
-        device="cpu",
-        out=tmp_path,
-        progress=False,
-        max_steps_per_epoch=2,
-        export=False,
+        settings=RetrainSettings(
+            epochs=1,
+            device="cpu",
+            out=tmp_path,
+            progress=False,
+            max_steps_per_epoch=2,
+            export=False,
+        ),
     )
     config = json.loads(Path(result.json_path).read_text())
     splits = load_dataset("digits", seed=0)
@@ -129,12 +134,9 @@ def test_exports_run_without_this_package_and_match_the_child(tmp_path, document
     (result,) = retrain(
         document,
         [0],
-        epochs=1,
-        device="cpu",
-        out=tmp_path,
-        progress=False,
-        max_steps_per_epoch=3,
-        onnx=onnx,
+        settings=RetrainSettings(
+            epochs=1, device="cpu", out=tmp_path, progress=False, max_steps_per_epoch=3, onnx=onnx
+        ),
     )
     assert result.export_path == str(tmp_path / "child-0.pt2")
     model, config = load_child(result.model_path)
@@ -167,25 +169,31 @@ def test_onnx_without_its_extra_is_a_clear_error(tmp_path, document, monkeypatch
 
     monkeypatch.setitem(sys.modules, "onnxscript", None)
     with pytest.raises(ExportError, match=r"needs the onnx extra .*optuna-isnas\[onnx\]"):
-        retrain(document, [0], epochs=1, out=tmp_path, onnx=True, progress=False)
+        retrain(
+            document,
+            [0],
+            settings=RetrainSettings(epochs=1, out=tmp_path, onnx=True, progress=False),
+        )
 
 
 def test_bad_settings_are_refused_before_training(tmp_path, document):
     with pytest.raises(RetrainError, match="epochs must be a whole number of at least 1, got 0"):
-        retrain(document, [0], epochs=0)
+        retrain(document, [0], settings=RetrainSettings(epochs=0))
     with pytest.raises(RetrainError, match="batch size must be"):
-        retrain(document, [0], batch_size=0)
+        retrain(document, [0], settings=RetrainSettings(batch_size=0))
     afile = tmp_path / "afile"
     afile.write_text("")
     with pytest.raises(SearchError, match="is a file, not a directory"):
-        retrain(document, [0], out=afile)
+        retrain(document, [0], settings=RetrainSettings(out=afile))
 
 
 def test_retrain_is_seeded(document):
     kwargs = dict(
         epochs=1, batch_size=32, device="cpu", progress=False, max_steps_per_epoch=3, eval_subset=60
     )
-    assert retrain(document, [1], **kwargs) == retrain(document, [1], **kwargs)
+    assert retrain(document, [1], settings=RetrainSettings(**kwargs)) == retrain(
+        document, [1], settings=RetrainSettings(**kwargs)
+    )
 
 
 def test_bad_files_and_indices(tmp_path, document):

@@ -230,3 +230,23 @@ def test_family_sampler_protocol():
         generation_size(ISNASSampler(epsilons=[0, 1], samples_per_distribution=2), config) == 4
     )  # the sampler's own
     assert generation_size(optuna.samplers.RandomSampler(), config) == 9  # K * lambda
+
+
+def test_train_archs_words_become_their_enum_and_round_trip():
+    """``auto``/``all`` are a TrainArchs wherever they come from (flag, JSON, a checkpoint's
+    dict), a count stays an int, and to_dict writes plain values."""
+    from optuna_isnas.search import TrainArchs
+
+    parser = _search_parser()
+    from optuna_isnas.flags import given_values
+
+    config = SearchConfig.build(
+        **given_values(parser.parse_args(["--train-archs", "ALL"]), SearchConfig)
+    )
+    assert config.train_archs is TrainArchs.ALL
+    assert SearchConfig().train_archs is TrainArchs.AUTO
+    assert SearchConfig(train_archs="all").train_archs is TrainArchs.ALL
+    data = SearchConfig(train_archs="auto").to_dict()
+    assert data["train_archs"] == "auto" and type(data["train_archs"]) is str
+    assert SearchConfig.from_dict(data).train_archs is TrainArchs.AUTO
+    assert SearchConfig.from_dict({**data, "train_archs": 3}).train_archs == 3

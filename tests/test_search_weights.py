@@ -21,7 +21,7 @@ from optuna_isnas.cli import main
 from optuna_isnas.compare import CompareConfig
 from optuna_isnas.compare.compute import PassCounter
 from optuna_isnas.compare.runner import Job, run_job
-from optuna_isnas.search import SearchConfig, SearchError, SearchInterrupted, run_search
+from optuna_isnas.search import SearchConfig, SearchError, SearchInterrupted, TrainArchs, run_search
 from optuna_isnas.search.weights import (
     PathGradient,
     compute_ratio,
@@ -65,13 +65,17 @@ def chain(width: int = 2):
 
 # ------------------------------------------------------------------------------------ the plan
 def test_trained_counts_per_setting():
-    assert [sampled_count("auto", g) for g in (1, 2, 4, 8, 12, 16)] == [1, 2, 2, 2, 3, 4]
-    assert sampled_count("all", 8) == 8 and sampled_count(3, 8) == 3 and sampled_count(20, 8) == 8
+    assert [sampled_count(TrainArchs.AUTO, g) for g in (1, 2, 4, 8, 12, 16)] == [1, 2, 2, 2, 3, 4]
+    assert (
+        sampled_count(TrainArchs.ALL, 8) == 8
+        and sampled_count(3, 8) == 3
+        and sampled_count(20, 8) == 8
+    )
     # forward + backward per trained (2 sampled + 2 ends), one forward per evaluated
-    assert passes_per_step("auto", True, 8) == 2 * 4 + 8
-    assert passes_per_step("all", False, 8) == 3 * 8
-    assert compute_ratio("all", False, 8) == 1.0
-    assert compute_ratio("auto", True, 8) == pytest.approx(1.5)
+    assert passes_per_step(TrainArchs.AUTO, True, 8) == 2 * 4 + 8
+    assert passes_per_step(TrainArchs.ALL, False, 8) == 3 * 8
+    assert compute_ratio(TrainArchs.ALL, False, 8) == 1.0
+    assert compute_ratio(TrainArchs.AUTO, True, 8) == pytest.approx(1.5)
 
 
 def test_plan_trains_the_space_extremes_under_sandwich_and_a_seeded_subset():

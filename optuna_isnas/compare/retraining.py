@@ -14,6 +14,7 @@ from optuna_isnas.compare.config import CompareConfig
 from optuna_isnas.compare.parallel import run_jobs
 from optuna_isnas.compare.records import RetrainRecord, Scored, read_record
 from optuna_isnas.compare.scoring import AXES, Reference, SeedScore, architecture_key
+from optuna_isnas.retrain_settings import RetrainSettings
 from optuna_isnas.spaces import SearchSpace
 
 
@@ -51,9 +52,7 @@ def _retrain_job(job: _RetrainJob) -> RetrainRecord:
     config = CompareConfig.from_dict(job.config)
     if config.search.threads is not None:
         torch.set_num_threads(config.search.threads)
-    results = retrain(
-        job.document,
-        None,
+    settings = RetrainSettings(
         epochs=config.retrain_epochs,
         batch_size=config.search.batch_size,
         device=config.search.device,
@@ -63,6 +62,7 @@ def _retrain_job(job: _RetrainJob) -> RetrainRecord:
         max_steps_per_epoch=config.search.max_steps_per_epoch,
         train_subset=config.search.train_subset,
     )
+    results = retrain(job.document, None, settings=settings)
     retrained = [
         Scored(
             architecture=r.architecture,

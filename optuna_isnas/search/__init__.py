@@ -6,7 +6,7 @@
 """
 
 try:
-    from optuna_isnas.search.config import Objective, SearchConfig, WeightGradient
+    from optuna_isnas.search.config import Objective, SearchConfig, TrainArchs, WeightGradient
     from optuna_isnas.search.errors import (
         CheckpointMismatchError,
         NonFiniteLossWarning,
@@ -40,6 +40,7 @@ __all__ = [
     "SearchSession",
     "StepCallback",
     "StepInfo",
+    "TrainArchs",
     "TrainingRecipe",
     "WeightGradient",
     "format_architectures",

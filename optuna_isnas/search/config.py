@@ -45,6 +45,14 @@ class WeightGradient(StrEnum):
     MEAN = "mean"
 
 
+class TrainArchs(StrEnum):
+    """``train_archs``'s rules besides a count (``search.weights``): a quarter of the generation,
+    rounded up and at least 2 (``AUTO``), or every asked architecture (``ALL``)."""
+
+    AUTO = "auto"
+    ALL = "all"
+
+
 SANDWICH_WORDS = {"space": True, "none": False}
 """``--sandwich``'s words: ``space`` also trains the space's largest and smallest child every step."""
 
@@ -120,11 +128,11 @@ def _default_epsilons() -> str:
     return "none: the family of --family (docs/algorithm.md)"
 
 
-def _train_archs(text: str) -> int | str:
+def _train_archs(text: str) -> int | TrainArchs:
     """``--train-archs``: ``auto``, ``all`` or a whole number."""
     word = text.strip().lower()
-    if word in ("auto", "all"):
-        return word
+    if word in tuple(TrainArchs):
+        return TrainArchs(word)
     try:
         return int(word)
     except ValueError:
@@ -287,7 +295,7 @@ class SearchConfig:
         ),
         default=SEARCH_SAMPLES_PER_DISTRIBUTION,
     )
-    train_archs: int | str = setting(
+    train_archs: int | TrainArchs = setting(
         flag(
             "--train-archs",
             help="sampled architectures each weight step trains, of the K x lambda it evaluates: "
@@ -295,7 +303,7 @@ class SearchConfig:
             parse=_train_archs,
             metavar="N|auto|all",
         ),
-        default="auto",
+        default=TrainArchs.AUTO,
     )
     sandwich: bool = setting(
         flag(
@@ -515,6 +523,8 @@ class SearchConfig:
             self.objective = Objective(self.objective)
         if self.weight_gradient in tuple(WeightGradient):
             self.weight_gradient = WeightGradient(self.weight_gradient)
+        if isinstance(self.train_archs, str) and self.train_archs in tuple(TrainArchs):
+            self.train_archs = TrainArchs(self.train_archs)
         if isinstance(self.sandwich, str) and self.sandwich in SANDWICH_WORDS:
             self.sandwich = SANDWICH_WORDS[self.sandwich]
         if self.epsilons is not None:
@@ -637,7 +647,7 @@ class SearchConfig:
             raise SearchError(
                 f"collective_timeout must be a positive number of seconds, got {self.collective_timeout}"
             )
-        if not (self.train_archs in ("auto", "all") or _whole(self.train_archs, 1)):
+        if not (isinstance(self.train_archs, TrainArchs) or _whole(self.train_archs, 1)):
             raise SearchError(
                 f"train_archs must be 'auto', 'all' or a whole number of at least 1, got "
                 f"{self.train_archs!r}"

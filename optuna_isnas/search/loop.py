@@ -197,24 +197,10 @@ def _finish(session: SearchSession) -> SearchResult:
     summary = results.write_summary_study(
         session.storage.storage, session.study.study_name, session.space, returned
     )
-    plot_path = write_pareto_html(session.study, returned, session.out / "pareto.html")
+    write_pareto_html(session.study, returned, session.out / results.PARETO_NAME)
     session.storage.sync()
-    architectures_path = results.write_architectures_json(
-        session.out / results.ARCHITECTURES_NAME, returned, session
-    )
-    return SearchResult(
-        architectures=returned,
-        out=session.out,
-        architectures_path=architectures_path,
-        plot_path=plot_path,
-        checkpoint_path=session.checkpoint_path,
-        storage_location=session.storage.location,
-        supernet=session.supernet,
-        space=session.space,
-        session=session,
-        selection=selection,
-        studies=(session.study, summary),
-    )
+    results.write_architectures_json(session.out / results.ARCHITECTURES_NAME, returned, session)
+    return SearchResult(session, selection, session.storage.location, (session.study, summary))
 
 
 def _finish_on_main(session: SearchSession, finished: list[SearchResult]) -> dict[str, object]:
@@ -237,19 +223,7 @@ def _worker_result(session: SearchSession, answer: dict[str, object]) -> SearchR
         note=sent["note"],
     )
     location = answer["storage_location"]
-    return SearchResult(
-        architectures=selection.returned,
-        out=session.out,
-        architectures_path=session.out / results.ARCHITECTURES_NAME,
-        plot_path=session.out / "pareto.html",
-        checkpoint_path=session.checkpoint_path,
-        storage_location=None if location is None else str(location),
-        supernet=session.supernet,
-        space=session.space,
-        session=session,
-        selection=selection,
-        studies=None,
-    )
+    return SearchResult(session, selection, None if location is None else str(location), None)
 
 
 def _train(trainer: OneShotTrainer, step_callback: StepCallback | None) -> None:

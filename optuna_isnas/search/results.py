@@ -41,6 +41,7 @@ from optuna_isnas.training.evaluation import EvalSplit, evaluate_split
 from optuna_isnas.training.tables import format_table
 
 ARCHITECTURES_NAME = "architectures.json"
+PARETO_NAME = "pareto.html"
 SUMMARY_METRICS = ["accuracy", "params"]
 
 
@@ -110,33 +111,55 @@ class SearchResult:
     """What a finished search returns.
 
     In a data-parallel search every process returns one; ``study`` and ``summary_study`` are
-    rank 0's alone (``is_main``), the rest is the same everywhere.
+    rank 0's alone (``is_main``), the rest is the same everywhere. Each fact is held once: the
+    family in ``selection``, the output directory, supernet and space in ``session``; the
+    properties below name them.
 
     Attributes:
-        architectures: The returned architectures with parameters and whole-validation accuracy.
-        out: Output directory; ``architectures_path``, ``plot_path`` and ``checkpoint_path`` lie in it.
-        storage_location: Journal file or URL of the storage (None for an in-memory storage).
-        supernet: The trained supernet (``supernet.extract_child(arch)`` gives a child with its weights).
-        space: The search space.
-        session: Everything the search worked with (splits, sampler, sizes).
+        session: Everything the search worked with (splits, sampler, supernet, sizes, ``out``).
         selection: How the family was chosen: every candidate rescored on the whole validation
             split, the compute that took, and a note where the choice was special.
+        storage_location: Journal file or URL of the storage (None for an in-memory storage).
         studies: The search study (one trial per evaluated architecture) and the summary study
             ``"<study_name>-summary"`` (the returned architectures, scored on the whole
             validation split); None on the processes other than rank 0.
     """
 
-    architectures: list[ArchitectureResult]
-    out: Path
-    architectures_path: Path
-    plot_path: Path
-    checkpoint_path: Path
-    storage_location: str | None
-    supernet: Supernet
-    space: SearchSpace
     session: SearchSession
     selection: Selection
+    storage_location: str | None
     studies: tuple[optuna.Study, optuna.Study] | None
+
+    @property
+    def architectures(self) -> list[ArchitectureResult]:
+        """The returned architectures with parameters and whole-validation accuracy."""
+        return self.selection.returned
+
+    @property
+    def out(self) -> Path:
+        """Output directory; the paths below lie in it."""
+        return self.session.out
+
+    @property
+    def architectures_path(self) -> Path:
+        return self.session.out / ARCHITECTURES_NAME
+
+    @property
+    def plot_path(self) -> Path:
+        return self.session.out / PARETO_NAME
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.session.checkpoint_path
+
+    @property
+    def supernet(self) -> Supernet:
+        """The trained supernet (``supernet.extract_child(arch)`` gives a child with its weights)."""
+        return self.session.supernet
+
+    @property
+    def space(self) -> SearchSpace:
+        return self.session.space
 
     @property
     def is_main(self) -> bool:

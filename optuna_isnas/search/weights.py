@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from optuna_isnas.search.config import TrainArchs
 from optuna_isnas.spaces import Architecture, SearchSpace, Supernet
 
 _STREAM = 8  # third seed word of the subset draws (apart from every other seeded stream)
@@ -62,37 +63,37 @@ class StepPlan:
         return cls(tuple(int(i) for i in trained), tuple(space.validate(a) for a in extra))
 
 
-def sampled_count(train_archs: int | str, generation_size: int) -> int:
+def sampled_count(train_archs: int | TrainArchs, generation_size: int) -> int:
     """Architectures of a generation of ``generation_size`` that a step trains.
 
     ``"auto"``: a quarter of the generation, rounded up, at least 2 (at most all of them);
     ``"all"``: every one; an integer: that many (at most all of them).
     """
-    if train_archs == "all":
+    if train_archs == TrainArchs.ALL:
         return generation_size
-    if train_archs == "auto":
+    if train_archs == TrainArchs.AUTO:
         return min(generation_size, max(2, math.ceil(generation_size / 4)))
     return min(generation_size, int(train_archs))
 
 
-def trained_count(train_archs: int | str, sandwich: bool, generation_size: int) -> int:
+def trained_count(train_archs: int | TrainArchs, sandwich: bool, generation_size: int) -> int:
     """Architectures a step trains: the sampled ones and the sandwich's two ends."""
     return sampled_count(train_archs, generation_size) + (2 if sandwich else 0)
 
 
-def passes_per_step(train_archs: int | str, sandwich: bool, generation_size: int) -> int:
+def passes_per_step(train_archs: int | TrainArchs, sandwich: bool, generation_size: int) -> int:
     """Supernet passes of one step: forward + backward per trained, forward per evaluated."""
     return 2 * trained_count(train_archs, sandwich, generation_size) + generation_size
 
 
-def compute_ratio(train_archs: int | str, sandwich: bool, generation_size: int) -> float:
+def compute_ratio(train_archs: int | TrainArchs, sandwich: bool, generation_size: int) -> float:
     """Steps of these settings that cost what one step training every asked architecture costs
     (``3 G`` passes); 1 when every asked architecture is trained without a sandwich."""
     return 3 * generation_size / passes_per_step(train_archs, sandwich, generation_size)
 
 
 def plan_step(
-    train_archs: int | str,
+    train_archs: int | TrainArchs,
     sandwich: bool,
     generation_size: int,
     space: SearchSpace,
