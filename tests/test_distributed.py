@@ -9,15 +9,21 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import optuna
 import pytest
+from _tiny_search import (
+    DDP_SCRIPT,
+    TINY_STEPS,
+    TORCHRUN,
+    TORCHRUN_ENV,
+    search_journal,
+    tiny_settings,
+)
 from optuna.trial import TrialState
 
 from optuna_isnas.sampler import DEFAULT_EPSILONS
@@ -25,37 +31,16 @@ from optuna_isnas.search import SearchConfig, run_search
 
 pytestmark = pytest.mark.slow
 
-SCRIPT = Path(__file__).with_name("_ddp_script.py")
-TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
-STEPS, EPOCHS = 3, 2
+
+STEPS, EPOCHS = TINY_STEPS, 2
 GENERATION = len(DEFAULT_EPSILONS) * 2  # K x lambda trials per step
-# gloo finds its interface through the host name, which a container may not resolve: use loopback
-ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
-if os.path.isdir("/sys/class/net/lo"):
-    ENV.setdefault("GLOO_SOCKET_IFNAME", "lo")
 
 
 def settings(out: Path, **overrides: Any) -> dict[str, Any]:
-    base: dict[str, Any] = dict(
-        dataset="digits",
-        space="chain",
-        epochs=EPOCHS,
-        batch_size=16,
-        max_steps_per_epoch=STEPS,
-        train_subset=300,
-        val_subset=120,
-        device="cpu",
-        threads=1,
-        progress=False,
-        out=str(out),
-        # the original step (every asked architecture trained, then scored): the checks below
-        # follow its order of losses; tests/test_search_weights.py runs the default plan
-        train_archs="all",
-        sandwich="none",
-        weight_gradient="mean",
-    )
-    base.update(overrides)
-    return base
+    # the original step (every asked architecture trained, then scored): the checks below follow
+    # its order of losses; tests/test_search_weights.py runs the default plan
+    original = dict(train_archs="all", sandwich="none", weight_gradient="mean")
+    return tiny_settings(out, **{"epochs": EPOCHS, **original, **overrides})
 
 
 def torchrun(
@@ -67,7 +52,7 @@ def torchrun(
         capture_output=True,
         text=True,
         timeout=timeout,
-        env={**ENV, **(env or {})},
+        env={**TORCHRUN_ENV, **(env or {})},
     )
 
 
@@ -75,14 +60,8 @@ def ranks(out: Path) -> list[dict[str, Any]]:
     return [json.loads((out / f"rank{r}.json").read_text()) for r in range(2)]
 
 
-def journal(out: Path) -> optuna.storages.JournalStorage:
-    return optuna.storages.JournalStorage(
-        optuna.storages.journal.JournalFileBackend(str(out / "search.journal"))
-    )
-
-
 def test_gradient_sync_equals_one_process_on_the_global_minibatch(tmp_path):
-    done = torchrun(str(SCRIPT), "gradients", str(tmp_path))
+    done = torchrun(str(DDP_SCRIPT), "gradients", str(tmp_path))
     assert done.returncode == 0, done.stderr[-3000:]
     records = [record[unused] for record in ranks(tmp_path) for unused in ("find", "zero")]
     assert len(records) == 4
@@ -99,7 +78,7 @@ def test_gradient_sync_equals_one_process_on_the_global_minibatch(tmp_path):
 
 def test_two_process_search_trains_the_same_architectures_and_weights(tmp_path):
     out = tmp_path / "ddp"
-    done = torchrun(str(SCRIPT), "search", str(tmp_path), json.dumps(settings(out)))
+    done = torchrun(str(DDP_SCRIPT), "search", str(tmp_path), json.dumps(settings(out)))
     assert done.returncode == 0, done.stderr[-3000:]
     main, other = ranks(tmp_path)
     assert main["is_main"] and not other["is_main"]
@@ -109,7 +88,7 @@ def test_two_process_search_trains_the_same_architectures_and_weights(tmp_path):
     assert main["architectures"] == other["architectures"]
     assert main["accuracies"] == other["accuracies"]
 
-    study = optuna.load_study(study_name="digits-chain", storage=journal(out))
+    study = optuna.load_study(study_name="digits-chain", storage=search_journal(out))
     trials = study.get_trials(deepcopy=False)
     assert len(trials) == EPOCHS * STEPS * GENERATION
     assert all(t.state == TrialState.COMPLETE for t in trials)
@@ -137,7 +116,7 @@ def test_two_process_search_trains_the_same_architectures_and_weights(tmp_path):
         e.keys() for e in one_doc["architectures"]
     ]
     assert [e["architecture"] for e in ddp_doc["architectures"]] == main["architectures"]
-    summary = optuna.load_study(study_name="digits-chain-summary", storage=journal(out))
+    summary = optuna.load_study(study_name="digits-chain-summary", storage=search_journal(out))
     assert len(summary.trials) == len(ddp_doc["architectures"])
     assert len(trials) == len(single.study.trials)
 
@@ -147,7 +126,7 @@ def test_killed_rank_stops_the_other_and_resume_finishes(tmp_path):
     first = settings(out)
     # rank 1 dies (SIGKILL) while training step 4, just after the epoch-1 checkpoint (3 steps)
     done = torchrun(
-        str(SCRIPT),
+        str(DDP_SCRIPT),
         "search",
         str(tmp_path),
         json.dumps(first),
@@ -166,13 +145,13 @@ def test_killed_rank_stops_the_other_and_resume_finishes(tmp_path):
         capture_output=True,
         text=True,
         timeout=240,
-        env=ENV,
+        env=TORCHRUN_ENV,
     )
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert resumed.stdout.count("Returned architectures") == 1  # rank 0 alone reports
     document = json.loads((out / "architectures.json").read_text())
     assert len(document["architectures"]) >= 1
-    study = optuna.load_study(study_name="digits-chain", storage=journal(out))
+    study = optuna.load_study(study_name="digits-chain", storage=search_journal(out))
     states = [t.state for t in study.trials]
     # 6 steps of trials complete: 3 before the checkpoint, 3 after resuming; the trials of the
     # killed step were left running and are told FAIL on resume
@@ -195,7 +174,9 @@ def cli_flags(config: dict[str, Any]) -> list[str]:
 
 def test_a_failure_of_rank_0_reaches_the_waiting_process_at_once(tmp_path):
     config = settings(tmp_path / "run", collective_timeout=120.0)
-    done = torchrun(str(SCRIPT), "search", str(tmp_path), json.dumps(config), env={"BREAK_AT": "2"})
+    done = torchrun(
+        str(DDP_SCRIPT), "search", str(tmp_path), json.dumps(config), env={"BREAK_AT": "2"}
+    )
     assert done.returncode != 0
     assert "RuntimeError: the callback broke at step 2" in done.stderr  # rank 0's own error
     # rank 1 was waiting for the third step's architectures: it stops with rank 0's message
@@ -206,7 +187,7 @@ def test_a_failure_of_rank_0_reaches_the_waiting_process_at_once(tmp_path):
 
 
 def test_a_silent_process_times_out_with_a_message_instead_of_hanging(tmp_path):
-    done = torchrun(str(SCRIPT), "silent", str(tmp_path), "3")
+    done = torchrun(str(DDP_SCRIPT), "silent", str(tmp_path), "3")
     record = json.loads((tmp_path / "rank0.json").read_text())
     assert record["error"] is not None, done.stderr[-2000:]
     assert "rank 0 of 2 (gloo)" in record["error"]
@@ -226,7 +207,7 @@ def test_settings_that_differ_between_processes_are_refused(tmp_path):
         capture_output=True,
         text=True,
         timeout=240,
-        env=ENV,
+        env=TORCHRUN_ENV,
     )
     assert done.returncode != 0
     assert "rank 1 was started with other settings than rank 0 (recipe.lr" in done.stderr

@@ -7,11 +7,11 @@ import math
 import os
 import signal
 import threading
-from typing import Any
 
 import optuna
 import pytest
 import torch
+from _tiny_search import TINY_STEPS, search_journal, tiny_config
 from optuna.trial import TrialState
 
 from optuna_isnas.sampler import DEFAULT_EPSILONS
@@ -25,32 +25,11 @@ from optuna_isnas.search import (
 )
 from optuna_isnas.search.storage import summary_name
 
-STEPS = 3  # per epoch
+STEPS = TINY_STEPS
 
 
 def tiny(tmp_path, name="run", **overrides) -> SearchConfig:
-    """Digits + chain space, 2 epochs of 3 steps, 16-image minibatches, 1 CPU thread."""
-    settings: dict[str, Any] = dict(
-        dataset="digits",
-        space="chain",
-        epochs=2,
-        batch_size=16,
-        max_steps_per_epoch=STEPS,
-        train_subset=300,
-        val_subset=120,
-        device="cpu",
-        threads=1,
-        progress=False,
-        out=str(tmp_path / name),
-    )
-    settings.update(overrides)
-    return SearchConfig(**settings)
-
-
-def journal(out) -> optuna.storages.JournalStorage:
-    return optuna.storages.JournalStorage(
-        optuna.storages.journal.JournalFileBackend(str(out / "search.journal"))
-    )
+    return tiny_config(tmp_path / name, **overrides)
 
 
 def trial_record(study: optuna.Study) -> list[tuple]:
@@ -125,7 +104,7 @@ def test_end_to_end_isnas_writes_architectures_and_summary(tmp_path):
     assert trial_front <= set(rescored)
 
     summary = optuna.load_study(
-        study_name=summary_name("digits-chain"), storage=journal(tmp_path / "run")
+        study_name=summary_name("digits-chain"), storage=search_journal(tmp_path / "run")
     )
     assert summary.metric_names == ["accuracy", "params"]
     assert [d.name for d in summary.directions] == ["MAXIMIZE", "MINIMIZE"]
@@ -255,7 +234,7 @@ def test_resume_after_ctrl_c_equals_uninterrupted_run(tmp_path, sampler, stop):
         run_search(config, step_callback=_interrupt_at(stop))
     assert info.value.checkpoint == str(tmp_path / "resumed" / "checkpoint.pt")
     interrupted = optuna.load_study(
-        study_name="digits-chain", storage=journal(tmp_path / "resumed")
+        study_name="digits-chain", storage=search_journal(tmp_path / "resumed")
     )
     assert (
         len(interrupted.trials) == stop * 8

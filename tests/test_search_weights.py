@@ -7,7 +7,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ import numpy as np
 import optuna
 import pytest
 import torch
+from _tiny_search import DDP_SCRIPT, TORCHRUN, TORCHRUN_ENV, search_journal, tiny_settings
 
 from optuna_isnas.cli import main
 from optuna_isnas.compare import CompareConfig
@@ -35,28 +35,16 @@ STEPS = 2  # training minibatches per epoch
 GENERATION = 8  # K = 4 x lambda = 2
 
 
-def tiny_settings(out: Path, **overrides: Any) -> dict[str, Any]:
-    """The tiny search's settings as plain data (what the torchrun script receives as JSON)."""
-    settings: dict[str, Any] = dict(
-        dataset="digits",
-        space="chain",
-        space_options={"width": 4},
-        epochs=2,
-        batch_size=16,
-        max_steps_per_epoch=STEPS,
-        train_subset=200,
-        val_subset=80,
-        device="cpu",
-        threads=1,
-        progress=False,
-        out=str(out),
-    )
-    settings.update(overrides)
-    return settings
-
-
 def tiny(tmp_path: Path, name: str = "run", **overrides: Any) -> SearchConfig:
-    return SearchConfig(**tiny_settings(tmp_path / name, **overrides))
+    return SearchConfig(**settings(tmp_path / name, **overrides))
+
+
+def settings(out: Path, **overrides: Any) -> dict[str, Any]:
+    """A narrower, shorter tiny search (width 4, 200 + 80 examples, 2 steps per epoch)."""
+    smaller = dict(
+        space_options={"width": 4}, max_steps_per_epoch=STEPS, train_subset=200, val_subset=80
+    )
+    return tiny_settings(out, **{**smaller, **overrides})
 
 
 def chain(width: int = 2):
@@ -242,22 +230,17 @@ def test_cli_flags_parse_and_bad_values_are_one_error_line(capsys, tmp_path):
 
 
 # ------------------------------------------------------------------------------ data-parallel
-SCRIPT = Path(__file__).with_name("_ddp_script.py")
-TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
 
 
 def test_two_processes_train_the_same_plan(tmp_path):
     out = tmp_path / "ddp"
-    settings = tiny_settings(out, epochs=1)
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    if os.path.isdir("/sys/class/net/lo"):
-        env.setdefault("GLOO_SOCKET_IFNAME", "lo")
+    config = settings(out, epochs=1)
     done = subprocess.run(
-        [*TORCHRUN, str(SCRIPT), "search", str(tmp_path), json.dumps(settings)],
+        [*TORCHRUN, str(DDP_SCRIPT), "search", str(tmp_path), json.dumps(config)],
         capture_output=True,
         text=True,
         timeout=240,
-        env=env,
+        env=TORCHRUN_ENV,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     main_rank, other = (json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(2))
@@ -268,9 +251,7 @@ def test_two_processes_train_the_same_plan(tmp_path):
     assert len(main_rank["seen"]) == steps * (GENERATION + 4)
     study = optuna.load_study(
         study_name="digits-chain",
-        storage=optuna.storages.JournalStorage(
-            optuna.storages.journal.JournalFileBackend(str(out / "search.journal"))
-        ),
+        storage=search_journal(out),
     )
     trials = study.get_trials(deepcopy=False)
     assert len(trials) == steps * GENERATION
