@@ -6,10 +6,15 @@ importance weights (``optuna_isnas.core.importance.mixture_log_weights``, as ``c
 it) with weights that are 1 for a distribution's own samples and 0 for the others', so it shows
 what the importance-sampled update adds. ``toy_convergence.py`` and ``nb201.py --variant own``
 use it; tests check that it equals K separate ASNG runs.
+
+``unused_parameters(mode)``: the data-parallel search's trainer syncs gradients with
+``GradientSync(..., unused=mode)`` instead of the default ``"find"`` (``bench_distributed.py``
+times ``"zero"`` against it).
 """
 
 from __future__ import annotations
 
+import functools
 from contextlib import AbstractContextManager
 from unittest import mock
 
@@ -35,3 +40,12 @@ def own_weighting() -> AbstractContextManager[object]:
     """Within the block, every ``ISNAS`` update (and so every ``ISNASSampler``) uses
     ``own_sample_log_weights`` instead of the mixture weights."""
     return mock.patch(f"{isnas.__name__}.mixture_log_weights", own_sample_log_weights)
+
+
+def unused_parameters(mode: str) -> AbstractContextManager[object]:
+    """Within the block, the trainers built (``search.step.OneShotTrainer``) hand the parameters
+    a step leaves unused to DDP as ``mode`` (``training.distributed.UNUSED_HANDLING``)."""
+    from optuna_isnas.search import step
+    from optuna_isnas.training.distributed import GradientSync
+
+    return mock.patch(f"{step.__name__}.GradientSync", functools.partial(GradientSync, unused=mode))

@@ -41,6 +41,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from _ablations import unused_parameters
+
 CONFIGS: dict[str, dict[str, Any]] = {
     "1 proc": {"procs": 0, "threads": 1},
     "1 proc 2 threads": {"procs": 0, "threads": 2},
@@ -78,7 +82,8 @@ def worker(args: argparse.Namespace) -> None:
         )
         storage = optuna.storages.InMemoryStorage()
         with open_session(config, storage=storage, group=group) as session:
-            trainer = OneShotTrainer(session, unused=args.unused)
+            with unused_parameters(args.unused):
+                trainer = OneShotTrainer(session)
             flush_s = [0.0]
             if trainer.sync is not None:
                 flush = trainer.sync.all_reduce_gradients
@@ -141,7 +146,8 @@ def overhead_worker(args: argparse.Namespace) -> None:
                     group=None if name == "plain" else group,
                 )
             )
-            trainers[name] = OneShotTrainer(session, unused=name if name != "plain" else "find")
+            with unused_parameters(name if name != "plain" else "find"):
+                trainers[name] = OneShotTrainer(session)
             for _ in range(args.warmup):
                 trainers[name].step()
         times: dict[str, list[float]] = {name: [] for name in trainers}

@@ -73,13 +73,9 @@ class OneShotTrainer:
     Args:
         session: The search's parts.
         loss_hook: Applied to every minibatch loss (compute accounting, tests, regularisers).
-        unused: Data-parallel searches: how the parameters a step leaves unused are handled
-            (``training.distributed.UNUSED_HANDLING``; the same gradients either way).
     """
 
-    def __init__(
-        self, session: SearchSession, loss_hook: LossHook | None = None, unused: str = "find"
-    ) -> None:
+    def __init__(self, session: SearchSession, loss_hook: LossHook | None = None) -> None:
         recipe = session.config.training
         self.session = session
         self.loss_hook = loss_hook
@@ -88,7 +84,7 @@ class OneShotTrainer:
         self.scaler = session.precision.grad_scaler()
         self.global_step = 0
         group = session.group
-        self.sync = GradientSync(session.supernet, group, unused) if group is not None else None
+        self.sync = GradientSync(session.supernet, group) if group is not None else None
         self.coordinator = Coordinator(group, session.space) if group is not None else None
         if self.coordinator is not None:
             # from here on the others wait for rank 0's first message (the first architectures)
