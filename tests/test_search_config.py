@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from optuna_isnas.compare.config import default_epsilons
 from optuna_isnas.sampler import DEFAULT_EPSILONS
 from optuna_isnas.search import SearchConfig, SearchError, TrainingRecipe
-from optuna_isnas.search.samplers import default_epsilons, num_distributions
+from optuna_isnas.search.samplers import num_distributions
 
 
 def test_settings_differences_and_round_trip():

@@ -15,12 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from optuna_isnas.compare.records import Job
 from optuna_isnas.errors import SettingsError
 from optuna_isnas.flags import ParseError, flag, integer, integers, names, number, numbers, setting
 from optuna_isnas.sampler import DEFAULT_EPSILONS
 from optuna_isnas.search.config import SAMPLER_NAMES, SearchConfig
-from optuna_isnas.search.samplers import tradeoff_epsilons
+from optuna_isnas.search.samplers import num_distributions
 
 METHODS: tuple[str, ...] = ("isnas", "separate", *(n for n in SAMPLER_NAMES if n != "isnas"))
 """IS-NAS, K separate single-eps IS-NAS searches, and every other sampler a search builds."""
@@ -235,8 +237,9 @@ class CompareConfig:
 
     @property
     def epsilons(self) -> tuple[float, ...]:
-        """IS-NAS's tradeoffs (the separate searches use one each)."""
-        return tradeoff_epsilons(self.search)
+        """IS-NAS's tradeoffs (the separate searches use one each): those given, else
+        :func:`default_epsilons` of K."""
+        return self.search.epsilons or default_epsilons(num_distributions(self.search))
 
     @property
     def k(self) -> int:
@@ -356,3 +359,17 @@ class CompareConfig:
     def from_dict(cls, data: dict[str, Any]) -> CompareConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def default_epsilons(k: int) -> tuple[float, ...]:
+    """The K trade-offs of the paper's fixed-eps baseline that compare runs: 0 ("accuracy only"), then geometric between ISNASSampler's smallest and largest
+    positive defaults (for the default K this is ``DEFAULT_EPSILONS`` itself)."""
+    if k == len(DEFAULT_EPSILONS):
+        return tuple(DEFAULT_EPSILONS)
+    positive = [e for e in DEFAULT_EPSILONS if e > 0]
+    low, high = min(positive), max(positive)
+    if k == 1:
+        return (0.0,)
+    if k == 2:
+        return (0.0, round(float(np.sqrt(low * high)), 3))
+    return (0.0, *(round(float(e), 3) for e in np.geomspace(low, high, k - 1)))

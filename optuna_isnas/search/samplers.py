@@ -14,7 +14,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-import numpy as np
 import optuna
 
 from optuna_isnas.search.config import SAMPLER_NAMES, SearchConfig
@@ -202,22 +201,6 @@ def check_budgets(budgets: Sequence[float], space: SearchSpace) -> None:
         )
 
 
-def default_epsilons(k: int) -> tuple[float, ...]:
-    """K tradeoffs: 0 ("accuracy only"), then geometric between ISNASSampler's smallest and largest
-    positive defaults (for the default K this is ``DEFAULT_EPSILONS`` itself)."""
-    from optuna_isnas.sampler import DEFAULT_EPSILONS
-
-    if k == len(DEFAULT_EPSILONS):
-        return tuple(DEFAULT_EPSILONS)
-    positive = [e for e in DEFAULT_EPSILONS if e > 0]
-    low, high = min(positive), max(positive)
-    if k == 1:
-        return (0.0,)
-    if k == 2:
-        return (0.0, round(float(np.sqrt(low * high)), 3))
-    return (0.0, *(round(float(e), 3) for e in np.geomspace(low, high, k - 1)))
-
-
 def num_distributions(config: SearchConfig) -> int:
     """K: the number of epsilons or budgets given, else ``num_distributions``, else the default."""
     from optuna_isnas.sampler import DEFAULT_N_DISTRIBUTIONS
@@ -226,11 +209,6 @@ def num_distributions(config: SearchConfig) -> int:
         if given is not None:
             return len(given)
     return config.num_distributions or DEFAULT_N_DISTRIBUTIONS
-
-
-def tradeoff_epsilons(config: SearchConfig) -> tuple[float, ...]:
-    """The epsilons of a trade-off search: those given, else the default family of K."""
-    return config.epsilons or default_epsilons(num_distributions(config))
 
 
 def generation_size(sampler: object, config: SearchConfig) -> int:
