@@ -12,6 +12,7 @@ import pytest
 from optuna_isnas.cli import main
 from optuna_isnas.compare import CompareConfig, CompareError, compare
 from optuna_isnas.compare.runner import Job, plan_jobs, run_job, space_for
+from optuna_isnas.compare.scoring import AXES, Axis
 
 
 def cli_main(argv):
@@ -106,7 +107,7 @@ def test_retrained_subset_has_test_scores(result):
     k = result.config.k
     for seeds in result.scores.values():
         s = seeds[0]
-        linear, log = (result.reference.family(s.returned, k, axis) for axis in ("linear", "log"))
+        linear, log = (result.reference.family(s.returned, k, axis) for axis in AXES)
         keys = {tuple(sorted(e.architecture.items())) for e in linear + log}
         # exactly the family (union of its two cuts) was retrained, each architecture once
         assert sorted(tuple(sorted(e.architecture.items())) for e in s.retrained) == sorted(keys)
@@ -118,7 +119,7 @@ def test_retrained_subset_has_test_scores(result):
 
         assert s.test_hv == pytest.approx(result.reference.hypervolume(tested(linear, s.retrained)))
         assert s.test_hv_log == pytest.approx(
-            result.reference.hypervolume(tested(log, s.retrained), "log")
+            result.reference.hypervolume(tested(log, s.retrained), Axis.LOG)
         )
         assert 0.0 < s.test_hv_log <= 1.0 and 0.0 < s.test_hv <= 1.0
     # IS-NAS's family is all it returns, dominated members included
@@ -137,8 +138,8 @@ def test_log_axis_scores_and_their_reference_are_stated(result):
     assert reference.smallest == smallest_params(space) < reference.params
     for seeds in result.scores.values():
         s = seeds[0]
-        family = reference.family(s.returned, result.config.k, "log")
-        assert s.hv_best_k_log == pytest.approx(reference.hypervolume(family, "log"))
+        family = reference.family(s.returned, result.config.k, Axis.LOG)
+        assert s.hv_best_k_log == pytest.approx(reference.hypervolume(family, Axis.LOG))
         assert 0.0 < s.hv_best_k_log <= s.hv_log <= 1.0
         assert all(e.params >= reference.smallest for e in s.returned)
     assert f"log10({reference.smallest:,.0f}) (the smallest child) = 0" in result.table

@@ -159,36 +159,36 @@ def test_log_hypervolume_never_drops_when_a_point_is_added(points, extra):
 )
 def test_best_k_on_the_log_axis_is_optimal_on_that_axis(points, k):
     from optuna_isnas.compare.records import Scored
-    from optuna_isnas.compare.scoring import Reference
+    from optuna_isnas.compare.scoring import Axis, Reference
 
     reference = Reference(error=1.0, params=TOP, smallest=SMALLEST)
     entries = [Scored({"i": str(i)}, int(p), e) for i, (e, p) in enumerate(points)]
-    chosen = reference.best_k(entries, k, "log")
+    chosen = reference.best_k(entries, k, Axis.LOG)
     best = max(
-        reference.hypervolume(list(combo), "log")
+        reference.hypervolume(list(combo), Axis.LOG)
         for r in range(1, min(k, len(entries)) + 1)
         for combo in itertools.combinations(entries, r)
     )
     assert len(chosen) <= k
-    assert reference.hypervolume(chosen, "log") == pytest.approx(best, abs=1e-12)
+    assert reference.hypervolume(chosen, Axis.LOG) == pytest.approx(best, abs=1e-12)
 
 
 def test_the_log_cut_keeps_small_models_the_linear_cut_drops():
     from optuna_isnas.compare.records import Scored
-    from optuna_isnas.compare.scoring import Reference
+    from optuna_isnas.compare.scoring import Axis, Reference
 
     reference = Reference(error=1.0, params=TOP, smallest=SMALLEST)
     big = [Scored({"a": "big1"}, 60_000, 0.02), Scored({"a": "big2"}, 20_000, 0.08)]
     small = [Scored({"a": "small"}, 20, 0.95)]
     linear = {e.architecture["a"] for e in reference.best_k(big + small, 2, "linear")}
-    log = {e.architecture["a"] for e in reference.best_k(big + small, 2, "log")}
+    log = {e.architecture["a"] for e in reference.best_k(big + small, 2, Axis.LOG)}
     assert linear == {"big1", "big2"}  # 0.760 against 0.746 with the small one
     assert "small" in log  # 0.198 against 0.164: 20 params sit at 0.08 of the axis
 
 
 def test_a_family_is_the_whole_returned_set_up_to_k_distinct_else_its_best_k():
     from optuna_isnas.compare.records import Scored
-    from optuna_isnas.compare.scoring import Reference
+    from optuna_isnas.compare.scoring import Axis, Reference
 
     reference = Reference(error=1.0, params=TOP, smallest=SMALLEST)
     a, b = Scored({"a": "a"}, 1000, 0.1), Scored({"a": "b"}, 2000, 0.2)  # b is dominated
@@ -198,7 +198,7 @@ def test_a_family_is_the_whole_returned_set_up_to_k_distinct_else_its_best_k():
     ]  # kept, deduplicated
     many = [Scored({"a": str(i)}, 100 * (i + 1), 0.5 - 0.05 * i) for i in range(6)]
     assert len(reference.family(many, 3)) == 3
-    assert reference.family(many, 3, "log") == reference.best_k(many, 3, "log")
+    assert reference.family(many, 3, Axis.LOG) == reference.best_k(many, 3, Axis.LOG)
     assert reference.hypervolume(reference.family(many, 3)) == pytest.approx(
         reference.hypervolume(reference.best_k(many, 3))
     )

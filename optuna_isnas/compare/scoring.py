@@ -24,6 +24,7 @@ import statistics
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 import numpy as np
 
@@ -44,8 +45,15 @@ def variant_title(variant: str) -> str:
     return f"{METHOD_TITLES.get(parsed.method, parsed.method)} @ {parsed.multiplier:g}x"
 
 
-AXES = ("linear", "log")
-"""The parameter axis of a hypervolume: linear (params / reference params) or log (see Reference)."""
+class Axis(StrEnum):
+    """The parameter axis of a hypervolume: linear (params / reference params) or log (see
+    Reference)."""
+
+    LINEAR = "linear"
+    LOG = "log"
+
+
+AXES = tuple(Axis)
 
 
 @dataclass(frozen=True)
@@ -61,20 +69,18 @@ class Reference:
     params: float
     smallest: float
 
-    def points(self, entries: Sequence[Scored], axis: str = "linear") -> np.ndarray:
+    def points(self, entries: Sequence[Scored], axis: Axis = Axis.LINEAR) -> np.ndarray:
         """``(error, parameter axis)`` of the entries (all must have a finite error)."""
         raw = [(e.error, float(e.params)) for e in entries]
-        if axis == "log":
+        if Axis(axis) is Axis.LOG:
             return log_points(raw, self.smallest, self.params)
-        if axis != "linear":
-            raise ValueError(f"unknown axis {axis!r}; choose one of {', '.join(AXES)}")
         return np.asarray([(e, p / self.params) for e, p in raw], dtype=float).reshape(-1, 2)
 
-    def hypervolume(self, entries: Sequence[Scored], axis: str = "linear") -> float:
+    def hypervolume(self, entries: Sequence[Scored], axis: Axis = Axis.LINEAR) -> float:
         usable = [e for e in entries if math.isfinite(e.error)]
         return hypervolume(self.points(usable, axis), (self.error, 1.0))
 
-    def best_k(self, entries: Sequence[Scored], k: int, axis: str = "linear") -> list[Scored]:
+    def best_k(self, entries: Sequence[Scored], k: int, axis: Axis = Axis.LINEAR) -> list[Scored]:
         """The at most ``k`` entries of largest hypervolume on ``axis`` (what a user keeping K
         models would keep), largest first."""
         usable = [e for e in entries if math.isfinite(e.error)]
@@ -83,7 +89,7 @@ class Reference:
         chosen = best_subset(self.points(usable, axis), k, (self.error, 1.0))
         return sorted((usable[i] for i in chosen), key=lambda e: -e.params)
 
-    def family(self, entries: Sequence[Scored], k: int, axis: str = "linear") -> list[Scored]:
+    def family(self, entries: Sequence[Scored], k: int, axis: Axis = Axis.LINEAR) -> list[Scored]:
         """What a user deploys from a returned set: all of it (distinct architectures) when it
         has at most ``k``, else its best ``k`` by hypervolume on ``axis``. One rule for every
         method; the family's hypervolume equals :meth:`best_k`'s."""
@@ -154,8 +160,8 @@ def merge_seed(
         wall_s=sum(r.wall_s for r in records),
         hv=reference.hypervolume(returned),
         hv_best_k=reference.hypervolume(reference.family(returned, k)),
-        hv_log=reference.hypervolume(returned, "log"),
-        hv_best_k_log=reference.hypervolume(reference.family(returned, k, "log"), "log"),
+        hv_log=reference.hypervolume(returned, Axis.LOG),
+        hv_best_k_log=reference.hypervolume(reference.family(returned, k, Axis.LOG), Axis.LOG),
         trace=trace,
     )
 
