@@ -37,7 +37,8 @@ PROBLEMS = {  # name: (D, C, slope)
 
 
 class Problem:
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, blocks_only: bool = False) -> None:
+        self.blocks_only = blocks_only
         d, c, slope = PROBLEMS[name]
         rng = np.random.default_rng(sum(map(ord, name)))  # fixed per problem
         self.d, self.c, self.slope = d, c, slope
@@ -58,6 +59,8 @@ class Problem:
 
     def objective(self, trial: optuna.Trial) -> float:
         ops = [trial.suggest_categorical(f"b{i}", list(range(self.c))) for i in range(self.d)]
+        if self.blocks_only:  # ASNG-NAS's setting: the categorical part alone
+            return float(np.mean([self.pen[i, o] for i, o in enumerate(ops)]))
         depth = trial.suggest_int("depth", 1, 12)
         lr = trial.suggest_float("lr", 1e-5, 1e-1, log=True)
         wd = trial.suggest_float("wd", 0.0, 0.3)
@@ -69,6 +72,9 @@ def run_optuna(problem: Problem, method: str, n: int, seed: int) -> list[float]:
 
     samplers = {
         "isnas": lambda: ISNASSampler(seed=seed),
+        # fixed lambda instead of the default rule (4 + floor(3 ln n) for n parameters)
+        "isnas_l2": lambda: ISNASSampler(seed=seed, samples_per_distribution=2),
+        "isnas_l4": lambda: ISNASSampler(seed=seed, samples_per_distribution=4),
         "tpe": lambda: optuna.samplers.TPESampler(seed=seed),
         "random": lambda: optuna.samplers.RandomSampler(seed=seed),
     }
@@ -109,13 +115,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--methods", nargs="+", default=["isnas", "tpe", "random", "catcma"])
     parser.add_argument("--problems", nargs="+", default=list(PROBLEMS))
     parser.add_argument("--out", type=Path)
+    parser.add_argument(
+        "--blocks-only", action="store_true", help="the categorical blocks alone (no CatCMA)"
+    )
     args = parser.parse_args(argv)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     n_max = max(args.trials)
     rows: list[dict[str, Any]] = []
     started = time.time()
     for name in args.problems:
-        problem = Problem(name)
+        problem = Problem(name, args.blocks_only)
         for method in args.methods:
             for seed in range(args.seeds):
                 t0 = time.process_time()

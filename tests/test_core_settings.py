@@ -8,8 +8,8 @@ import pytest
 
 from optuna_isnas.sampler._settings import (
     SAMPLES_PER_DISTRIBUTION,
-    SINGLE_OBJECTIVE_SAMPLES,
     CoreSettings,
+    single_objective_samples,
 )
 
 
@@ -32,14 +32,21 @@ def settings(**overrides: Any) -> CoreSettings:
     return CoreSettings.from_arguments(**arguments)
 
 
-def test_lambda_defaults_to_4_for_two_objectives_and_to_asng_nas_2_for_one() -> None:
-    assert (SAMPLES_PER_DISTRIBUTION, SINGLE_OBJECTIVE_SAMPLES) == (4, 2)
+def test_lambda_defaults_to_4_for_two_objectives_and_to_cma_es_population_for_one() -> None:
+    assert SAMPLES_PER_DISTRIBUTION == 4
+    # 4 + floor(3 ln n): CMA-ES's population for n modelled parameters
+    assert [single_objective_samples(n) for n in (1, 2, 3, 7, 8, 15, 100)] == [
+        4, 6, 7, 9, 10, 12, 17,
+    ]  # fmt: skip
     s = settings()
     two = s.build([3, 3], 0, n_objectives=2)
-    one = s.build([3, 3], 0, n_objectives=1)
     assert (two.n_distributions, two.lam, two.generation_size) == (4, 4, 16)
-    assert (one.n_distributions, one.lam) == (1, 2)
     assert s.n_distributions * s.samples_per_distribution == 16
+    one = s.build([3, 3], 0, n_objectives=1)
+    assert (one.n_distributions, one.lam) == (1, 6)
+    # numeric parameters count; a categorical of one choice (a float-only study's stand-in) not
+    assert s.build([3, 3], 0, n_objectives=1, numeric_cells=[0, 8]).lam == 8
+    assert s.build([1], 0, n_objectives=1, numeric_cells=[0]).lam == 4
     for mode in ({"epsilons": [0.0, 1.0]}, {"complexity_budgets": [1.0, 2.0, 3.0]}):
         assert settings(**mode).build([3], 0, n_objectives=2).lam == 4
 

@@ -122,7 +122,8 @@ class ISNASSampler(BaseSampler):
         samples_per_distribution: ``lambda``, trials each distribution draws per
             generation. None (default): 4 in a two-objective study (each distribution of
             a spread-out family learns mostly from its own samples; docs/algorithm.md,
-            "lambda"), ASNG-NAS's 2 in a single-objective one.
+            "lambda"); in a single-objective study CMA-ES's population for its n modelled
+            parameters, ``4 + floor(3 ln n)`` (``single_objective_samples``).
         alpha: ASNG's step-size adaptation threshold (default 1.5).
         init_delta: ASNG's initial trust-region radius (default 1.0).
         family: how the K distributions spread when neither ``epsilons`` nor

@@ -7,6 +7,7 @@ the core optimizer from it (for the study's number of objectives).
 
 from __future__ import annotations
 
+import math
 import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,14 +18,24 @@ from optuna_isnas.core.archive import DEFAULT_SIZE
 
 #: K of the default family (docs/algorithm.md, "The hypervolume family").
 DEFAULT_N_DISTRIBUTIONS = 4
-#: lambda (samples per distribution and generation) when none is given: ASNG-NAS's 2 for a
-#: single-objective study (one distribution, plain ASNG), 4 for two objectives. Once the K
-#: distributions have spread over sizes each learns mostly from its own samples (measured:
-#: effective sample size about lambda of the K * lambda pooled ones late in a search), and 4
-#: is the smallest lambda whose own ranking has a sample in each outer quartile of the
-#: utility (docs/algorithm.md, "lambda").
-SINGLE_OBJECTIVE_SAMPLES = 2
+#: lambda (samples per distribution and generation) of a two-objective study when none is
+#: given. Once the K distributions have spread over sizes each learns mostly from its own
+#: samples (measured: effective sample size about lambda of the K * lambda pooled ones late in
+#: a search), and 4 is the smallest lambda whose own ranking has a sample in each outer
+#: quartile of the utility (docs/algorithm.md, "lambda").
 SAMPLES_PER_DISTRIBUTION = 4
+
+
+def single_objective_samples(n_parameters: int) -> int:
+    """lambda of a single-objective study (one distribution, plain ASNG) when none is given:
+    CMA-ES's population size ``4 + floor(3 ln n)`` for ``n`` modelled parameters (Hansen, "The
+    CMA Evolution Strategy: A Tutorial", 2016), 4 for one parameter, 10 for eight. One
+    distribution has no other distributions' samples to learn from, and a Gaussian over a
+    valley (a depth and the learning rate that goes with it) needs more than ASNG-NAS's 2
+    samples per step to be ranked (docs/algorithm.md, "lambda")."""
+    return 4 + math.floor(3 * math.log(max(n_parameters, 1)))
+
+
 #: Trade-offs of the paper's fixed-eps mode when K is known but no epsilons are given
 #: (docs/algorithm.md section 3); ``ISNASSampler(epsilons=DEFAULT_EPSILONS)``.
 DEFAULT_EPSILONS: tuple[float, ...] = (0.0, 1.0, 3.0, 9.0)
@@ -68,7 +79,7 @@ class CoreSettings:
     log_complexity: bool
     reference_point: tuple[float, float] | None
     samples_per_distribution: int
-    single_objective_samples: int
+    single_objective_samples: int | None  # None: single_objective_samples(n) at build
     alpha: float
     init_delta: float
     loss_scale: float | None
@@ -140,7 +151,7 @@ class CoreSettings:
                 "epsilons nor complexity_budgets is given; drop them, or drop those."
             )
         if samples_per_distribution is None:
-            lam, lam_single = SAMPLES_PER_DISTRIBUTION, SINGLE_OBJECTIVE_SAMPLES
+            lam, lam_single = SAMPLES_PER_DISTRIBUTION, None
         else:
             lam = lam_single = _integer("samples_per_distribution", samples_per_distribution, 1)
         settings = cls(
@@ -184,10 +195,13 @@ class CoreSettings:
         is -1 when the first objective is maximised: the core minimises ``-value``, so a
         reference point given in the study's own units (an accuracy) is turned the same way.
         """
+        if n_objectives == 1:
+            modelled = sum(c > 1 for c in n_choices) + len(numeric_cells)
+            lam = self.single_objective_samples or single_objective_samples(modelled)
+        else:
+            lam = self.samples_per_distribution
         common: dict[str, Any] = {
-            "samples_per_distribution": self.single_objective_samples
-            if n_objectives == 1
-            else self.samples_per_distribution,
+            "samples_per_distribution": lam,
             "alpha": self.alpha,
             "init_delta": self.init_delta,
             "loss_scale": self.loss_scale,
@@ -222,7 +236,7 @@ __all__ = [
     "DEFAULT_N_DISTRIBUTIONS",
     "FAMILIES",
     "SAMPLES_PER_DISTRIBUTION",
-    "SINGLE_OBJECTIVE_SAMPLES",
     "CoreSettings",
+    "single_objective_samples",
 ]
 DEFAULT_ARCHIVE_SIZE = DEFAULT_SIZE
