@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from optuna_isnas.compare.config import default_epsilons
@@ -251,3 +253,29 @@ def test_train_archs_words_become_their_enum_and_round_trip():
     assert data["train_archs"] == "auto" and type(data["train_archs"]) is str
     assert SearchConfig.from_dict(data).train_archs is TrainArchs.AUTO
     assert SearchConfig.from_dict({**data, "train_archs": 3}).train_archs == 3
+
+
+def test_the_search_builds_the_isnas_sampler_a_python_user_gets_but_for_lambda():
+    """One default per setting: ``optuna-isnas search`` (a default SearchConfig) builds the
+    ISNASSampler that ``ISNASSampler()`` is (K, family, axis, reference point, archive, ASNG's
+    constants), except lambda, the loop's unit of compute (2; the sampler alone takes 4)."""
+    from optuna_isnas import ISNASSampler
+    from optuna_isnas.sampler._settings import SAMPLES_PER_DISTRIBUTION
+    from optuna_isnas.search.config import SEARCH_SAMPLES_PER_DISTRIBUTION
+    from optuna_isnas.search.samplers import make_sampler
+    from optuna_isnas.spaces import get_space
+
+    space = get_space("chain", in_channels=1, num_classes=10, image_size=8)
+    built = make_sampler(SearchConfig(), space)
+    assert isinstance(built, ISNASSampler)
+    python_user = ISNASSampler(complexity_fn=space.n_params)
+    assert (SEARCH_SAMPLES_PER_DISTRIBUTION, SAMPLES_PER_DISTRIBUTION) == (2, 4)
+    assert built._settings.samples_per_distribution == SEARCH_SAMPLES_PER_DISTRIBUTION
+    assert (
+        dataclasses.replace(
+            built._settings,
+            samples_per_distribution=SAMPLES_PER_DISTRIBUTION,
+            single_objective_samples=None,
+        )
+        == python_user._settings
+    )

@@ -96,12 +96,14 @@ RESERVED_OPTIONS = frozenset(
 ``sampler_options``."""
 
 SEARCH_SAMPLES_PER_DISTRIBUTION = 2
-"""lambda of a one-shot search (``--lambda``; ``ISNASSampler`` built alone takes 4). In the loop
-lambda is every method's unit of compute (a step asks and scores K x lambda architectures, and
-NSGA-II's population is K x lambda), and measured, lambda = 4 there did not close the gap to
-NSGA-II and TPE, which gain as much from the doubled search (docs/benchmarks.md, "Ablation,
-lambda = 4 in the loop"); 2 also keeps the K separate single-eps ASNG searches (ASNG-NAS's
-lambda = 2) IS-NAS's exact baseline."""
+"""lambda of a one-shot search (``--lambda``), the one setting whose default differs from
+``ISNASSampler``'s (4; every other default is the sampler's, tests/test_search_config.py). In the
+loop lambda is every method's unit of compute: a step asks and scores K x lambda architectures,
+NSGA-II's population is K x lambda, and an epoch's compute grows with it. Measured, lambda = 4
+there did not close the gap to NSGA-II and TPE, which gain as much from the doubled compute
+(docs/benchmarks.md, "Ablation, lambda = 4 in the loop"); 2 also keeps the K separate single-eps
+ASNG searches (ASNG-NAS's lambda = 2) IS-NAS's exact baseline. For the sampler alone 4 is better
+than 2 (docs/benchmarks.md, "lambda, re-measured")."""
 
 MOVABLE_FIELDS = frozenset({"device"})
 """Settings that change the arithmetic but may change between a search and its resumption
