@@ -149,6 +149,11 @@ def uncrowded_improvement(
     right = np.concatenate([x[:, 1:], np.full((len(cand), 1), rx)], axis=1)
     covered = ((right - x) * (ry - y)).sum(axis=1)
     gain = (rx - px[:, 0]) * (ry - py[:, 0]) - covered
+    # A candidate that a point of the front weakly dominates adds exactly nothing; the
+    # subtraction above leaves rounding residue (1e-16) there, which would break the exact ties
+    # the rankings rely on.
+    weak = (front[None, :, :] <= cand[:, None, :]).all(axis=2).any(axis=1)
+    gain = np.where(weak, 0.0, gain)
     out: np.ndarray = np.where(distance > 0, -distance, np.maximum(gain, 0.0))
     return out
 
