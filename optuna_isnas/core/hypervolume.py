@@ -152,7 +152,7 @@ def uncrowded_improvement(
     # A candidate that a point of the front weakly dominates adds exactly nothing; the
     # subtraction above leaves rounding residue (1e-16) there, which would break the exact ties
     # the rankings rely on.
-    weak = (front[None, :, :] <= cand[:, None, :]).all(axis=2).any(axis=1)
+    weak = np.any(np.all(front[None, :, :] <= cand[:, None, :], axis=2), axis=1)
     gain = np.where(weak, 0.0, gain)
     out: np.ndarray = np.where(distance > 0, -distance, np.maximum(gain, 0.0))
     return out

@@ -168,6 +168,10 @@ def _process_group(config: SearchConfig) -> Iterator[ProcessGroup | None]:
     try:
         group.check_same(settings, "settings")
         yield group
+        # only after a search that ended well on this process: every process has received rank
+        # 0's last message before any leaves (gloo aborts a process that destroys the group while
+        # a peer still reads from it)
+        group.barrier("leaving the process group")
     finally:
         group.close()
 
