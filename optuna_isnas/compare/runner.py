@@ -185,8 +185,8 @@ def run_job(job: Job, config: CompareConfig) -> SearchRecord:
     counter.count.eval_examples += result.selection.evaluated_examples
     recorder.trace.append(TracePoint(session.total_steps, counter.count.total, final))
     if not dashboard:
-        for name in ("pareto.html", "checkpoint.pt"):
-            (session.out / name).unlink(missing_ok=True)
+        for path in (result.plot_path, result.checkpoint_path):
+            path.unlink(missing_ok=True)
     return SearchRecord(
         job=job,
         epsilons=(

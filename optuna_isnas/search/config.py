@@ -525,7 +525,7 @@ class SearchConfig:
             self.objective = Objective(self.objective)
         if self.weight_gradient in tuple(WeightGradient):
             self.weight_gradient = WeightGradient(self.weight_gradient)
-        if isinstance(self.train_archs, str) and self.train_archs in tuple(TrainArchs):
+        if self.train_archs in tuple(TrainArchs):
             self.train_archs = TrainArchs(self.train_archs)
         if isinstance(self.sandwich, str) and self.sandwich in SANDWICH_WORDS:
             self.sandwich = SANDWICH_WORDS[self.sandwich]
