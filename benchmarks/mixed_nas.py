@@ -566,6 +566,8 @@ def run_one(task: dict[str, Any]) -> dict[str, Any]:
 
     if kwargs.get("reference_point") == "problem":
         kwargs["reference_point"] = [float(ref[0]), float(10.0 ** ref[1])]
+    if kwargs.get("n_trials") == "trials":  # the study's own length (finalists re-evaluated)
+        kwargs["n_trials"] = n_trials
     sampler = make_sampler(task["base"], kwargs, seed)
     study = optuna.create_study(directions=["minimize", "minimize"], sampler=sampler)
     t0 = time.perf_counter()
@@ -873,8 +875,11 @@ def main(argv: list[str] | None = None) -> None:
             raise SystemExit(f"unknown method {m!r}")
     for v in args.variant:
         name, given = sn._parse_variant(v)
+        probe = dict(given)
+        if probe.get("n_trials") == "trials":  # filled in per run by run_one
+            probe["n_trials"] = 100
         try:
-            make_sampler("isnas", given, 0)
+            make_sampler("isnas", probe, 0)
         except (TypeError, ValueError) as e:
             raise SystemExit(f"--variant {name}: ISNASSampler rejected {given}: {e}") from e
         methods[name] = ("isnas", given)

@@ -217,6 +217,8 @@ def _run_study(job, tab, refs, score, points, method, seed, queries) -> dict[str
     if kwargs.get("axis") == "table":  # the scores' own complexity axis
         del kwargs["axis"]
         kwargs["log_complexity"] = tab.log_complexity
+    if kwargs.get("n_trials") == "queries":  # the study's length (finalists re-evaluated)
+        kwargs["n_trials"] = queries[-1]
     sampler = make_sampler(method, seed, kwargs or None)
     study = optuna.create_study(directions=["minimize", "minimize"], sampler=sampler)
     noise_rng = np.random.default_rng(10_000 + seed)

@@ -69,6 +69,19 @@ VARIANTS: dict[str, dict[str, Any]] = {
         "label": "ISNAS (own trials only: K independent runs)",
         "harness": {"own_weighting": 1},
     },
+    # Finalists re-evaluated in the last share of the study's queries (ISNASSampler(n_trials=...)).
+    "reeval05": {
+        "label": "ISNAS (last 5 % of the queries re-evaluate finalists)",
+        "kwargs": {"n_trials": "queries", "reevaluation_share": 0.05},
+    },
+    "reeval10": {
+        "label": "ISNAS (last 10 % of the queries re-evaluate finalists)",
+        "kwargs": {"n_trials": "queries", "reevaluation_share": 0.1},
+    },
+    "reeval20": {
+        "label": "ISNAS (last 20 % of the queries re-evaluate finalists)",
+        "kwargs": {"n_trials": "queries", "reevaluation_share": 0.2},
+    },
     # The sampler's own selection with the largest size class unbounded (the search is the same).
     "topfree": {
         "label": "ISNAS (largest class unbounded in the selection)",

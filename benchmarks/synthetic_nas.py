@@ -432,6 +432,8 @@ def run_one(task: dict[str, Any]) -> dict[str, Any]:
     kwargs = dict(task.get("kwargs") or {})
     if kwargs.get("reference_point") == "problem":  # the scores' own reference point
         kwargs["reference_point"] = [float(ref[0]), float(10.0 ** ref[1])]
+    if kwargs.get("n_trials") == "trials":  # the study's own length (finalists re-evaluated)
+        kwargs["n_trials"] = trials
     sampler = make_sampler(task["base"], kwargs, seed)
     study = optuna.create_study(directions=["minimize", "minimize"], sampler=sampler)
     t0 = time.perf_counter()
@@ -739,6 +741,8 @@ def main(argv: list[str] | None = None) -> None:
         probe = dict(kwargs or {})
         if probe.get("reference_point") == "problem":  # filled in per problem by run_one
             probe["reference_point"] = [1.0, 1.0]
+        if probe.get("n_trials") == "trials":  # filled in per run by run_one
+            probe["n_trials"] = 100
         try:
             make_sampler("isnas", probe, 0)
         except (TypeError, ValueError) as e:

@@ -22,6 +22,7 @@ from optuna_isnas.core import Solution
 from optuna_isnas.core.archive import Archive
 from optuna_isnas.core.archive import Entry as ArchiveEntry
 from optuna_isnas.core.budget import repair_to_budget
+from optuna_isnas.core.reevaluation import DEFAULT_SHARE, next_reevaluation, reevaluation_start
 from optuna_isnas.sampler import _storage
 from optuna_isnas.sampler._generations import (
     EXTRA,
@@ -45,6 +46,7 @@ from optuna_isnas.sampler._state import (
     CLOSED_KEY,
     DISTRIBUTION_KEY,
     GENERATION_KEY,
+    REEVALUATES_KEY,
     SamplerState,
     StateStore,
 )
@@ -59,6 +61,32 @@ def _modelled(dist: BaseDistribution) -> bool:
 
 #: Where ``architectures()`` takes the family from.
 ArchitectureSource = Literal["evaluated", "mode"]
+
+
+def _reevaluation_start(n_trials: Any, share: Any) -> int | None:
+    """Number of the first trial that re-evaluates finalists; None when none does. ValueError
+    for an ``n_trials`` or ``reevaluation_share`` that cannot work."""
+    if isinstance(share, bool) or not isinstance(share, numbers.Real) or not 0 <= float(share) < 1:
+        raise ValueError(
+            f"reevaluation_share must be a number in [0, 1), e.g. 0.05; got {share!r}."
+        )
+    if n_trials is None:
+        return None
+    if isinstance(n_trials, bool) or not isinstance(n_trials, numbers.Integral) or n_trials < 1:
+        raise ValueError(
+            f"n_trials must be the number of trials the study will run (an integer >= 1) "
+            f"or None; got {n_trials!r}."
+        )
+    start = reevaluation_start(int(n_trials), float(share))
+    return None if start >= n_trials else start
+
+
+def _holds(distribution: BaseDistribution, value: Any) -> bool:
+    """Whether ``value`` is one of ``distribution``'s values."""
+    try:
+        return bool(distribution._contains(distribution.to_internal_repr(value)))
+    except (ValueError, TypeError):
+        return False
 
 
 @dataclass
@@ -147,6 +175,14 @@ class ISNASSampler(BaseSampler):
             independent sampler after the search space is known.
         archive_size: evaluated architectures kept per distribution, from which
             ``architectures()`` chooses the family (default 4; docs/algorithm.md section 6).
+        n_trials: the number of trials the study will run (as ``study.optimize(n_trials=...)``
+            on a new study). When given, its last ``reevaluation_share`` of trials, counted by
+            trial number, re-evaluate finalists instead of sampling: the family's members and
+            the archive's non-dominated entries, the least evaluated first, so the family is
+            chosen on pooled means of several noisy evaluations (docs/algorithm.md section 9,
+            "Noise"). None (default): every trial samples.
+        reevaluation_share: with ``n_trials``, the share of the trials that re-evaluates
+            (default 0.05; 0 turns re-evaluation off; docs/algorithm.md section 9).
     """
 
     def __init__(
@@ -168,6 +204,8 @@ class ISNASSampler(BaseSampler):
         independent_sampler: BaseSampler | None = None,
         warn_independent_sampling: bool = True,
         archive_size: int = DEFAULT_ARCHIVE_SIZE,
+        n_trials: int | None = None,
+        reevaluation_share: float = DEFAULT_SHARE,
     ) -> None:
         if complexity_fn is not None and not callable(complexity_fn):
             raise ValueError(f"complexity_fn must be callable, got {complexity_fn!r}.")
@@ -199,6 +237,10 @@ class ISNASSampler(BaseSampler):
             isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral) or seed < 0
         ):
             raise ValueError(f"seed must be an integer >= 0 or None, got {seed!r}.")
+        self._reevaluate_from = _reevaluation_start(n_trials, reevaluation_share)
+        #: Parameters of the finalist each re-evaluating trial repeats, by trial id, for the
+        #: parameters the relative sampling does not cover (unmodelled ones).
+        self._repeats: dict[int, dict[str, Any]] = {}
         self._complexity_fn = complexity_fn
         self._seed = int(seed) if seed is not None else random.SystemRandom().getrandbits(32)
         self._independent_sampler = independent_sampler or RandomSampler(
@@ -536,6 +578,10 @@ class ISNASSampler(BaseSampler):
                 if state is None:
                     return self._sample_others(study, trial, search_space, set())
             state, t = self._advance(study, state, trial)
+            if self._reevaluate_from is not None and trial.number >= self._reevaluate_from:
+                repeat = self._finalist(study, state, t, trial)
+                if repeat is not None:
+                    return {name: v for name, v in repeat.items() if name in search_space}
             k = next_distribution(t, trial.number)
             # Enqueued values (``study.enqueue_trial``) were not drawn from distribution k:
             # such a trial is evaluated all the same, so it goes to the archive, not to the
@@ -560,6 +606,10 @@ class ISNASSampler(BaseSampler):
         param_name: str,
         param_distribution: BaseDistribution,
     ) -> Any:
+        with self._lock:
+            repeat = self._repeats.get(trial._trial_id, {})
+        if param_name in repeat and _holds(param_distribution, repeat[param_name]):
+            return repeat[param_name]  # a re-evaluation repeats its finalist's value
         if self._warn_independent_sampling and not self._warned:
             state = self._store.load(study)
             if state is not None and param_name not in state.distributions:
@@ -587,6 +637,8 @@ class ISNASSampler(BaseSampler):
     ) -> None:
         # Nothing to do: generations close when the next trial is sampled or when
         # results are read, because after_trial is not guaranteed to run (stale trials).
+        with self._lock:
+            self._repeats.pop(trial._trial_id, None)
         self._independent_sampler.after_trial(study, trial, state, values)
 
     # ------------------------------------------------------------------ internals
@@ -722,6 +774,31 @@ class ISNASSampler(BaseSampler):
                     {"generation": closed, "trials": [r.number for r in used]},
                 )
             self._tracker.forget_before(state.start)
+
+    def _finalist(
+        self, study: Study, state: SamplerState, t: Tally, trial: FrozenTrial
+    ) -> dict[str, Any] | None:
+        """The parameters of the finalist ``trial`` re-evaluates (``n_trials``), tagged as an
+        evaluation outside the distributions' update; None before anything was archived."""
+        archive = self._archive_now(study, state, t)
+        # Re-evaluations other workers run now count as evaluations, so workers spread out.
+        latest = {e.trial: i for i, e in enumerate(archive.entries)}
+        running = []
+        for number in t.untagged_running:
+            other = _storage.trial_by_number(study, number) if number != trial.number else None
+            source = None if other is None else other.system_attrs.get(REEVALUATES_KEY)
+            if source in latest:
+                running.append(latest[source])
+        index = next_reevaluation(archive, state.core.select(archive=archive), running)
+        if index is None:
+            return None
+        entry = archive.entries[index]
+        params = self._evaluated_params(study, state, entry)
+        _storage.set_trial_system_attr(study, trial, DISTRIBUTION_KEY, EXTRA)
+        _storage.set_trial_system_attr(study, trial, GENERATION_KEY, state.core.generation)
+        _storage.set_trial_system_attr(study, trial, REEVALUATES_KEY, entry.trial)
+        self._repeats[trial._trial_id] = params
+        return params
 
     def _warn_once(self, kind: str, message: str) -> None:
         """Log ``message`` the first time this sampler meets a problem of this kind."""

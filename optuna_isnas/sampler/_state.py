@@ -47,6 +47,9 @@ STATE_SLOTS = 8
 GENERATION_KEY = "isnas:generation"
 DISTRIBUTION_KEY = "isnas:distribution"
 CLOSED_KEY = "isnas:closed"
+#: Trial attribute of a trial that re-evaluates a finalist: the number of the trial whose
+#: architecture it repeats (``ISNASSampler(n_trials=...)``).
+REEVALUATES_KEY = "isnas:reevaluates"
 
 
 @dataclass
