@@ -9,7 +9,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from optuna_isnas.core.archive import Archive
-from optuna_isnas.core.reevaluation import next_reevaluation, reevaluation_start
+from optuna_isnas.core.reevaluation import (
+    MAX_REEVALUATIONS,
+    next_reevaluation,
+    reevaluation_start,
+)
 
 
 def archive_of(rows: list[tuple[float, float, int]]) -> Archive:
@@ -28,6 +32,7 @@ def test_the_last_share_of_the_trials_reevaluates() -> None:
     assert reevaluation_start(400, 0.0) == 400  # none
     assert reevaluation_start(10, 0.04) == 10  # 0.4 trials round to none
     assert reevaluation_start(10, 0.05) == 9  # 0.5 rounds up to one
+    assert reevaluation_start(100_000, 0.05) == 100_000 - MAX_REEVALUATIONS
 
 
 def test_a_member_is_reevaluated_before_an_equally_measured_finalist() -> None:

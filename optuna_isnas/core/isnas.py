@@ -594,14 +594,15 @@ class ISNAS:
             bounds[0] = float("inf")
         return [within(b) for b in bounds]
 
-    def archive_with(self, pending: Sequence[Solution]) -> Archive:
+    def archive_with(self, pending: Sequence[Solution], into: Archive | None = None) -> Archive:
         """A copy of the archive with ``pending`` evaluations pooled in (nothing pruned).
 
         ``pending`` are evaluations of the generation that has not closed yet: the archive
         receives them when it closes, but a family asked for now should not ignore them.
-        Entries keep their indices; new architectures are appended.
+        Entries keep their indices; new architectures are appended. ``into``: pool into this
+        copy (made by an earlier call) instead of a new one.
         """
-        archive = self.archive.copy()
+        archive = self.archive.copy() if into is None else into
         pending = [s for s in pending if np.isfinite(s.loss) and np.isfinite(s.complexity)]
         if pending:
             archive.pool(

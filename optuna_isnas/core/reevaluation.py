@@ -28,12 +28,19 @@ from optuna_isnas.core.archive import Archive
 
 #: Share of the trials a sampler told the study's length spends on re-evaluations at its end.
 DEFAULT_SHARE = 0.05
+#: At most this many re-evaluations, whatever the study's length. They keep the sampler's
+#: window of open trials growing (no generation closes while they run), so their cost per trial
+#: grows with their number; 200 give 20 finalists ten more evaluations each, beyond which a
+#: finalist's standard error shrinks by less than 5 % per round. No measured study reached it
+#: (5 % of 1,000 trials is 50).
+MAX_REEVALUATIONS = 200
 
 
 def reevaluation_start(n_trials: int, share: float) -> int:
     """Number of the first trial that re-evaluates: the last ``round(share * n_trials)`` trials
-    of a study of ``n_trials`` trials (numbered from 0) do, none when that rounds to 0."""
-    return n_trials - math.floor(share * n_trials + 0.5)
+    of a study of ``n_trials`` trials (numbered from 0) do, at most ``MAX_REEVALUATIONS``, and
+    none when that rounds to 0."""
+    return n_trials - min(math.floor(share * n_trials + 0.5), MAX_REEVALUATIONS)
 
 
 def next_reevaluation(

@@ -241,6 +241,9 @@ class ISNASSampler(BaseSampler):
         #: Parameters of the finalist each re-evaluating trial repeats, by trial id, for the
         #: parameters the relative sampling does not cover (unmodelled ones).
         self._repeats: dict[int, dict[str, Any]] = {}
+        #: The archive the re-evaluating trials choose from: the state it was built on, the
+        #: archive with the trials completed since pooled in, and their numbers.
+        self._phase: tuple[str, Archive, set[int]] | None = None
         self._complexity_fn = complexity_fn
         self._seed = int(seed) if seed is not None else random.SystemRandom().getrandbits(32)
         self._independent_sampler = independent_sampler or RandomSampler(
@@ -533,7 +536,7 @@ class ISNASSampler(BaseSampler):
     def __getstate__(self) -> dict[str, Any]:
         # Locks can't be pickled and caches are per process: drop both.
         state = self.__dict__.copy()
-        for key in ("_lock", "_store", "_tracker", "_study_key"):
+        for key in ("_lock", "_store", "_tracker", "_study_key", "_phase", "_repeats"):
             state.pop(key, None)
         return state
 
@@ -543,6 +546,8 @@ class ISNASSampler(BaseSampler):
         self._store = StateStore()
         self._tracker = GenerationTracker()
         self._study_key = None
+        self._phase = None
+        self._repeats = {}
 
     # ------------------------------------------------------------------ BaseSampler
     def reseed_rng(self) -> None:
@@ -649,6 +654,7 @@ class ISNASSampler(BaseSampler):
             self._study_key = key
             self._store.forget()
             self._tracker.forget_all()
+            self._phase = None
 
     def _n_objectives(self, study: Study) -> int:
         n = len(study.directions)
@@ -780,7 +786,7 @@ class ISNASSampler(BaseSampler):
     ) -> dict[str, Any] | None:
         """The parameters of the finalist ``trial`` re-evaluates (``n_trials``), tagged as an
         evaluation outside the distributions' update; None before anything was archived."""
-        archive = self._archive_now(study, state, t)
+        archive = self._phase_archive(study, state, t)
         # Re-evaluations other workers run now count as evaluations, so workers spread out.
         latest = {e.trial: i for i, e in enumerate(archive.entries)}
         running = []
@@ -931,10 +937,27 @@ class ISNASSampler(BaseSampler):
         reach the archive only when a generation closes; a family asked for now (e.g. when
         ``study.optimize`` stopped mid-generation) should not ignore them.
         """
+        solutions = self._unarchived(study, state, t)
+        return state.core.archive_with([s for s in solutions.values()])
+
+    def _unarchived(self, study: Study, state: SamplerState, t: Tally) -> dict[int, Solution]:
+        """Completed trials the archive has not taken yet, by number, in number order."""
         records = [r for c in t.complete for r in c] + t.extras + t.others
         records += self._pending_records(study, state, self._signs(study))
         records.sort(key=lambda r: r.number)
-        return state.core.archive_with([r.solution for r in records if r.solution is not None])
+        return {r.number: r.solution for r in records if r.solution is not None}
+
+    def _phase_archive(self, study: Study, state: SamplerState, t: Tally) -> Archive:
+        """``_archive_now`` for the re-evaluating trials, kept between them: no generation
+        closes while they run, so only the trials completed since the last call are pooled,
+        and the cost per trial does not grow with every re-evaluation pooled again."""
+        solutions = self._unarchived(study, state, t)
+        if self._phase is None or self._phase[0] != state.raw:
+            self._phase = (state.raw, state.core.archive.copy(), set())
+        _, archive, pooled = self._phase
+        new = [s for number, s in solutions.items() if number not in pooled]
+        pooled.update(solutions)
+        return state.core.archive_with(new, into=archive) if new else archive
 
     def _draw_numeric(self, state: SamplerState, k: int, number: int) -> np.ndarray | None:
         """Numeric parameters of distribution ``k`` on the unit interval (None without any),
