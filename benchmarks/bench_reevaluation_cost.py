@@ -58,7 +58,9 @@ def main(argv: list[str] | None = None) -> None:
         before = [1e3 * statistics.mean(c[start - w : start]) for c in rows]
         first = [1e3 * statistics.mean(c[start : start + w]) for c in rows]
         last = [1e3 * statistics.mean(c[n - w :]) for c in rows]
-        cells = [f"{statistics.mean(v):.2f} ± {statistics.pstdev(v):.2f}" for v in (before, first, last)]
+        cells = [
+            f"{statistics.mean(v):.2f} ± {statistics.pstdev(v):.2f}" for v in (before, first, last)
+        ]
         print(f"| {n} | {n - start} | " + " | ".join(cells) + " |")
 
 

@@ -222,6 +222,11 @@ def _run_study(job, tab, refs, score, points, method, seed, queries) -> dict[str
     sampler = make_sampler(method, seed, kwargs or None)
     study = optuna.create_study(directions=["minimize", "minimize"], sampler=sampler)
     noise_rng = np.random.default_rng(10_000 + seed)
+    if job.get("extremes"):  # ablation: a smallest and a largest cell first (ties at random)
+        pick_rng = np.random.default_rng(20_000 + seed)
+        for size in (tab.params.min(), tab.params.max()):
+            tied = np.flatnonzero(tab.params == size)
+            study.enqueue_trial(tab.arch_of(tab.keys[int(pick_rng.choice(tied))]))
     numeric = job.get("declare", "categorical") == "numeric"
 
     def key_of(arch: dict[str, Any]) -> str:  # numeric values: the grid cell they snap to

@@ -6,7 +6,9 @@ restored after it, and optional ``harness`` switches of the benchmark itself (``
 the family with the completed trials of the open generation, the sampler change proposed in
 docs/algorithm.md; ``unbounded_top``: the family chosen with the largest size class unbounded,
 ``ISNAS.select(unbounded_top=True)``, as the one-shot loop's final selection does;
-``own_weighting``: each distribution learns from its own trials only, ``_ablations.py``).
+``own_weighting``: each distribution learns from its own trials only, ``_ablations.py``;
+``extremes``: the space's smallest and largest cell enqueued as the first two trials, an oracle
+for the sampler's predicted ends).
 docs/benchmarks.md quotes the runs that decided the defaults; ablations
 whose code was removed (re-evaluation of archive entries, ranking by pooled means) are
 reproducible at the commit that added this file, local probes (``probe8``, ``probe4``,
@@ -82,6 +84,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
         "label": "ISNAS (last 20 % of the queries re-evaluate finalists)",
         "kwargs": {"n_trials": "queries", "reevaluation_share": 0.2},
     },
+    # The space's smallest and largest cells evaluated first, as known points of the front.
+    "extremes": {"label": "ISNAS (smallest and largest cell first)", "harness": {"extremes": 1}},
     # The sampler's own selection with the largest size class unbounded (the search is the same).
     "topfree": {
         "label": "ISNAS (largest class unbounded in the selection)",

@@ -202,8 +202,11 @@ def test_int_and_float_parameters_are_modelled_and_the_family_is_whole_trials(
     for arch in sampler.architectures(study):
         assert modelled <= set(arch)
         assert any(t.params == arch for t in study.trials)
-    lrs = {t.params["lr"] for t in study.trials}
-    assert len(lrs) == 60  # floats are drawn from a Gaussian, never stuck on one value
+    # Floats are drawn from a Gaussian, never stuck on one value (the space's two ends, evaluated
+    # once enough trials fit the complexity, repeat an evaluated model's rate on purpose).
+    sampled = [t for t in study.trials if "isnas:extreme" not in t.system_attrs]
+    assert len(sampled) >= 58
+    assert len({t.params["lr"] for t in sampled}) == len(sampled)
     (gaussians,) = sampler.numeric_distributions(study)[:1]
     assert set(gaussians) == {"lr", "n"} and all(0 < sd <= 1 for _, sd in gaussians.values())
 

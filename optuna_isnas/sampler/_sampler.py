@@ -16,12 +16,13 @@ from optuna.distributions import BaseDistribution, CategoricalChoiceType, Catego
 from optuna.samplers import BaseSampler, RandomSampler
 from optuna.search_space import IntersectionSearchSpace
 from optuna.study import Study, StudyDirection
-from optuna.trial import FrozenTrial
+from optuna.trial import FrozenTrial, TrialState
 
 from optuna_isnas.core import Solution
 from optuna_isnas.core.archive import Archive
 from optuna_isnas.core.archive import Entry as ArchiveEntry
 from optuna_isnas.core.budget import repair_to_budget
+from optuna_isnas.core.extremes import EVALUATIONS_PER_COEFFICIENT, cost_extremes, n_coefficients
 from optuna_isnas.core.reevaluation import DEFAULT_SHARE, next_reevaluation, reevaluation_start
 from optuna_isnas.sampler import _storage
 from optuna_isnas.sampler._generations import (
@@ -29,6 +30,7 @@ from optuna_isnas.sampler._generations import (
     GenerationTracker,
     Tally,
     TrialRecord,
+    _solution,
     closing_time,
     leftovers,
     next_distribution,
@@ -45,6 +47,7 @@ from optuna_isnas.sampler._settings import (
 from optuna_isnas.sampler._state import (
     CLOSED_KEY,
     DISTRIBUTION_KEY,
+    EXTREME_KEY,
     GENERATION_KEY,
     REEVALUATES_KEY,
     SamplerState,
@@ -587,6 +590,9 @@ class ISNASSampler(BaseSampler):
                 repeat = self._finalist(study, state, t, trial)
                 if repeat is not None:
                     return {name: v for name, v in repeat.items() if name in search_space}
+            end = self._extreme(study, state, trial)
+            if end is not None:
+                return {name: v for name, v in end.items() if name in search_space}
             k = next_distribution(t, trial.number)
             # Enqueued values (``study.enqueue_trial``) were not drawn from distribution k:
             # such a trial is evaluated all the same, so it goes to the archive, not to the
@@ -761,6 +767,9 @@ class ISNASSampler(BaseSampler):
             # them blocked this closing, unless stale).
             state.start = latest + 1
             state.pending = pending
+            if state.core.family is not None:
+                at = state.start if trial is None else max(state.start, trial.number)
+                self._propose_extremes(study, state, signs, at)
             # Write only if no other worker advanced the search meanwhile (checked right
             # before the write; workers closing the same generation use the same trials,
             # so a lost race writes an identical state).
@@ -780,6 +789,89 @@ class ISNASSampler(BaseSampler):
                     {"generation": closed, "trials": [r.number for r in used]},
                 )
             self._tracker.forget_before(state.start)
+
+    def _propose_extremes(
+        self, study: Study, state: SamplerState, signs: tuple[float, float], at: int
+    ) -> None:
+        """Decide which configurations trials ``at`` and ``at + 1`` evaluate as the space's least
+        and most complex (``core.extremes``): first when the study holds enough evaluations for
+        the cost model, again whenever they have doubled since; two-objective hypervolume
+        family only."""
+        if len(study.directions) < 2:
+            state.extremes = {"at": -1, "x": [], "z": [], "refit": -1}
+            return
+        needed = EVALUATIONS_PER_COEFFICIENT * n_coefficients(
+            state.core.n_choices, state.core.n_numeric
+        )
+        if state.extremes is not None:
+            needed = max(needed, int(state.extremes["refit"]))
+        if _storage.n_trials(study) < needed:
+            return
+        # Every completed trial (read once per doubling: flat per trial on average). Workers
+        # closing the same generation may see different ones complete; the first state
+        # written wins, as for any closing.
+        done = [
+            _solution(t, state, EXTRA, signs)
+            for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+            if t.values is not None and len(t.values) > 1
+        ]
+        if len(done) < needed:
+            return
+        x = np.stack([s.x for s in done])
+        z = np.zeros((len(done), 0))
+        if state.core.n_numeric:
+            z = np.stack([np.asarray(s.z, dtype=np.float64) for s in done])
+        costs = np.array([s.complexity for s in done])
+        ends = cost_extremes(x, z, costs, state.core.n_choices, self._end_defaults(state))
+        record: dict[str, Any] = {"at": -1, "x": [], "z": [], "refit": 2 * len(done)}
+        if ends is not None:
+            record.update(
+                at=at,
+                x=[[int(v) for v in row] for row, _ in ends],
+                z=[[float(v) for v in unit] for _, unit in ends],
+            )
+        state.extremes = record
+
+    @staticmethod
+    def _end_defaults(
+        state: SamplerState,
+    ) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+        """Per end of the space, the configuration whose values it keeps where the complexity
+        does not depend on them: the least complex and the most accurate archive entries (the
+        evaluated models nearest to each end), else distribution 0's likeliest one."""
+        core = state.core
+        fallback = (core.modes()[0], core.means[0] if core.n_numeric else np.zeros(0))
+        entries = [e for e in core.archive.entries if e.violation <= 0]
+        if not entries:
+            return fallback, fallback
+
+        def values(e: ArchiveEntry) -> tuple[np.ndarray, np.ndarray]:
+            x = np.where(np.asarray(e.x) < 0, fallback[0], np.asarray(e.x))
+            z = np.array([np.nan if v is None else v for v in e.z], dtype=np.float64)
+            z = np.where(np.isnan(z), fallback[1], z) if core.n_numeric else np.zeros(0)
+            return x.astype(np.int64), z
+
+        least = min(entries, key=lambda e: (e.complexity, e.mean))
+        best = min(entries, key=lambda e: (e.mean, e.complexity))
+        return values(least), values(best)
+
+    def _extreme(
+        self, study: Study, state: SamplerState, trial: FrozenTrial
+    ) -> dict[str, Any] | None:
+        """The parameters of the end of the space ``trial`` evaluates, tagged as an evaluation
+        outside the distributions' update; None for every other trial."""
+        ends = state.extremes
+        if ends is None or ends["at"] < 0 or trial.system_attrs.get("fixed_params"):
+            return None
+        i = trial.number - ends["at"]
+        if not 0 <= i < len(ends["x"]):
+            return None
+        z = np.asarray(ends["z"][i], dtype=np.float64) if state.core.n_numeric else None
+        params = state.params_of(np.asarray(ends["x"][i], dtype=np.int64), z)
+        _storage.set_trial_system_attr(study, trial, DISTRIBUTION_KEY, EXTRA)
+        _storage.set_trial_system_attr(study, trial, GENERATION_KEY, state.core.generation)
+        _storage.set_trial_system_attr(study, trial, EXTREME_KEY, ("least", "most")[i])
+        return params
 
     def _finalist(
         self, study: Study, state: SamplerState, t: Tally, trial: FrozenTrial

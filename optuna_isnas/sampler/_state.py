@@ -50,6 +50,8 @@ CLOSED_KEY = "isnas:closed"
 #: Trial attribute of a trial that re-evaluates a finalist: the number of the trial whose
 #: architecture it repeats (``ISNASSampler(n_trials=...)``).
 REEVALUATES_KEY = "isnas:reevaluates"
+#: Trial attribute of a trial that evaluates one end of the space: "least" or "most" complex.
+EXTREME_KEY = "isnas:extreme"
 
 
 @dataclass
@@ -69,6 +71,11 @@ class SamplerState:
     pending: list[int] = field(default_factory=list)
     cdf: NDArray[np.float64] = field(default_factory=lambda: np.zeros(0))
     params_json: dict[str, str] = field(default_factory=dict)
+    #: The space's ends (``core.extremes``): ``{"at": n, "x": [...], "z": [...], "refit": m}``:
+    #: trials ``n`` and ``n + 1`` evaluate the least and the most complex configuration (none
+    #: when ``n`` is -1), and the ends are fitted again once the study holds ``m`` evaluations
+    #: (never when -1); None before the first fit.
+    extremes: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         self.refresh_cdf()
@@ -143,6 +150,8 @@ class SamplerState:
             "start": self.start,
             "pending": self.pending,
         }
+        if self.extremes is not None:
+            payload["extremes"] = self.extremes
         return json.dumps(payload, separators=(",", ":"))
 
     @classmethod
@@ -164,12 +173,24 @@ class SamplerState:
                 start=int(payload["start"]),
                 raw=raw,
                 pending=pending,
+                extremes=_extremes(payload.get("extremes")),
             )
         except (KeyError, TypeError, json.JSONDecodeError) as exc:
             raise ValueError(
                 f"the study's {STATE_KEY!r} attribute is not an ISNASSampler state this "
                 f"release can read ({exc}); use a new study or the release that wrote it."
             ) from exc
+
+
+def _extremes(value: Any) -> dict[str, Any] | None:
+    """A stored ``extremes`` record, checked (TypeError, KeyError for a malformed one)."""
+    if value is None:
+        return None
+    x = [[int(v) for v in row] for row in value["x"]]
+    z = [[float(v) for v in row] for row in value["z"]]
+    if len(x) != len(z):
+        raise TypeError("extremes: as many numeric rows as categorical ones")
+    return {"at": int(value["at"]), "x": x, "z": z, "refit": int(value["refit"])}
 
 
 def slot_key(generation: int) -> str:
