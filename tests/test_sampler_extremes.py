@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 import optuna
+import pytest
 
 from optuna_isnas import ISNASSampler
 from optuna_isnas.sampler._generations import EXTRA
@@ -69,10 +70,16 @@ def run(sampler: ISNASSampler, directions: list[Any], objective: Any) -> optuna.
     return study
 
 
-def test_other_families_and_single_objective_studies_evaluate_no_ends() -> None:
+def test_other_families_single_objective_studies_and_the_switch_evaluate_no_ends() -> None:
+    assert ends(run(ISNASSampler(seed=0, evaluate_ends=False), ["minimize"] * 2, toy)) == []
     assert ends(run(ISNASSampler(seed=0, family="size-classes"), ["minimize"] * 2, toy)) == []
     assert ends(run(ISNASSampler(seed=0, epsilons=[0.0, 1.0]), ["minimize"] * 2, toy)) == []
     assert ends(run(ISNASSampler(seed=0), ["minimize"], lambda t: toy(t)[0])) == []
+
+
+def test_a_switch_that_is_not_a_bool_is_refused() -> None:
+    with pytest.raises(ValueError, match="evaluate_ends must be True or False"):
+        ISNASSampler(evaluate_ends="no")  # type: ignore[arg-type]
 
 
 def test_a_complexity_that_never_varies_gives_no_ends() -> None:

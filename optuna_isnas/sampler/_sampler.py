@@ -184,6 +184,11 @@ class ISNASSampler(BaseSampler):
             the archive's non-dominated entries, the least evaluated first, so the family is
             chosen on pooled means of several noisy evaluations (docs/algorithm.md section 9,
             "Noise"). None (default): every trial samples.
+        evaluate_ends: hypervolume family: evaluate the least and the most complex
+            configuration that a cost model fitted to the trials predicts, once enough trials
+            completed and again whenever they have doubled (default True; docs/algorithm.md
+            section 9, "Coverage"). The one-shot search turns it off: its sandwich already
+            trains and rescores the space's extreme children.
         reevaluation_share: with ``n_trials``, the share of the trials that re-evaluates
             (default 0.05; 0 turns re-evaluation off; docs/algorithm.md section 9).
     """
@@ -209,6 +214,7 @@ class ISNASSampler(BaseSampler):
         archive_size: int = DEFAULT_ARCHIVE_SIZE,
         n_trials: int | None = None,
         reevaluation_share: float = DEFAULT_SHARE,
+        evaluate_ends: bool = True,
     ) -> None:
         if complexity_fn is not None and not callable(complexity_fn):
             raise ValueError(f"complexity_fn must be callable, got {complexity_fn!r}.")
@@ -240,6 +246,9 @@ class ISNASSampler(BaseSampler):
             isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral) or seed < 0
         ):
             raise ValueError(f"seed must be an integer >= 0 or None, got {seed!r}.")
+        if not isinstance(evaluate_ends, (bool, np.bool_)):
+            raise ValueError(f"evaluate_ends must be True or False, got {evaluate_ends!r}.")
+        self._evaluate_ends = bool(evaluate_ends)
         self._reevaluate_from = _reevaluation_start(n_trials, reevaluation_share)
         #: Parameters of the finalist each re-evaluating trial repeats, by trial id, for the
         #: parameters the relative sampling does not cover (unmodelled ones).
@@ -767,7 +776,7 @@ class ISNASSampler(BaseSampler):
             # them blocked this closing, unless stale).
             state.start = latest + 1
             state.pending = pending
-            if state.core.family is not None:
+            if state.core.family is not None and self._evaluate_ends:
                 at = state.start if trial is None else max(state.start, trial.number)
                 self._propose_extremes(study, state, signs, at)
             # Write only if no other worker advanced the search meanwhile (checked right

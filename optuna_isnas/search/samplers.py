@@ -104,11 +104,14 @@ def _isnas(config: SearchConfig, space: SearchSpace | None) -> optuna.samplers.B
             tradeoff = {"n_distributions": num_distributions(config), "family": config.family}
         if space is not None:
             tradeoff["complexity_fn"] = space.n_params
+    # The sandwich trains the space's largest and smallest child at every step and rescores
+    # both before the family is chosen: the sampler's predicted ends would only repeat them.
+    options = {"evaluate_ends": False, **config.sampler_options}
     return ISNASSampler(
         **tradeoff,
         samples_per_distribution=config.samples_per_distribution,
         seed=config.seed,
-        **config.sampler_options,
+        **options,
     )
 
 
