@@ -43,6 +43,10 @@ RIDGE = 1e-6
 #: The fit waits for this many evaluations per coefficient (its standard errors need a residual
 #: with as many degrees of freedom as coefficients).
 EVALUATIONS_PER_COEFFICIENT = 2
+#: No fit after this many evaluations: each fit reads every completed trial, so refitting at
+#: every doubling forever would make single trials ever slower (about 0.4-0.6 s at 12,800
+#: trials); by then the ends have been fitted on thousands of evaluations.
+LAST_FIT = 4096
 #: A coefficient this many standard errors from zero makes its variable cost-relevant. The
 #: errors are not symmetric: a learning rate taken for relevant goes to an end of its range
 #: (a bad model), a size taken for irrelevant only keeps a default; so 3 (a false "relevant" in

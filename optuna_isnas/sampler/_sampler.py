@@ -22,7 +22,12 @@ from optuna_isnas.core import Solution
 from optuna_isnas.core.archive import Archive
 from optuna_isnas.core.archive import Entry as ArchiveEntry
 from optuna_isnas.core.budget import repair_to_budget
-from optuna_isnas.core.extremes import EVALUATIONS_PER_COEFFICIENT, cost_extremes, n_coefficients
+from optuna_isnas.core.extremes import (
+    EVALUATIONS_PER_COEFFICIENT,
+    LAST_FIT,
+    cost_extremes,
+    n_coefficients,
+)
 from optuna_isnas.core.reevaluation import DEFAULT_SHARE, next_reevaluation, reevaluation_start
 from optuna_isnas.sampler import _storage
 from optuna_isnas.sampler._generations import (
@@ -804,8 +809,8 @@ class ISNASSampler(BaseSampler):
     ) -> None:
         """Decide which configurations trials ``at`` and ``at + 1`` evaluate as the space's least
         and most complex (``core.extremes``): first when the study holds enough evaluations for
-        the cost model, again whenever they have doubled since; two-objective hypervolume
-        family only."""
+        the cost model, again whenever they have doubled since, up to ``LAST_FIT``;
+        two-objective hypervolume family only."""
         if len(study.directions) < 2:
             state.extremes = {"at": -1, "x": [], "z": [], "refit": -1}
             return
@@ -813,6 +818,8 @@ class ISNASSampler(BaseSampler):
             state.core.n_choices, state.core.n_numeric
         )
         if state.extremes is not None:
+            if int(state.extremes["refit"]) < 0:  # no more fits (see LAST_FIT)
+                return
             needed = max(needed, int(state.extremes["refit"]))
         if _storage.n_trials(study) < needed:
             return
@@ -832,7 +839,8 @@ class ISNASSampler(BaseSampler):
             z = np.stack([np.asarray(s.z, dtype=np.float64) for s in done])
         costs = np.array([s.complexity for s in done])
         ends = cost_extremes(x, z, costs, state.core.n_choices, self._end_defaults(state))
-        record: dict[str, Any] = {"at": -1, "x": [], "z": [], "refit": 2 * len(done)}
+        refit = 2 * len(done) if 2 * len(done) <= LAST_FIT else -1
+        record: dict[str, Any] = {"at": -1, "x": [], "z": [], "refit": refit}
         if ends is not None:
             record.update(
                 at=at,

@@ -74,7 +74,7 @@ class SamplerState:
     #: The space's ends (``core.extremes``): ``{"at": n, "x": [...], "z": [...], "refit": m}``:
     #: trials ``n`` and ``n + 1`` evaluate the least and the most complex configuration (none
     #: when ``n`` is -1), and the ends are fitted again once the study holds ``m`` evaluations
-    #: (never when -1); None before the first fit.
+    #: (never again when -1: after ``core.extremes.LAST_FIT``); None before the first fit.
     extremes: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
