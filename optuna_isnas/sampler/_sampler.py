@@ -16,26 +16,26 @@ from optuna.distributions import BaseDistribution, CategoricalChoiceType, Catego
 from optuna.samplers import BaseSampler, RandomSampler
 from optuna.search_space import IntersectionSearchSpace
 from optuna.study import Study, StudyDirection
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import FrozenTrial
 
 from optuna_isnas.core import Solution
 from optuna_isnas.core.archive import Archive
 from optuna_isnas.core.archive import Entry as ArchiveEntry
 from optuna_isnas.core.budget import repair_to_budget
-from optuna_isnas.core.extremes import (
-    EVALUATIONS_PER_COEFFICIENT,
-    LAST_FIT,
-    cost_extremes,
-    n_coefficients,
-)
-from optuna_isnas.core.reevaluation import DEFAULT_SHARE, next_reevaluation, reevaluation_start
+from optuna_isnas.core.reevaluation import DEFAULT_SHARE
 from optuna_isnas.sampler import _storage
+from optuna_isnas.sampler._extra_trials import (
+    Finalists,
+    end_params,
+    holds,
+    propose_ends,
+    reevaluation_start,
+)
 from optuna_isnas.sampler._generations import (
     EXTRA,
     GenerationTracker,
     Tally,
     TrialRecord,
-    _solution,
     closing_time,
     leftovers,
     next_distribution,
@@ -52,9 +52,7 @@ from optuna_isnas.sampler._settings import (
 from optuna_isnas.sampler._state import (
     CLOSED_KEY,
     DISTRIBUTION_KEY,
-    EXTREME_KEY,
     GENERATION_KEY,
-    REEVALUATES_KEY,
     SamplerState,
     StateStore,
 )
@@ -69,32 +67,6 @@ def _modelled(dist: BaseDistribution) -> bool:
 
 #: Where ``architectures()`` takes the family from.
 ArchitectureSource = Literal["evaluated", "mode"]
-
-
-def _reevaluation_start(n_trials: Any, share: Any) -> int | None:
-    """Number of the first trial that re-evaluates finalists; None when none does. ValueError
-    for an ``n_trials`` or ``reevaluation_share`` that cannot work."""
-    if isinstance(share, bool) or not isinstance(share, numbers.Real) or not 0 <= float(share) < 1:
-        raise ValueError(
-            f"reevaluation_share must be a number in [0, 1), e.g. 0.05; got {share!r}."
-        )
-    if n_trials is None:
-        return None
-    if isinstance(n_trials, bool) or not isinstance(n_trials, numbers.Integral) or n_trials < 1:
-        raise ValueError(
-            f"n_trials must be the number of trials the study will run (an integer >= 1) "
-            f"or None; got {n_trials!r}."
-        )
-    start = reevaluation_start(int(n_trials), float(share))
-    return None if start >= n_trials else start
-
-
-def _holds(distribution: BaseDistribution, value: Any) -> bool:
-    """Whether ``value`` is one of ``distribution``'s values."""
-    try:
-        return bool(distribution._contains(distribution.to_internal_repr(value)))
-    except (ValueError, TypeError):
-        return False
 
 
 @dataclass
@@ -254,13 +226,8 @@ class ISNASSampler(BaseSampler):
         if not isinstance(evaluate_ends, (bool, np.bool_)):
             raise ValueError(f"evaluate_ends must be True or False, got {evaluate_ends!r}.")
         self._evaluate_ends = bool(evaluate_ends)
-        self._reevaluate_from = _reevaluation_start(n_trials, reevaluation_share)
-        #: Parameters of the finalist each re-evaluating trial repeats, by trial id, for the
-        #: parameters the relative sampling does not cover (unmodelled ones).
-        self._repeats: dict[int, dict[str, Any]] = {}
-        #: The archive the re-evaluating trials choose from: the state it was built on, the
-        #: archive with the trials completed since pooled in, and their numbers.
-        self._phase: tuple[str, Archive, set[int]] | None = None
+        self._reevaluate_from = reevaluation_start(n_trials, reevaluation_share)
+        self._finalists = Finalists()
         self._complexity_fn = complexity_fn
         self._seed = int(seed) if seed is not None else random.SystemRandom().getrandbits(32)
         self._independent_sampler = independent_sampler or RandomSampler(
@@ -553,7 +520,7 @@ class ISNASSampler(BaseSampler):
     def __getstate__(self) -> dict[str, Any]:
         # Locks can't be pickled and caches are per process: drop both.
         state = self.__dict__.copy()
-        for key in ("_lock", "_store", "_tracker", "_study_key", "_phase", "_repeats"):
+        for key in ("_lock", "_store", "_tracker", "_study_key", "_finalists"):
             state.pop(key, None)
         return state
 
@@ -563,8 +530,7 @@ class ISNASSampler(BaseSampler):
         self._store = StateStore()
         self._tracker = GenerationTracker()
         self._study_key = None
-        self._phase = None
-        self._repeats = {}
+        self._finalists = Finalists()
 
     # ------------------------------------------------------------------ BaseSampler
     def reseed_rng(self) -> None:
@@ -601,10 +567,17 @@ class ISNASSampler(BaseSampler):
                     return self._sample_others(study, trial, search_space, set())
             state, t = self._advance(study, state, trial)
             if self._reevaluate_from is not None and trial.number >= self._reevaluate_from:
-                repeat = self._finalist(study, state, t, trial)
+                repeat = self._finalists.pick(
+                    study,
+                    state,
+                    self._unarchived(study, state, t),
+                    t,
+                    trial,
+                    self._evaluated_params,
+                )
                 if repeat is not None:
                     return {name: v for name, v in repeat.items() if name in search_space}
-            end = self._extreme(study, state, trial)
+            end = end_params(study, state, trial)
             if end is not None:
                 return {name: v for name, v in end.items() if name in search_space}
             k = next_distribution(t, trial.number)
@@ -632,8 +605,8 @@ class ISNASSampler(BaseSampler):
         param_distribution: BaseDistribution,
     ) -> Any:
         with self._lock:
-            repeat = self._repeats.get(trial._trial_id, {})
-        if param_name in repeat and _holds(param_distribution, repeat[param_name]):
+            repeat = self._finalists.repeated(trial._trial_id)
+        if param_name in repeat and holds(param_distribution, repeat[param_name]):
             return repeat[param_name]  # a re-evaluation repeats its finalist's value
         if self._warn_independent_sampling and not self._warned:
             state = self._store.load(study)
@@ -663,7 +636,7 @@ class ISNASSampler(BaseSampler):
         # Nothing to do: generations close when the next trial is sampled or when
         # results are read, because after_trial is not guaranteed to run (stale trials).
         with self._lock:
-            self._repeats.pop(trial._trial_id, None)
+            self._finalists.forget(trial._trial_id)
         self._independent_sampler.after_trial(study, trial, state, values)
 
     # ------------------------------------------------------------------ internals
@@ -674,7 +647,7 @@ class ISNASSampler(BaseSampler):
             self._study_key = key
             self._store.forget()
             self._tracker.forget_all()
-            self._phase = None
+            self._finalists = Finalists()
 
     def _n_objectives(self, study: Study) -> int:
         n = len(study.directions)
@@ -783,7 +756,7 @@ class ISNASSampler(BaseSampler):
             state.pending = pending
             if state.core.family is not None and self._evaluate_ends:
                 at = state.start if trial is None else max(state.start, trial.number)
-                self._propose_extremes(study, state, signs, at)
+                propose_ends(study, state, signs, at)
             # Write only if no other worker advanced the search meanwhile (checked right
             # before the write; workers closing the same generation use the same trials,
             # so a lost race writes an identical state).
@@ -803,117 +776,6 @@ class ISNASSampler(BaseSampler):
                     {"generation": closed, "trials": [r.number for r in used]},
                 )
             self._tracker.forget_before(state.start)
-
-    def _propose_extremes(
-        self, study: Study, state: SamplerState, signs: tuple[float, float], at: int
-    ) -> None:
-        """Decide which configurations trials ``at`` and ``at + 1`` evaluate as the space's least
-        and most complex (``core.extremes``): first when the study holds enough evaluations for
-        the cost model, again whenever they have doubled since, up to ``LAST_FIT``;
-        two-objective hypervolume family only."""
-        if len(study.directions) < 2:
-            state.extremes = {"at": -1, "x": [], "z": [], "refit": -1}
-            return
-        needed = EVALUATIONS_PER_COEFFICIENT * n_coefficients(
-            state.core.n_choices, state.core.n_numeric
-        )
-        if state.extremes is not None:
-            if int(state.extremes["refit"]) < 0:  # no more fits (see LAST_FIT)
-                return
-            needed = max(needed, int(state.extremes["refit"]))
-        if _storage.n_trials(study) < needed:
-            return
-        # Every completed trial (read once per doubling: flat per trial on average). Workers
-        # closing the same generation may see different ones complete; the first state
-        # written wins, as for any closing.
-        done = [
-            _solution(t, state, EXTRA, signs)
-            for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-            if t.values is not None and len(t.values) > 1
-        ]
-        if len(done) < needed:
-            return
-        x = np.stack([s.x for s in done])
-        z = np.zeros((len(done), 0))
-        if state.core.n_numeric:
-            z = np.stack([np.asarray(s.z, dtype=np.float64) for s in done])
-        costs = np.array([s.complexity for s in done])
-        ends = cost_extremes(x, z, costs, state.core.n_choices, self._end_defaults(state))
-        refit = 2 * len(done) if 2 * len(done) <= LAST_FIT else -1
-        record: dict[str, Any] = {"at": -1, "x": [], "z": [], "refit": refit}
-        if ends is not None:
-            record.update(
-                at=at,
-                x=[[int(v) for v in row] for row, _ in ends],
-                z=[[float(v) for v in unit] for _, unit in ends],
-            )
-        state.extremes = record
-
-    @staticmethod
-    def _end_defaults(
-        state: SamplerState,
-    ) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
-        """Per end of the space, the configuration whose values it keeps where the complexity
-        does not depend on them: the least complex and the most accurate archive entries (the
-        evaluated models nearest to each end), else distribution 0's likeliest one."""
-        core = state.core
-        fallback = (core.modes()[0], core.means[0] if core.n_numeric else np.zeros(0))
-        entries = [e for e in core.archive.entries if e.violation <= 0]
-        if not entries:
-            return fallback, fallback
-
-        def values(e: ArchiveEntry) -> tuple[np.ndarray, np.ndarray]:
-            x = np.where(np.asarray(e.x) < 0, fallback[0], np.asarray(e.x))
-            z = np.array([np.nan if v is None else v for v in e.z], dtype=np.float64)
-            z = np.where(np.isnan(z), fallback[1], z) if core.n_numeric else np.zeros(0)
-            return x.astype(np.int64), z
-
-        least = min(entries, key=lambda e: (e.complexity, e.mean))
-        best = min(entries, key=lambda e: (e.mean, e.complexity))
-        return values(least), values(best)
-
-    def _extreme(
-        self, study: Study, state: SamplerState, trial: FrozenTrial
-    ) -> dict[str, Any] | None:
-        """The parameters of the end of the space ``trial`` evaluates, tagged as an evaluation
-        outside the distributions' update; None for every other trial."""
-        ends = state.extremes
-        if ends is None or ends["at"] < 0 or trial.system_attrs.get("fixed_params"):
-            return None
-        i = trial.number - ends["at"]
-        if not 0 <= i < len(ends["x"]):
-            return None
-        z = np.asarray(ends["z"][i], dtype=np.float64) if state.core.n_numeric else None
-        params = state.params_of(np.asarray(ends["x"][i], dtype=np.int64), z)
-        _storage.set_trial_system_attr(study, trial, DISTRIBUTION_KEY, EXTRA)
-        _storage.set_trial_system_attr(study, trial, GENERATION_KEY, state.core.generation)
-        _storage.set_trial_system_attr(study, trial, EXTREME_KEY, ("least", "most")[i])
-        return params
-
-    def _finalist(
-        self, study: Study, state: SamplerState, t: Tally, trial: FrozenTrial
-    ) -> dict[str, Any] | None:
-        """The parameters of the finalist ``trial`` re-evaluates (``n_trials``), tagged as an
-        evaluation outside the distributions' update; None before anything was archived."""
-        archive = self._phase_archive(study, state, t)
-        # Re-evaluations other workers run now count as evaluations, so workers spread out.
-        latest = {e.trial: i for i, e in enumerate(archive.entries)}
-        running = []
-        for number in t.untagged_running:
-            other = _storage.trial_by_number(study, number) if number != trial.number else None
-            source = None if other is None else other.system_attrs.get(REEVALUATES_KEY)
-            if source in latest:
-                running.append(latest[source])
-        index = next_reevaluation(archive, state.core.select(archive=archive), running)
-        if index is None:
-            return None
-        entry = archive.entries[index]
-        params = self._evaluated_params(study, state, entry)
-        _storage.set_trial_system_attr(study, trial, DISTRIBUTION_KEY, EXTRA)
-        _storage.set_trial_system_attr(study, trial, GENERATION_KEY, state.core.generation)
-        _storage.set_trial_system_attr(study, trial, REEVALUATES_KEY, entry.trial)
-        self._repeats[trial._trial_id] = params
-        return params
 
     def _warn_once(self, kind: str, message: str) -> None:
         """Log ``message`` the first time this sampler meets a problem of this kind."""
@@ -1055,18 +917,6 @@ class ISNASSampler(BaseSampler):
         records += self._pending_records(study, state, self._signs(study))
         records.sort(key=lambda r: r.number)
         return {r.number: r.solution for r in records if r.solution is not None}
-
-    def _phase_archive(self, study: Study, state: SamplerState, t: Tally) -> Archive:
-        """``_archive_now`` for the re-evaluating trials, kept between them: no generation
-        closes while they run, so only the trials completed since the last call are pooled,
-        and the cost per trial does not grow with every re-evaluation pooled again."""
-        solutions = self._unarchived(study, state, t)
-        if self._phase is None or self._phase[0] != state.raw:
-            self._phase = (state.raw, state.core.archive.copy(), set())
-        _, archive, pooled = self._phase
-        new = [s for number, s in solutions.items() if number not in pooled]
-        pooled.update(solutions)
-        return state.core.archive_with(new, into=archive) if new else archive
 
     def _draw_numeric(self, state: SamplerState, k: int, number: int) -> np.ndarray | None:
         """Numeric parameters of distribution ``k`` on the unit interval (None without any),
