@@ -130,7 +130,10 @@ def test_no_member_is_repeated_or_dominated_by_another(seed, conditional, family
         for t in complete
         if not any(_dominates(tuple(o.values), tuple(t.values)) for o in complete)
     ]
-    if family == "hypervolume" and len(front) >= len(members):
+    # Distinct configurations: the space's predicted ends may repeat an evaluated one, whose
+    # two trials are then both on the front.
+    distinct = {repr(sorted(t.params.items())) for t in front}
+    if family == "hypervolume" and len(distinct) >= len(members):
         for a in trials:
             assert not any(_dominates(tuple(b.values), tuple(a.values)) for b in trials)
 
