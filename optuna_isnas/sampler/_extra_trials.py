@@ -31,8 +31,7 @@ from optuna_isnas.core.extremes import (
     cost_extremes,
     n_coefficients,
 )
-from optuna_isnas.core.reevaluation import next_reevaluation
-from optuna_isnas.core.reevaluation import reevaluation_start as _start
+from optuna_isnas.core.reevaluation import next_reevaluation, reevaluation_start
 from optuna_isnas.sampler import _storage
 from optuna_isnas.sampler._generations import EXTRA, Tally, _solution
 from optuna_isnas.sampler._state import (
@@ -51,10 +50,7 @@ def propose_ends(study: Study, state: SamplerState, signs: tuple[float, float], 
     """Decide which configurations trials ``at`` and ``at + 1`` evaluate as the space's least
     and most complex (``state.extremes``): first when the study holds enough evaluations for the
     cost model, again whenever they have doubled since, up to ``LAST_FIT``; called at a
-    generation's closing, two-objective hypervolume family only."""
-    if len(study.directions) < 2:
-        state.extremes = {"at": -1, "x": [], "z": [], "refit": -1}
-        return
+    generation's closing, in the hypervolume family (which only a two-objective study has)."""
     needed = EVALUATIONS_PER_COEFFICIENT * n_coefficients(
         state.core.n_choices, state.core.n_numeric
     )
@@ -123,14 +119,20 @@ def end_params(study: Study, state: SamplerState, trial: FrozenTrial) -> dict[st
         return None
     z = np.asarray(ends["z"][i], dtype=np.float64) if state.core.n_numeric else None
     params = state.params_of(np.asarray(ends["x"][i], dtype=np.int64), z)
-    _storage.set_trial_system_attr(study, trial, DISTRIBUTION_KEY, EXTRA)
-    _storage.set_trial_system_attr(study, trial, GENERATION_KEY, state.core.generation)
-    _storage.set_trial_system_attr(study, trial, EXTREME_KEY, ("least", "most")[i])
+    _tag_extra(study, state, trial, EXTREME_KEY, ("least", "most")[i])
     return params
 
 
+def _tag_extra(study: Study, state: SamplerState, trial: FrozenTrial, key: str, value: Any) -> None:
+    """Tag ``trial`` as an evaluation outside the distributions' update (distribution ``EXTRA``,
+    the current generation) and say why under ``key``."""
+    _storage.set_trial_system_attr(study, trial, DISTRIBUTION_KEY, EXTRA)
+    _storage.set_trial_system_attr(study, trial, GENERATION_KEY, state.core.generation)
+    _storage.set_trial_system_attr(study, trial, key, value)
+
+
 # ------------------------------------------------------------------ finalists re-evaluated
-def reevaluation_start(n_trials: Any, share: Any) -> int | None:
+def first_reevaluating_trial(n_trials: Any, share: Any) -> int | None:
     """Number of the first trial that re-evaluates finalists; None when none does. ValueError
     for an ``n_trials`` or ``reevaluation_share`` that cannot work."""
     if isinstance(share, bool) or not isinstance(share, numbers.Real) or not 0 <= float(share) < 1:
@@ -144,7 +146,7 @@ def reevaluation_start(n_trials: Any, share: Any) -> int | None:
             f"n_trials must be the number of trials the study will run (an integer >= 1) "
             f"or None; got {n_trials!r}."
         )
-    start = _start(int(n_trials), float(share))
+    start = reevaluation_start(int(n_trials), float(share))
     return None if start >= n_trials else start
 
 
@@ -201,9 +203,7 @@ class Finalists:
             return None
         entry = archive.entries[index]
         params = evaluated_params(study, state, entry)
-        _storage.set_trial_system_attr(study, trial, DISTRIBUTION_KEY, EXTRA)
-        _storage.set_trial_system_attr(study, trial, GENERATION_KEY, state.core.generation)
-        _storage.set_trial_system_attr(study, trial, REEVALUATES_KEY, entry.trial)
+        _tag_extra(study, state, trial, REEVALUATES_KEY, entry.trial)
         self._repeats[trial._trial_id] = params
         return params
 

@@ -27,9 +27,9 @@ from optuna_isnas.sampler import _storage
 from optuna_isnas.sampler._extra_trials import (
     Finalists,
     end_params,
+    first_reevaluating_trial,
     holds,
     propose_ends,
-    reevaluation_start,
 )
 from optuna_isnas.sampler._generations import (
     EXTRA,
@@ -226,7 +226,7 @@ class ISNASSampler(BaseSampler):
         if not isinstance(evaluate_ends, (bool, np.bool_)):
             raise ValueError(f"evaluate_ends must be True or False, got {evaluate_ends!r}.")
         self._evaluate_ends = bool(evaluate_ends)
-        self._reevaluate_from = reevaluation_start(n_trials, reevaluation_share)
+        self._reevaluate_from = first_reevaluating_trial(n_trials, reevaluation_share)
         self._finalists = Finalists()
         self._complexity_fn = complexity_fn
         self._seed = int(seed) if seed is not None else random.SystemRandom().getrandbits(32)
@@ -909,7 +909,7 @@ class ISNASSampler(BaseSampler):
         ``study.optimize`` stopped mid-generation) should not ignore them.
         """
         solutions = self._unarchived(study, state, t)
-        return state.core.archive_with([s for s in solutions.values()])
+        return state.core.archive_with(list(solutions.values()))
 
     def _unarchived(self, study: Study, state: SamplerState, t: Tally) -> dict[int, Solution]:
         """Completed trials the archive has not taken yet, by number, in number order."""
