@@ -84,6 +84,11 @@ VARIANTS: dict[str, dict[str, Any]] = {
         "label": "ISNAS (last 20 % of the queries re-evaluate finalists)",
         "kwargs": {"n_trials": "queries", "reevaluation_share": 0.2},
     },
+    # Every sample evaluated, repeats too (before draws the study holds were looked up).
+    "evalrepeats": {
+        "label": "ISNAS (repeated draws evaluated again)",
+        "kwargs": {"skip_evaluated": False},
+    },
     # The space's smallest and largest cells evaluated first, as known points of the front.
     "extremes": {"label": "ISNAS (smallest and largest cell first)", "harness": {"extremes": 1}},
     # The sampler's own selection with the largest size class unbounded (the search is the same).

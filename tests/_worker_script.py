@@ -229,6 +229,11 @@ def replay(trials: list[FrozenTrial], closed: dict[int, tuple[int, ...]], sample
             x = np.array([CHOICES.index(t.params[name]) for name in NAMES], dtype=np.int64)
             k = int(t.system_attrs[DISTRIBUTION_KEY])
             sols.append(Solution(k, x, t.values[0], t.values[1]))
+        for n in closed[g]:  # the draws before each trial that were looked up, not evaluated
+            t = by_number[n]
+            k = int(t.system_attrs[DISTRIBUTION_KEY])
+            for x, _, loss, cost, violation in t.system_attrs.get("isnas:known", []):
+                sols.append(Solution(k, np.array(x), loss, cost, violation, known=True))
         core.tell(sols)
     return core
 

@@ -137,6 +137,13 @@ def _numeric_key(row: Sequence[float]) -> tuple[float | None, ...]:
     return tuple(None if math.isnan(v) else float(v) for v in row)
 
 
+def configuration_key(
+    x: Sequence[int], z: Sequence[float] | None
+) -> tuple[tuple[int, ...], tuple[float | None, ...]]:
+    """The key of an evaluation's configuration, as ``Entry.key`` (``z`` None: no numeric)."""
+    return tuple(int(v) for v in x), () if z is None else _numeric_key(z)
+
+
 #: How one distribution ranks architectures:
 #: ``rank(losses, complexities, violations) -> (keys, eligible, infeasibility)``. Among eligible
 #: architectures lower keys are better; the others (over a budget, or violating constraints)
@@ -187,6 +194,10 @@ class Archive:
         complexities = np.array([e.complexity for e in self.entries], dtype=np.float64)
         violations = np.array([e.violation for e in self.entries], dtype=np.float64)
         return self.pessimistic_losses(), complexities, violations
+
+    def by_configuration(self) -> dict[tuple[tuple[int, ...], tuple[float | None, ...]], Entry]:
+        """Every entry by what makes it one configuration (``Entry.key``)."""
+        return {e.key: e for e in self.entries}
 
     # ------------------------------------------------------------------ update
     def observe(

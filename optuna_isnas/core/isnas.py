@@ -54,7 +54,10 @@ class Solution:
     ``violation`` is the total constraint violation (the sum of the positive parts of the
     constraint values, Optuna's convention); 0 means feasible. ``trial`` identifies the
     evaluation for the caller (the archive keeps the latest one per architecture). ``z`` holds
-    the numeric parameters on the unit interval (NaN where unused; None without any).
+    the numeric parameters on the unit interval (NaN where unused; None without any). ``known``:
+    a sample of a configuration the archive holds, whose values are the archive's pooled ones
+    instead of a new evaluation: the distributions learn from it, the archive and the scales,
+    which hold it already, do not take it again (docs/algorithm.md section 9, "Repeats").
     """
 
     distribution: int
@@ -64,6 +67,7 @@ class Solution:
     violation: float = 0.0
     trial: int = -1
     z: FloatArray | None = None
+    known: bool = False
 
 
 def _feasible_first(f: FloatArray, violations: FloatArray) -> FloatArray:
@@ -308,6 +312,7 @@ class ISNAS:
             archive_only=extra,
             trials=np.array([s.trial for s in solutions], dtype=np.int64),
             z=z,
+            known=np.array([s.known for s in solutions], dtype=bool),
         )
         self._asked = 0
 
@@ -331,6 +336,7 @@ class ISNAS:
         | None = None,
         trials: IntArray | None = None,
         z: FloatArray | None = None,
+        known: NDArray[np.bool_] | None = None,
     ) -> None:
         """One generation's update from pooled samples (deterministic given its inputs).
 
@@ -358,6 +364,9 @@ class ISNAS:
                 archive (the adapter stores trial numbers).
             z: numeric parameters ``(M, N)`` on the unit interval, NaN where a sample did not
                 use one (required when the optimizer has numeric parameters).
+            known: ``(M,)``, True for a sample whose values were looked up in the archive
+                (``Solution.known``): ranked and learnt from like the others, but neither
+                the scales nor the archive take it again.
         """
         if violations is None:
             violations = np.zeros(losses.shape, dtype=np.float64)
@@ -365,8 +374,14 @@ class ISNAS:
             z = np.full((x.shape[0], self.n_numeric), np.nan)
         self._check_update_inputs(x, origins, losses, complexities, violations, z)
         finite = np.isfinite(losses) & np.isfinite(complexities)
-        to_archive = (x[finite], losses[finite], complexities[finite], violations[finite])
-        z_archive = z[finite]
+        evaluated = finite if known is None else finite & ~np.asarray(known, dtype=bool)
+        to_archive = (
+            x[evaluated],
+            losses[evaluated],
+            complexities[evaluated],
+            violations[evaluated],
+        )
+        z_archive = z[evaluated]
         if not finite.all():
             # Rank non-finite samples last: finite stand-ins (which the ranking never sees
             # alone) and a violation above every other sample's.
@@ -376,7 +391,7 @@ class ISNAS:
                 finite, complexities, float(complexities[finite].max()) if ok else 0.0
             )
             violations = np.where(finite, violations, float(violations.max()) + 1.0)
-        if finite.any():
+        if evaluated.any():
             self.scales.observe(to_archive[1], to_archive[2])
         self._place_size_classes()
         log_p = self.log_prob(x, z)  # (K, M)
@@ -442,7 +457,7 @@ class ISNAS:
         self.expected_complexity = expected
         ids = np.full(finite.shape, -1, dtype=np.int64) if trials is None else trials
         x, losses, complexities, violations = to_archive
-        ids = ids[finite]
+        ids = ids[evaluated]
         if archive_only is not None:
             ex, el, ec, ev, et, ez = archive_only
             self._check_update_inputs(ex, np.zeros(el.shape, dtype=np.int64), el, ec, ev, ez)

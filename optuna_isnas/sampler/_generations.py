@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from optuna.study import Study
@@ -43,6 +44,7 @@ from optuna_isnas.sampler import _storage
 from optuna_isnas.sampler._state import (
     DISTRIBUTION_KEY,
     GENERATION_KEY,
+    KNOWN_KEY,
     SamplerState,
 )
 
@@ -66,6 +68,8 @@ class TrialRecord:
     distribution: int | None
     solution: Solution | None  # set for COMPLETE trials
     completed_at: float | None = None  # POSIX time the trial finished (None while running)
+    #: samples drawn before this one whose values the archive held (``_known.py``)
+    known: tuple[Solution, ...] = ()
 
 
 @dataclass
@@ -90,10 +94,13 @@ def record_of(trial: FrozenTrial, state: SamplerState, signs: tuple[float, float
     generation = attrs.get(GENERATION_KEY)
     distribution = attrs.get(DISTRIBUTION_KEY)
     solution = None
+    known: tuple[Solution, ...] = ()
     if trial.state == TrialState.COMPLETE and trial.values:
         sample = generation is not None and distribution is not None and distribution != EXTRA
         k = int(distribution) if sample and distribution is not None else EXTRA
         solution = _solution(trial, state, k, signs)
+        if sample:
+            known = _known_solutions(attrs.get(KNOWN_KEY), k, trial.number)
     return TrialRecord(
         number=trial.number,
         state=trial.state,
@@ -103,6 +110,7 @@ def record_of(trial: FrozenTrial, state: SamplerState, signs: tuple[float, float
         completed_at=None
         if trial.datetime_complete is None
         else trial.datetime_complete.timestamp(),
+        known=known,
     )
 
 
@@ -132,6 +140,28 @@ def _solution(
         trial=trial.number,
         z=state.numeric_units(trial.params) if state.core.n_numeric else None,
     )
+
+
+def _known_solutions(rows: Any, k: int, trial: int) -> tuple[Solution, ...]:
+    """The known samples a trial's attribute holds, as the core's solutions of distribution k."""
+    if not isinstance(rows, list):
+        return ()
+    out = []
+    for x, z, loss, complexity, violation in rows:
+        zs = None if z is None else np.array([np.nan if v is None else v for v in z], dtype=float)
+        out.append(
+            Solution(
+                distribution=k,
+                x=np.asarray(x, dtype=np.int64),
+                loss=float(loss),
+                complexity=float(complexity),
+                violation=float(violation),
+                trial=trial,
+                z=zs,
+                known=True,
+            )
+        )
+    return tuple(out)
 
 
 def violation(trial: FrozenTrial) -> float:

@@ -43,6 +43,7 @@ from optuna_isnas.sampler._generations import (
     record_of,
     tally,
 )
+from optuna_isnas.sampler._known import Evaluated, first_unevaluated
 from optuna_isnas.sampler._numeric import cells, is_numeric, to_unit
 from optuna_isnas.sampler._settings import (
     DEFAULT_ARCHIVE_SIZE,
@@ -53,6 +54,7 @@ from optuna_isnas.sampler._state import (
     CLOSED_KEY,
     DISTRIBUTION_KEY,
     GENERATION_KEY,
+    KNOWN_KEY,
     SamplerState,
     StateStore,
 )
@@ -166,6 +168,12 @@ class ISNASSampler(BaseSampler):
             completed and again whenever they have doubled (default True; docs/algorithm.md
             section 9, "Coverage"). The one-shot search turns it off: its sandwich already
             trains and rescores the space's extreme children.
+        skip_evaluated: a sample of a configuration the archive already holds takes the
+            archive's pooled values, and the distribution draws again (at most 8 times), so
+            trials evaluate new configurations while every distribution still learns from all
+            its draws (default True; docs/algorithm.md section 9, "Repeats"). The one-shot
+            search turns it off: there a configuration's value changes as the shared weights
+            train.
         reevaluation_share: with ``n_trials``, the share of the trials that re-evaluates
             (default 0.05; 0 turns re-evaluation off; docs/algorithm.md section 9).
     """
@@ -192,6 +200,7 @@ class ISNASSampler(BaseSampler):
         n_trials: int | None = None,
         reevaluation_share: float = DEFAULT_SHARE,
         evaluate_ends: bool = True,
+        skip_evaluated: bool = True,
     ) -> None:
         if complexity_fn is not None and not callable(complexity_fn):
             raise ValueError(f"complexity_fn must be callable, got {complexity_fn!r}.")
@@ -226,6 +235,10 @@ class ISNASSampler(BaseSampler):
         if not isinstance(evaluate_ends, (bool, np.bool_)):
             raise ValueError(f"evaluate_ends must be True or False, got {evaluate_ends!r}.")
         self._evaluate_ends = bool(evaluate_ends)
+        if not isinstance(skip_evaluated, (bool, np.bool_)):
+            raise ValueError(f"skip_evaluated must be True or False, got {skip_evaluated!r}.")
+        self._skip_evaluated = bool(skip_evaluated)
+        self._evaluated = Evaluated()
         self._reevaluate_from = first_reevaluating_trial(n_trials, reevaluation_share)
         self._finalists = Finalists()
         self._complexity_fn = complexity_fn
@@ -520,7 +533,7 @@ class ISNASSampler(BaseSampler):
     def __getstate__(self) -> dict[str, Any]:
         # Locks can't be pickled and caches are per process: drop both.
         state = self.__dict__.copy()
-        for key in ("_lock", "_store", "_tracker", "_study_key", "_finalists"):
+        for key in ("_lock", "_store", "_tracker", "_study_key", "_finalists", "_evaluated"):
             state.pop(key, None)
         return state
 
@@ -531,6 +544,7 @@ class ISNASSampler(BaseSampler):
         self._tracker = GenerationTracker()
         self._study_key = None
         self._finalists = Finalists()
+        self._evaluated = Evaluated()
 
     # ------------------------------------------------------------------ BaseSampler
     def reseed_rng(self) -> None:
@@ -589,8 +603,14 @@ class ISNASSampler(BaseSampler):
             # Distribution first: a trial counts as tagged once its generation is set.
             _storage.set_trial_system_attr(study, trial, DISTRIBUTION_KEY, tag)
             _storage.set_trial_system_attr(study, trial, GENERATION_KEY, state.core.generation)
-            x = self._draw(state, k, trial.number)
-            z = self._draw_numeric(state, k, trial.number)
+            if self._skip_evaluated:
+                self._evaluated.catch_up(study, state, self._signs(study))
+                x, z, known = first_unevaluated(state, k, self._seed, trial.number, self._evaluated)
+                if known:
+                    _storage.set_trial_system_attr(study, trial, KNOWN_KEY, known)
+            else:
+                x = self._draw(state, k, trial.number)
+                z = self._draw_numeric(state, k, trial.number)
             params = {
                 name: value for name, value in state.params_of(x, z).items() if name in search_space
             }
@@ -648,6 +668,7 @@ class ISNASSampler(BaseSampler):
             self._store.forget()
             self._tracker.forget_all()
             self._finalists = Finalists()
+            self._evaluated.clear()
 
     def _n_objectives(self, study: Study) -> int:
         n = len(study.directions)
@@ -739,7 +760,8 @@ class ISNASSampler(BaseSampler):
             # Updated in place: if another worker wrote meanwhile, this copy is dropped below.
             try:
                 state.core.tell(
-                    [r.solution for r in used if r.solution is not None],
+                    [r.solution for r in used if r.solution is not None]
+                    + [s for r in used for s in r.known],
                     complexity_of=self._complexity_of(state),
                     extras=[r.solution for r in archived if r.solution is not None],
                 )

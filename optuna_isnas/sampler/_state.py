@@ -52,6 +52,9 @@ CLOSED_KEY = "isnas:closed"
 REEVALUATES_KEY = "isnas:reevaluates"
 #: Trial attribute of a trial that evaluates one end of the space: "least" or "most" complex.
 EXTREME_KEY = "isnas:extreme"
+#: Trial attribute of a sample: the configurations its distribution drew before it that the
+#: archive already held, with the archive's values (``sampler/_known.py``).
+KNOWN_KEY = "isnas:known"
 
 
 @dataclass
