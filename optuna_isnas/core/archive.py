@@ -195,10 +195,6 @@ class Archive:
         violations = np.array([e.violation for e in self.entries], dtype=np.float64)
         return self.pessimistic_losses(), complexities, violations
 
-    def by_configuration(self) -> dict[tuple[tuple[int, ...], tuple[float | None, ...]], Entry]:
-        """Every entry by what makes it one configuration (``Entry.key``)."""
-        return {e.key: e for e in self.entries}
-
     # ------------------------------------------------------------------ update
     def observe(
         self,
