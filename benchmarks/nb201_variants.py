@@ -89,6 +89,10 @@ VARIANTS: dict[str, dict[str, Any]] = {
         "label": "ISNAS (repeated draws evaluated again)",
         "kwargs": {"skip_evaluated": False},
     },
+    "reeval05-evalrepeats": {
+        "label": "ISNAS (last 5 % re-evaluate finalists, repeated draws evaluated again)",
+        "kwargs": {"n_trials": "queries", "reevaluation_share": 0.05, "skip_evaluated": False},
+    },
     # The space's smallest and largest cells evaluated first, as known points of the front.
     "extremes": {"label": "ISNAS (smallest and largest cell first)", "harness": {"extremes": 1}},
     # The sampler's own selection with the largest size class unbounded (the search is the same).

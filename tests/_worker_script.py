@@ -232,7 +232,7 @@ def replay(trials: list[FrozenTrial], closed: dict[int, tuple[int, ...]], sample
         for n in closed[g]:  # the draws before each trial that were looked up, not evaluated
             t = by_number[n]
             k = int(t.system_attrs[DISTRIBUTION_KEY])
-            for x, _, loss, cost, violation in t.system_attrs.get("isnas:known", []):
+            for x, _, loss, cost, violation in json.loads(t.system_attrs.get("isnas:known", "[]")):
                 sols.append(Solution(k, np.array(x), loss, cost, violation, known=True))
         core.tell(sols)
     return core

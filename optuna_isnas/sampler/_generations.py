@@ -31,6 +31,7 @@ Rules (docs/algorithm.md, "Generations in Optuna"):
 from __future__ import annotations
 
 import contextlib
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -114,6 +115,15 @@ def record_of(trial: FrozenTrial, state: SamplerState, signs: tuple[float, float
     )
 
 
+def evaluation_of(
+    trial: FrozenTrial, state: SamplerState, signs: tuple[float, float]
+) -> Solution | None:
+    """A COMPLETE trial's own evaluation as the core sees it (None for any other trial)."""
+    if trial.state != TrialState.COMPLETE or not trial.values:
+        return None
+    return _solution(trial, state, EXTRA, signs)
+
+
 def _solution(
     trial: FrozenTrial, state: SamplerState, k: int, signs: tuple[float, float]
 ) -> Solution:
@@ -143,9 +153,11 @@ def _solution(
 
 
 def _known_solutions(rows: Any, k: int, trial: int) -> tuple[Solution, ...]:
-    """The known samples a trial's attribute holds, as the core's solutions of distribution k."""
-    if not isinstance(rows, list):
+    """The known samples a trial's attribute holds (a JSON string, ``_known.encode``), as the
+    core's solutions of distribution k."""
+    if not isinstance(rows, str):
         return ()
+    rows = json.loads(rows)
     out = []
     for x, z, loss, complexity, violation in rows:
         zs = None if z is None else np.array([np.nan if v is None else v for v in z], dtype=float)

@@ -16,6 +16,7 @@ that closes the generation updates with the same values, whatever archive it see
 
 from __future__ import annotations
 
+import json
 import math
 import random
 from collections.abc import Iterator
@@ -29,17 +30,34 @@ from optuna.trial import TrialState
 from optuna_isnas.core import Solution
 from optuna_isnas.core.archive import configuration_key
 from optuna_isnas.sampler import _storage
-from optuna_isnas.sampler._generations import record_of
+from optuna_isnas.sampler._generations import evaluation_of
 from optuna_isnas.sampler._state import SamplerState
 
 #: At most this many known samples per trial: the update of one generation then sees at most
 #: ``(1 + MAX_KNOWN) * K * lambda`` samples, and a trial's attribute stays small.
-MAX_KNOWN = 8
+MAX_KNOWN = 4
 #: A gap of more trials than this (a process that starts on an existing study) is read in one
 #: request instead of trial by trial.
 BULK_READ = 256
 
 Key = tuple[tuple[int, ...], tuple[float | None, ...]]
+
+
+def _add_exactly(partials: list[float], x: float) -> None:
+    """Add ``x`` to a sum kept as non-overlapping partials, without rounding (Shewchuk, "Adaptive
+    precision floating-point arithmetic", 1997): ``math.fsum(partials)`` is then the exact sum
+    correctly rounded, whatever order the terms came in. The partials stay few."""
+    i = 0
+    for y in partials:
+        if abs(x) < abs(y):
+            x, y = y, x
+        high = x + y
+        low = y - (high - x)
+        if low:
+            partials[i] = low
+            i += 1
+        x = high
+    partials[i:] = [x]
 
 
 class Evaluated:
@@ -48,18 +66,19 @@ class Evaluated:
     Exactly the COMPLETE trials numbered below the state's ``start`` that are not pending
     (those the archive took when a generation closed), read from the study's storage as the
     generations close, so a restarted process or another worker knows the same, and a
-    configuration's pooled values (exact sums, ``math.fsum``) do not depend on the order in
-    which they were read. It grows with the distinct configurations evaluated (a few hundred
-    bytes each), as a study's own trials do.
+    configuration's pooled values (exact sums) do not depend on the order in which they were
+    read. It grows with the distinct configurations evaluated (a few hundred bytes each), as a
+    study's own trials do; looking one up costs the same however often it was evaluated.
     """
 
     def __init__(self) -> None:
-        self._values: dict[Key, list[tuple[float, float, float]]] = {}
+        #: key -> [count, partials of the losses, of the complexities, of the violations]
+        self._sums: dict[Key, tuple[list[int], list[float], list[float], list[float]]] = {}
         self._until = 0
         self._pending: frozenset[int] = frozenset()
 
     def clear(self) -> None:
-        self._values.clear()
+        self._sums.clear()
         self._until = 0
         self._pending = frozenset()
 
@@ -77,9 +96,9 @@ class Evaluated:
             found = (_storage.trial_by_number(study, n) for n in sorted(wanted))
             trials = [t for t in found if t is not None and t.state == TrialState.COMPLETE]
         for trial in trials:
-            rec = record_of(trial, state, signs)
-            if rec.solution is not None:
-                self.add(rec.solution)
+            solution = evaluation_of(trial, state, signs)
+            if solution is not None:
+                self.add(solution)
         self._until, self._pending = state.start, pending
 
     def add(self, s: Solution) -> None:
@@ -87,16 +106,19 @@ class Evaluated:
         if s.known or not (math.isfinite(s.loss) and math.isfinite(s.complexity)):
             return
         key = configuration_key(s.x.tolist(), None if s.z is None else s.z.tolist())
-        self._values.setdefault(key, []).append((s.loss, s.complexity, s.violation))
+        count, losses, complexities, violations = self._sums.setdefault(key, ([0], [], [], []))
+        count[0] += 1
+        _add_exactly(losses, float(s.loss))
+        _add_exactly(complexities, float(s.complexity))
+        _add_exactly(violations, float(s.violation))
 
     def get(self, key: Key) -> tuple[float, float, float] | None:
         """Pooled (mean loss, complexity, violation) of a configuration, None if unseen."""
-        rows = self._values.get(key)
-        if rows is None:
+        sums = self._sums.get(key)
+        if sums is None:
             return None
-        n = len(rows)
-        loss, complexity, violation = (math.fsum(col) / n for col in zip(*rows))
-        return loss, complexity, violation
+        n = sums[0][0]
+        return math.fsum(sums[1]) / n, math.fsum(sums[2]) / n, math.fsum(sums[3]) / n
 
 
 def draws(
@@ -123,15 +145,25 @@ def first_unevaluated(
 
     Returns:
         ``(x, z, known)``: ``known`` lists ``[x, z, loss, complexity, violation]`` of each
-        known draw (the pooled mean loss), in the core's units, as JSON.
+        known draw (the pooled mean loss), in the core's units (``encode`` stores it).
     """
     known: list[list[Any]] = []
     for x, z in draws(state, k, seed, number):
         units = None if z is None else state.numeric_units(state.params_of(x, z))
-        key = configuration_key(x.tolist(), None if units is None else units.tolist())
+        key = (
+            (tuple(x.tolist()), ())
+            if units is None
+            else configuration_key(x.tolist(), units.tolist())
+        )
         values = seen.get(key)
         if values is None or len(known) >= MAX_KNOWN:
             return x, z, known
         zs = None if units is None else [None if math.isnan(v) else float(v) for v in units]
         known.append([x.tolist(), zs, *values])
     raise AssertionError("unreachable: draws() never ends")
+
+
+def encode(known: list[list[Any]]) -> str:
+    """The trial attribute of its known draws: one JSON string, which Optuna's storages copy
+    as one value rather than as nested lists (a trial is copied whenever it is read)."""
+    return json.dumps(known, separators=(",", ":"))

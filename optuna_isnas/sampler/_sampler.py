@@ -43,7 +43,7 @@ from optuna_isnas.sampler._generations import (
     record_of,
     tally,
 )
-from optuna_isnas.sampler._known import Evaluated, first_unevaluated
+from optuna_isnas.sampler._known import Evaluated, encode, first_unevaluated
 from optuna_isnas.sampler._numeric import cells, is_numeric, to_unit
 from optuna_isnas.sampler._settings import (
     DEFAULT_ARCHIVE_SIZE,
@@ -168,8 +168,8 @@ class ISNASSampler(BaseSampler):
             completed and again whenever they have doubled (default True; docs/algorithm.md
             section 9, "Coverage"). The one-shot search turns it off: its sandwich already
             trains and rescores the space's extreme children.
-        skip_evaluated: a sample of a configuration the archive already holds takes the
-            archive's pooled values, and the distribution draws again (at most 8 times), so
+        skip_evaluated: a draw of a configuration that a closed generation already evaluated
+            takes its pooled values, and the distribution draws again (at most 4 times), so
             trials evaluate new configurations while every distribution still learns from all
             its draws (default True; docs/algorithm.md section 9, "Repeats"). The one-shot
             search turns it off: there a configuration's value changes as the shared weights
@@ -607,7 +607,7 @@ class ISNASSampler(BaseSampler):
                 self._evaluated.catch_up(study, state, self._signs(study))
                 x, z, known = first_unevaluated(state, k, self._seed, trial.number, self._evaluated)
                 if known:
-                    _storage.set_trial_system_attr(study, trial, KNOWN_KEY, known)
+                    _storage.set_trial_system_attr(study, trial, KNOWN_KEY, encode(known))
             else:
                 x = self._draw(state, k, trial.number)
                 z = self._draw_numeric(state, k, trial.number)
