@@ -55,9 +55,9 @@ class Solution:
     constraint values, Optuna's convention); 0 means feasible. ``trial`` identifies the
     evaluation for the caller (the archive keeps the latest one per architecture). ``z`` holds
     the numeric parameters on the unit interval (NaN where unused; None without any). ``known``:
-    a sample of a configuration the archive holds, whose values are the archive's pooled ones
-    instead of a new evaluation: the distributions learn from it, the archive and the scales,
-    which hold it already, do not take it again (docs/algorithm.md section 9, "Repeats").
+    a sample of a configuration evaluated before, whose values are the pooled ones of those
+    evaluations instead of a new one: the distributions learn from it, the archive and the
+    scales, which saw those evaluations, do not take it (docs/algorithm.md section 9, "Repeats").
     """
 
     distribution: int
@@ -364,9 +364,9 @@ class ISNAS:
                 archive (the adapter stores trial numbers).
             z: numeric parameters ``(M, N)`` on the unit interval, NaN where a sample did not
                 use one (required when the optimizer has numeric parameters).
-            known: ``(M,)``, True for a sample whose values were looked up in the archive
+            known: ``(M,)``, True for a sample whose values were looked up, not evaluated
                 (``Solution.known``): ranked and learnt from like the others, but neither
-                the scales nor the archive take it again.
+                the scales nor the archive take it.
         """
         if violations is None:
             violations = np.zeros(losses.shape, dtype=np.float64)

@@ -69,7 +69,8 @@ class TrialRecord:
     distribution: int | None
     solution: Solution | None  # set for COMPLETE trials
     completed_at: float | None = None  # POSIX time the trial finished (None while running)
-    #: samples drawn before this one whose values the archive held (``_known.py``)
+    #: the draws before this trial's own that were evaluated before, with their pooled values
+    #: (``_known.py``)
     known: tuple[Solution, ...] = ()
 
 

@@ -1,17 +1,17 @@
-"""Samples of configurations the archive already holds: their values are looked up, not
-evaluated again (docs/algorithm.md section 9, "Repeats").
+"""Draws of configurations already evaluated: their values are looked up, not evaluated again
+(docs/algorithm.md section 9, "Repeats").
 
 A distribution that has learnt draws its most likely configuration again and again (with
 ASNG's floor on the probabilities, about e^-1 of its samples once it has converged), and each
-such sample would cost a trial that measures what the archive already knows. Instead, a draw
-whose configuration the archive holds is kept as a sample with the archive's pooled values,
-and the distribution draws again, up to ``MAX_KNOWN`` times; the trial evaluates the first draw
-the archive does not hold. The update sees every draw, the known ones with their pooled values,
-so the distributions learn from the same i.i.d. samples ASNG would have drawn; only the trials
-are new configurations.
+such draw would cost a trial that measures what the study already knows. Instead, a draw of a
+configuration that a closed generation evaluated is kept as a sample with its pooled values, and
+the distribution draws again, up to ``MAX_KNOWN`` times; the trial evaluates the first draw that
+is new. The update sees every draw, the known ones with their pooled values, so the
+distributions learn from the same i.i.d. samples ASNG would have drawn; only the trials are new
+configurations.
 
-The known samples are written to the trial (``KNOWN_KEY``) when it is sampled, so every worker
-that closes the generation updates with the same values, whatever archive it sees then.
+The known draws are written to the trial (``KNOWN_KEY``) when it is sampled, so every worker
+that closes the generation updates with the same values, whatever it has read itself.
 """
 
 from __future__ import annotations

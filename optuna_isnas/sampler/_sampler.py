@@ -43,7 +43,7 @@ from optuna_isnas.sampler._generations import (
     record_of,
     tally,
 )
-from optuna_isnas.sampler._known import Evaluated, encode, first_unevaluated
+from optuna_isnas.sampler._known import Evaluated, draws, encode, first_unevaluated
 from optuna_isnas.sampler._numeric import cells, is_numeric, to_unit
 from optuna_isnas.sampler._settings import (
     DEFAULT_ARCHIVE_SIZE,
@@ -609,8 +609,7 @@ class ISNASSampler(BaseSampler):
                 if known:
                     _storage.set_trial_system_attr(study, trial, KNOWN_KEY, encode(known))
             else:
-                x = self._draw(state, k, trial.number)
-                z = self._draw_numeric(state, k, trial.number)
+                x, z = next(draws(state, k, self._seed, trial.number))
             params = {
                 name: value for name, value in state.params_of(x, z).items() if name in search_space
             }
@@ -939,21 +938,6 @@ class ISNASSampler(BaseSampler):
         records += self._pending_records(study, state, self._signs(study))
         records.sort(key=lambda r: r.number)
         return {r.number: r.solution for r in records if r.solution is not None}
-
-    def _draw_numeric(self, state: SamplerState, k: int, number: int) -> np.ndarray | None:
-        """Numeric parameters of distribution ``k`` on the unit interval (None without any),
-        with randomness that depends only on (seed, trial)."""
-        if not state.core.n_numeric:
-            return None
-        return state.core.sample_numeric(k, np.random.default_rng([self._seed, number]))
-
-    def _draw(self, state: SamplerState, k: int, number: int) -> np.ndarray:
-        """Sample distribution ``k`` with randomness that depends only on (seed, trial)."""
-        rng = random.Random(self._seed * 1_000_003 + number)
-        u = np.array([rng.random() for _ in range(state.cdf.shape[1])])
-        idx = (u[:, None] >= state.cdf[k]).sum(axis=1)
-        row: np.ndarray = np.minimum(idx, state.core.n_choices - 1)
-        return row
 
     def _sample_others(
         self,
