@@ -89,6 +89,15 @@ VARIANTS: dict[str, dict[str, Any]] = {
         "label": "ISNAS (repeated draws evaluated again)",
         "kwargs": {"skip_evaluated": False},
     },
+    "hv-ref-evalrepeats": {
+        "label": "ISNAS (the table's reference and axis, repeated draws evaluated again)",
+        "kwargs": {
+            "family": "hypervolume",
+            "reference_point": "table",
+            "axis": "table",
+            "skip_evaluated": False,
+        },
+    },
     "reeval05-evalrepeats": {
         "label": "ISNAS (last 5 % re-evaluate finalists, repeated draws evaluated again)",
         "kwargs": {"n_trials": "queries", "reevaluation_share": 0.05, "skip_evaluated": False},

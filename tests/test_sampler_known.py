@@ -159,6 +159,32 @@ def test_a_restarted_process_looks_up_what_the_first_one_would_have() -> None:
     assert after == [t.system_attrs.get(KNOWN_KEY) for t in whole.trials[150:]]
 
 
+def test_ints_repeat_and_are_looked_up_but_a_continuous_float_turns_look_ups_off() -> None:
+    def with_int(trial: optuna.Trial) -> tuple[float, float]:
+        loss, size = toy(trial)
+        depth = trial.suggest_int("depth", 1, 4)
+        return loss + 0.1 * abs(depth - 2), size * depth
+
+    def with_float(trial: optuna.Trial) -> tuple[float, float]:
+        loss, size = toy(trial)
+        return loss + abs(trial.suggest_float("lr", 1e-3, 1.0, log=True) - 0.1), size
+
+    studies = []
+    for objective in (with_int, with_float):
+        study = optuna.create_study(
+            directions=["minimize", "minimize"], sampler=ISNASSampler(seed=0, evaluate_ends=False)
+        )
+        study.optimize(objective, n_trials=250)
+        studies.append(study)
+    rows = [r for t in studies[0].trials for r in json.loads(t.system_attrs.get(KNOWN_KEY, "[]"))]
+    assert len(rows) > 20
+    for x, z, loss, complexity, violation in rows:  # the int's value on the unit interval
+        assert len(z) == 1 and 0.0 <= z[0] <= 1.0
+        depth = round(z[0] * 4 + 0.5)  # cells of width 1/4
+        assert complexity == float(np.sum(COST[np.asarray(x)])) * depth
+    assert all(KNOWN_KEY not in t.system_attrs for t in studies[1].trials)
+
+
 def test_the_switch_is_checked_and_the_one_shot_search_turns_it_off() -> None:
     with pytest.raises(ValueError, match="skip_evaluated must be True or False"):
         ISNASSampler(skip_evaluated="yes")  # type: ignore[arg-type]

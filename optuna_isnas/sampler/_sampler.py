@@ -603,7 +603,8 @@ class ISNASSampler(BaseSampler):
             # Distribution first: a trial counts as tagged once its generation is set.
             _storage.set_trial_system_attr(study, trial, DISTRIBUTION_KEY, tag)
             _storage.set_trial_system_attr(study, trial, GENERATION_KEY, state.core.generation)
-            if self._skip_evaluated:
+            # A continuous float never takes a value twice: nothing to look up then.
+            if self._skip_evaluated and not np.any(state.core.numeric_cells == 0):
                 self._evaluated.catch_up(study, state, self._signs(study))
                 x, z, known = first_unevaluated(state, k, self._seed, trial.number, self._evaluated)
                 if known:
