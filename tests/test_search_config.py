@@ -258,8 +258,9 @@ def test_train_archs_words_become_their_enum_and_round_trip():
 def test_the_search_builds_the_isnas_sampler_a_python_user_gets_but_for_lambda():
     """One default per setting: ``optuna-isnas search`` (a default SearchConfig) builds the
     ISNASSampler that ``ISNASSampler()`` is (K, family, axis, reference point, archive, ASNG's
-    constants), except lambda, the loop's unit of compute (2; the sampler alone takes 4), and
-    the predicted ends, which the loop's sandwich already trains and rescores."""
+    constants), except lambda, the loop's unit of compute (2; the sampler alone takes 4), the
+    predicted ends, which the loop's sandwich already trains and rescores, and the look-ups of
+    configurations evaluated before, whose values the training makes stale."""
     from optuna_isnas import ISNASSampler
     from optuna_isnas.sampler._settings import SAMPLES_PER_DISTRIBUTION
     from optuna_isnas.search.config import SEARCH_SAMPLES_PER_DISTRIBUTION
@@ -281,3 +282,5 @@ def test_the_search_builds_the_isnas_sampler_a_python_user_gets_but_for_lambda()
         == python_user._settings
     )
     assert (built._evaluate_ends, python_user._evaluate_ends) == (False, True)
+    # A child's value changes as the shared weights train: no stored value stands for it.
+    assert (built._skip_evaluated, python_user._skip_evaluated) == (False, True)

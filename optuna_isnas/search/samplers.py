@@ -106,6 +106,7 @@ def _isnas(config: SearchConfig, space: SearchSpace | None) -> optuna.samplers.B
             tradeoff["complexity_fn"] = space.n_params
     # The sandwich trains the space's largest and smallest child at every step and rescores
     # both before the family is chosen: the sampler's predicted ends would only repeat them.
+    # A child's value changes as the shared weights train: an earlier one is no stand-in.
     options = {"evaluate_ends": False, "skip_evaluated": False, **config.sampler_options}
     return ISNASSampler(
         **tradeoff,
