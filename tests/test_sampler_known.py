@@ -179,7 +179,7 @@ def test_ints_repeat_and_are_looked_up_but_a_continuous_float_turns_look_ups_off
     rows = [r for t in studies[0].trials for r in json.loads(t.system_attrs.get(KNOWN_KEY, "[]"))]
     assert len(rows) > 20
     for x, z, loss, complexity, violation in rows:  # the int's value on the unit interval
-        assert len(z) == 1 and 0.0 <= z[0] <= 1.0
+        assert len(z) == 1 and 0.0 <= z[0] <= 1.0 and np.isfinite(loss) and violation == 0.0
         depth = round(z[0] * 4 + 0.5)  # cells of width 1/4
         assert complexity == float(np.sum(COST[np.asarray(x)])) * depth
     assert all(KNOWN_KEY not in t.system_attrs for t in studies[1].trials)
