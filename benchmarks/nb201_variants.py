@@ -98,6 +98,16 @@ VARIANTS: dict[str, dict[str, Any]] = {
             "skip_evaluated": False,
         },
     },
+    "hv-ref-reeval05": {
+        "label": "ISNAS (the table's reference and axis, last 5 % re-evaluate finalists)",
+        "kwargs": {
+            "family": "hypervolume",
+            "reference_point": "table",
+            "axis": "table",
+            "n_trials": "queries",
+            "reevaluation_share": 0.05,
+        },
+    },
     "reeval05-evalrepeats": {
         "label": "ISNAS (last 5 % re-evaluate finalists, repeated draws evaluated again)",
         "kwargs": {"n_trials": "queries", "reevaluation_share": 0.05, "skip_evaluated": False},
