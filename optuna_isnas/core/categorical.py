@@ -151,3 +151,17 @@ def entropy(theta: FloatArray) -> float:
     with np.errstate(divide="ignore", invalid="ignore"):
         terms = np.where(theta > 0, -theta * np.log(theta), 0.0)
     return float(terms.sum())
+
+
+def centred_on(theta: FloatArray, n_choices: IntArray, x: IntArray) -> FloatArray:
+    """``theta`` moved halfway from the uniform distribution to ``x``: each variable that ``x``
+    uses gives ``(1 + 1/C) / 2`` to its choice in ``x`` and ``1 / (2 C)`` to each other one, at
+    least ASNG's floor (``theta_min`` is at most ``1 / (2 C)``); a variable ``x`` does not use
+    (``UNUSED``) keeps its row."""
+    out = theta.copy()
+    for i, c in enumerate(n_choices.tolist()):
+        if c <= 1 or x[i] < 0:
+            continue
+        out[i, :c] = 0.5 / c
+        out[i, int(x[i])] += 0.5
+    return out

@@ -27,6 +27,7 @@ gives that as ``reference_point``; docs/algorithm.md measures both.
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -212,3 +213,27 @@ def assign_members(log_prob: FloatArray) -> list[int | None]:
             owner[d] = j
             taken.add(j)
     return owner
+
+
+#: A distribution has strayed from the member it owns when it draws that member less than this
+#: share as often as its own most likely configuration (for a converged categorical
+#: distribution, a member two or more choices away).
+STRAYED_RATIO = 1e-3
+
+
+def strayed(
+    owner: Sequence[int | None], log_p_members: FloatArray, log_p_modes: FloatArray
+) -> list[tuple[int, int]]:
+    """``(k, j)`` for every distribution k whose owned member j it has all but stopped drawing.
+
+    Args:
+        owner: ``assign_members``'s result.
+        log_p_members: ``log p_k(member j)``, shape ``(K, m)``.
+        log_p_modes: ``log p_k(mode of k)``, shape ``(K,)``.
+    """
+    limit = math.log(STRAYED_RATIO)
+    return [
+        (k, j)
+        for k, j in enumerate(owner)
+        if j is not None and log_p_members[k, j] - log_p_modes[k] < limit
+    ]

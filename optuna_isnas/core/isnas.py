@@ -25,7 +25,7 @@ from optuna_isnas.core import categorical as cat
 from optuna_isnas.core import gaussian
 from optuna_isnas.core.archive import DEFAULT_SIZE, Archive, RankKeys
 from optuna_isnas.core.asng import StepSizeState, asng_steps, natural_gradient
-from optuna_isnas.core.family import HypervolumeFamily, assign_members
+from optuna_isnas.core.family import HypervolumeFamily, assign_members, strayed
 from optuna_isnas.core.importance import mixture_log_weights, normalise_log_weights
 from optuna_isnas.core.scales import RunningScales
 from optuna_isnas.core.selection import choose_family
@@ -406,7 +406,8 @@ class ISNAS:
         # A distribution none of whose samples has weight (possible only with other weights
         # than the mixture's, e.g. an ablation's) takes no step and has no expected size.
         has_weight = np.isfinite(log_w).any(axis=1)
-        hv_keys = self._hypervolume_keys(losses, complexities, violations)
+        hv = self._hypervolume_keys(losses, complexities, violations)
+        hv_keys, members = (None, None) if hv is None else hv
         with np.errstate(invalid="ignore"):
             all_w = normalise_log_weights(log_w)
         for k in np.flatnonzero(has_weight).tolist():
@@ -446,6 +447,8 @@ class ISNAS:
                     self.means[k], self.variances[k] = gaussian.step(
                         self.means[k], self.variances[k], *numeric_grads[k], scale, self.sigma_min
                     )
+        if members is not None:
+            self._recentre_strays(*members)
         if self.budgets is not None:
             for k, w in weights.items():
                 if complexity_of is not None:
@@ -481,10 +484,10 @@ class ISNAS:
 
     def _hypervolume_keys(
         self, losses: FloatArray, complexities: FloatArray, violations: FloatArray
-    ) -> list[FloatArray] | None:
+    ) -> tuple[list[FloatArray], tuple[IntArray, FloatArray] | None] | None:
         """Hypervolume mode: per distribution, minus each sample's uncrowded hypervolume
-        improvement over the members of the archive's family that it does not own (None in
-        the other modes).
+        improvement over the members of the archive's family that it does not own; and the
+        members' choices and numeric values (None without members; None in the other modes).
 
         The plane is fitted to the front of the archive and of this generation's feasible
         samples; distribution k owns the member it is most likely to draw
@@ -497,11 +500,12 @@ class ISNAS:
         pool_l = np.concatenate([a_loss[a_viol <= 0], losses[feasible]])
         pool_c = np.concatenate([a_cost[a_viol <= 0], complexities[feasible]])
         if pool_l.size == 0:
-            return [np.zeros(losses.shape) for _ in range(self.n_distributions)]
+            return [np.zeros(losses.shape) for _ in range(self.n_distributions)], None
         plane = self.family.plane(pool_l, pool_c)
         chosen = self.family.choose(a_loss, a_cost, a_viol <= 0)
         members = plane.points(a_loss[chosen], a_cost[chosen])
         owner: list[int | None] = [None] * self.n_distributions
+        found: tuple[IntArray, FloatArray] | None = None
         if chosen:
             entries = [self.archive.entries[i] for i in chosen]
             xs = np.array([e.x for e in entries], dtype=np.int64)
@@ -509,7 +513,23 @@ class ISNAS:
                 [[np.nan if v is None else v for v in e.z] for e in entries], dtype=np.float64
             ).reshape(len(entries), -1)
             owner = assign_members(self.log_prob(xs, zs if self.n_numeric else None))
-        return self.family.keys(plane, members, owner, losses, complexities)
+            found = (xs, zs)
+        return self.family.keys(plane, members, owner, losses, complexities), found
+
+    def _recentre_strays(self, xs: IntArray, zs: FloatArray) -> None:
+        """After a step: a distribution that has strayed from the member it owns (it converged
+        elsewhere, often on another distribution's member, while its own lies where it never
+        draws, so its ranking gives it no signal towards it) moves onto that member, as a
+        COMO-CMA-ES kernel searches around its own incumbent (docs/algorithm.md section 9,
+        "Members without a distribution")."""
+        numeric = self.n_numeric > 0
+        log_p = self.log_prob(xs, zs if numeric else None)
+        modes = np.diag(self.log_prob(self.modes(), self.means.copy() if numeric else None))
+        for k, j in strayed(assign_members(log_p), log_p, modes):
+            self.thetas[k] = cat.centred_on(self.thetas[k], self.n_choices, xs[j])
+            if numeric:
+                used_z = ~np.isnan(zs[j])
+                self.means[k][used_z] = zs[j][used_z]
 
     def _place_size_classes(self) -> None:
         """Size-class mode: budgets from the smallest and largest complexity seen so far."""
