@@ -6,9 +6,11 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from optuna_isnas import ISNASSampler
 from optuna_isnas.core import ISNAS, Solution
 from optuna_isnas.core import categorical as cat
 from optuna_isnas.core.family import STRAYED_RATIO, strayed
@@ -55,10 +57,10 @@ def test_a_recentred_distribution_is_a_distribution_above_the_floor(
         assert int(np.argmax(out[i, :c])) == x[i] and np.sum(out[i, :c] == out[i].max()) == 1
 
 
-def test_two_distributions_on_one_member_leave_it_and_one_moves_to_the_other_member() -> None:
-    """The pathology seen on the synthetic suite: two distributions converged on the same
-    member while the family's other member lies where neither draws."""
-    core = ISNAS([4] * 6, hypervolume=2, samples_per_distribution=2, seed=0)
+def _two_on_one_member(recentre: bool) -> tuple[ISNAS, np.ndarray, np.ndarray]:
+    core = ISNAS(
+        [4] * 6, hypervolume=2, samples_per_distribution=2, seed=0, recentre_members=recentre
+    )
     big, small = np.array([3] * 6), np.array([0] * 6)
     core.tell(
         [
@@ -79,7 +81,27 @@ def test_two_distributions_on_one_member_leave_it_and_one_moves_to_the_other_mem
             Solution(1, big, 0.1, 100.0),
         ]
     )
+    return core, big, small
+
+
+def test_two_distributions_on_one_member_leave_it_and_one_moves_to_the_other_member() -> None:
+    """The pathology seen on the synthetic suite: two distributions converged on the same
+    member while the family's other member lies where neither draws."""
+    core, big, small = _two_on_one_member(True)
     modes = {tuple(m) for m in core.modes().tolist()}
     assert modes == {tuple(big.tolist()), tuple(small.tolist())}
     moved = next(k for k in range(2) if tuple(core.modes()[k]) == tuple(small.tolist()))
     assert np.allclose(core.thetas[moved][:, 0], 0.5 + 0.5 / 4)
+
+
+def test_the_switch_leaves_them_and_survives_the_state_round_trip() -> None:
+    core, big, _ = _two_on_one_member(False)
+    assert {tuple(m) for m in core.modes().tolist()} == {tuple(big.tolist())}
+    again = ISNAS.from_dict(core.to_dict())
+    assert again.recentre_members is False and again.to_dict() == core.to_dict()
+    assert ISNAS.from_dict(_two_on_one_member(True)[0].to_dict()).recentre_members is True
+
+
+def test_the_sampler_refuses_a_switch_that_is_not_a_bool() -> None:
+    with pytest.raises(ValueError, match="recentre_members must be True or False"):
+        ISNASSampler(recentre_members="yes")  # type: ignore[arg-type]

@@ -115,6 +115,8 @@ class ISNAS:
         log_complexity: hypervolume mode: complexity on a log10 axis (default) or linear.
         reference_point: hypervolume mode: a fixed reference ``(loss, complexity)``, or None
             (default) for the front's nadir plus 1 / (K - 1) of its span.
+        recentre_members: hypervolume mode: after each step, a distribution that has strayed
+            from the member it owns moves onto it (default True; ``_recentre_strays``).
         samples_per_distribution: ``lambda``, samples each distribution draws per
             generation (>= 1).
         alpha: ASNG's threshold on the accumulated gradient (default 1.5).
@@ -140,6 +142,7 @@ class ISNAS:
         hypervolume: int | None = None,
         log_complexity: bool = True,
         reference_point: Sequence[float] | None = None,
+        recentre_members: bool = True,
         samples_per_distribution: int = 2,
         alpha: float = 1.5,
         init_delta: float = 1.0,
@@ -161,6 +164,8 @@ class ISNAS:
                 "one per distribution), size_classes (K automatically placed budgets) and "
                 "hypervolume (K: the family of largest hypervolume)."
             )
+        #: hypervolume mode: move a distribution that strayed from its member onto it
+        self.recentre_members = bool(recentre_members)
         self.family: HypervolumeFamily | None = None
         if hypervolume is not None:
             self.family = HypervolumeFamily(
@@ -447,7 +452,7 @@ class ISNAS:
                     self.means[k], self.variances[k] = gaussian.step(
                         self.means[k], self.variances[k], *numeric_grads[k], scale, self.sigma_min
                     )
-        if members is not None:
+        if members is not None and self.recentre_members:
             self._recentre_strays(*members)
         if self.budgets is not None:
             for k, w in weights.items():
@@ -734,6 +739,7 @@ class ISNAS:
                 "k": self.family.k,
                 "log_complexity": self.family.log_complexity,
                 "reference": self.family.reference,
+                "recentre": self.recentre_members,
             },
             "samples_per_distribution": self.lam,
             "alpha": self.alpha,
@@ -775,6 +781,7 @@ class ISNAS:
             hypervolume=None if family is None else family["k"],
             log_complexity=True if family is None else family["log_complexity"],
             reference_point=None if family is None else family["reference"],
+            recentre_members=True if family is None else bool(family.get("recentre", True)),
             samples_per_distribution=data["samples_per_distribution"],
             alpha=data["alpha"],
             init_delta=data["init_delta"],

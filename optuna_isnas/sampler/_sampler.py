@@ -174,6 +174,11 @@ class ISNASSampler(BaseSampler):
             its draws (default True; docs/algorithm.md section 9, "Repeats"). The one-shot
             search turns it off: there a configuration's value changes as the shared weights
             train.
+        recentre_members: hypervolume family: after each update, a distribution that has
+            strayed from the family member it owns (draws it under 1/1,000 as often as its own
+            mode) moves halfway from uniform onto it (default True; docs/algorithm.md section
+            9, "Members without a distribution"). The one-shot search turns it off: it was not
+            measured on a supernet.
         reevaluation_share: with ``n_trials``, the share of the trials that re-evaluates
             (default 0.05; 0 turns re-evaluation off; docs/algorithm.md section 9).
     """
@@ -201,6 +206,7 @@ class ISNASSampler(BaseSampler):
         reevaluation_share: float = DEFAULT_SHARE,
         evaluate_ends: bool = True,
         skip_evaluated: bool = True,
+        recentre_members: bool = True,
     ) -> None:
         if complexity_fn is not None and not callable(complexity_fn):
             raise ValueError(f"complexity_fn must be callable, got {complexity_fn!r}.")
@@ -227,6 +233,7 @@ class ISNASSampler(BaseSampler):
             loss_scale=loss_scale,
             complexity_scale=complexity_scale,
             archive_size=archive_size,
+            recentre_members=recentre_members,
         )
         if seed is not None and (
             isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral) or seed < 0

@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from optuna_isnas.core import ISNAS
 from optuna_isnas.core.archive import DEFAULT_SIZE
 
@@ -62,6 +64,12 @@ def _numbers(name: str, value: Any, example: str) -> tuple[float, ...] | None:
     return tuple(out)
 
 
+def _switch(name: str, value: Any) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be True or False, got {value!r}.")
+    return bool(value)
+
+
 def _integer(name: str, value: Any, lowest: int) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < lowest:
         raise ValueError(f"{name} must be an integer >= {lowest}, got {value!r}.")
@@ -85,6 +93,7 @@ class CoreSettings:
     loss_scale: float | None
     complexity_scale: float | None
     archive_size: int
+    recentre_members: bool = True
 
     @classmethod
     def from_arguments(
@@ -102,6 +111,7 @@ class CoreSettings:
         loss_scale: Any,
         complexity_scale: Any,
         archive_size: Any,
+        recentre_members: Any = True,
     ) -> CoreSettings:
         """Validate ``ISNASSampler``'s arguments (ValueError saying what is allowed)."""
         eps = _numbers("epsilons", epsilons, "[0.0, 1.0, 3.0, 9.0]")
@@ -168,6 +178,7 @@ class CoreSettings:
             loss_scale=loss_scale,
             complexity_scale=complexity_scale,
             archive_size=_integer("archive_size", archive_size, 1),
+            recentre_members=_switch("recentre_members", recentre_members),
         )
         settings.build([2], None, n_objectives=2)  # the core's own checks, now
         return settings
@@ -224,6 +235,7 @@ class CoreSettings:
                 reference_point=None
                 if self.reference_point is None
                 else (loss_sign * self.reference_point[0], self.reference_point[1]),
+                recentre_members=self.recentre_members,
                 **common,
             )
         return ISNAS(n_choices, size_classes=self.size_classes, **common)
