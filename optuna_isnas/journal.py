@@ -155,21 +155,38 @@ class JournalLock(JournalFileSymlinkLock):
         os.unlink(aside)
 
     def _remove_stale(self, holder: tuple[int, int]) -> bool:
-        """Remove the lock if it is still ``holder``'s; False if it changed hands meanwhile."""
-        aside = f"{self.path}.{uuid.uuid4().hex}.stale"
+        """Remove the lock if it is still ``holder``'s; False if it changed hands meanwhile.
+
+        Waiters that judge the same lock stale break it one at a time, under ``<lock>.break`` (a
+        directory: ``os.mkdir`` is atomic). Under it the link is checked and then renamed aside:
+        a stale holder is dead and no other breaker runs, so nothing can replace the link between
+        the two. (Renaming first and putting a live lock back when it turned out to be another
+        waiter's, as this did before, left a moment with no link, in which a third waiter took
+        the lock too: two holders.)
+        """
+        breaker = self.path + ".break"
         try:
+            os.mkdir(breaker)
+        except FileExistsError:
+            _clear_abandoned(breaker, self.grace_s)
+            return False
+        try:
+            if _identity(self.path) != holder:  # released, or already broken and retaken
+                return False
+            aside = f"{self.path}.{uuid.uuid4().hex}.stale"
             os.rename(self.path, aside)
-        except FileNotFoundError:  # released (or removed by another waiter) meanwhile
-            return False
-        if _identity(aside) != holder:
-            # Another process took the lock between our look and the rename: put it back (a
-            # hard link of the same link keeps its identity; it fails if the place is taken).
-            with contextlib.suppress(OSError):
-                os.link(aside, self.path, follow_symlinks=False)
             os.unlink(aside)
-            return False
-        os.unlink(aside)
-        return True
+            return True
+        finally:
+            with contextlib.suppress(FileNotFoundError):  # cleared as abandoned: not possible
+                os.rmdir(breaker)  # within grace_s, which the break takes milliseconds of
+
+
+def _clear_abandoned(breaker: str, grace_s: float) -> None:
+    """Remove a breaker's directory older than ``grace_s`` (its process died while breaking)."""
+    with contextlib.suppress(OSError):
+        if time.time() - os.stat(breaker).st_mtime > grace_s:
+            os.rmdir(breaker)
 
 
 def _identity(path: str) -> tuple[int, int] | None:

@@ -135,7 +135,12 @@ def test_state_round_trips_exactly_and_continues_identically():
     run(a, 3, seed=5)
     run(b, 3, seed=5)
     assert json.dumps(a.to_dict()) == json.dumps(b.to_dict())
-    assert a.to_dict()["family"] == {"k": 3, "log_complexity": True, "reference": None}
+    assert a.to_dict()["family"] == {
+        "k": 3,
+        "log_complexity": True,
+        "reference": None,
+        "recentre": True,
+    }
 
 
 def test_distributions_spread_over_the_front_and_the_family_is_its_best_k_of_the_archive():
