@@ -529,7 +529,7 @@ class ISNAS:
         "Members without a distribution")."""
         numeric = self.n_numeric > 0
         log_p = self.log_prob(xs, zs if numeric else None)
-        modes = np.diag(self.log_prob(self.modes(), self.means.copy() if numeric else None))
+        modes = np.diag(self.log_prob(self.modes(), self.means if numeric else None))
         for k, j in strayed(assign_members(log_p), log_p, modes):
             self.thetas[k] = cat.centred_on(self.thetas[k], self.n_choices, xs[j])
             if numeric:

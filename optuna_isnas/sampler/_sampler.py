@@ -49,6 +49,7 @@ from optuna_isnas.sampler._settings import (
     DEFAULT_ARCHIVE_SIZE,
     DEFAULT_FAMILY,
     CoreSettings,
+    switch,
 )
 from optuna_isnas.sampler._state import (
     CLOSED_KEY,
@@ -239,12 +240,8 @@ class ISNASSampler(BaseSampler):
             isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral) or seed < 0
         ):
             raise ValueError(f"seed must be an integer >= 0 or None, got {seed!r}.")
-        if not isinstance(evaluate_ends, (bool, np.bool_)):
-            raise ValueError(f"evaluate_ends must be True or False, got {evaluate_ends!r}.")
-        self._evaluate_ends = bool(evaluate_ends)
-        if not isinstance(skip_evaluated, (bool, np.bool_)):
-            raise ValueError(f"skip_evaluated must be True or False, got {skip_evaluated!r}.")
-        self._skip_evaluated = bool(skip_evaluated)
+        self._evaluate_ends = switch("evaluate_ends", evaluate_ends)
+        self._skip_evaluated = switch("skip_evaluated", skip_evaluated)
         self._evaluated = Evaluated()
         self._reevaluate_from = first_reevaluating_trial(n_trials, reevaluation_share)
         self._finalists = Finalists()

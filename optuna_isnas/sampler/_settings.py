@@ -64,7 +64,8 @@ def _numbers(name: str, value: Any, example: str) -> tuple[float, ...] | None:
     return tuple(out)
 
 
-def _switch(name: str, value: Any) -> bool:
+def switch(name: str, value: Any) -> bool:
+    """``value`` as a bool; ValueError naming ``name`` unless it is True or False."""
     if not isinstance(value, (bool, np.bool_)):
         raise ValueError(f"{name} must be True or False, got {value!r}.")
     return bool(value)
@@ -178,7 +179,7 @@ class CoreSettings:
             loss_scale=loss_scale,
             complexity_scale=complexity_scale,
             archive_size=_integer("archive_size", archive_size, 1),
-            recentre_members=_switch("recentre_members", recentre_members),
+            recentre_members=switch("recentre_members", recentre_members),
         )
         settings.build([2], None, n_objectives=2)  # the core's own checks, now
         return settings
