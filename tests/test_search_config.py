@@ -278,15 +278,12 @@ def test_the_search_builds_the_isnas_sampler_a_python_user_gets_but_for_lambda()
             built._settings,
             samples_per_distribution=SAMPLES_PER_DISTRIBUTION,
             single_objective_samples=None,
-            recentre_members=True,
         )
         == python_user._settings
     )
-    # Not measured on a supernet: the search leaves the strayed distributions where they are.
-    assert (built._settings.recentre_members, python_user._settings.recentre_members) == (
-        False,
-        True,
-    )
+    # Strayed distributions move onto their members in the search too (measured on digits and
+    # Fashion-MNIST: docs/benchmarks.md, "The hypervolume family on the supernet").
+    assert built._settings.recentre_members and python_user._settings.recentre_members
     assert (built._evaluate_ends, python_user._evaluate_ends) == (False, True)
     # A child's value changes as the shared weights train: no stored value stands for it.
     assert (built._skip_evaluated, python_user._skip_evaluated) == (False, True)

@@ -107,12 +107,11 @@ def _isnas(config: SearchConfig, space: SearchSpace | None) -> optuna.samplers.B
     # The sandwich trains the space's largest and smallest child at every step and rescores
     # both before the family is chosen: the sampler's predicted ends would only repeat them.
     # A child's value changes as the shared weights train: an earlier one is no stand-in.
-    # Re-centring strayed distributions was measured on tables and synthetic studies only (on
-    # the digits demo, with it, two members of one size and accuracy): not in the search yet.
+    # Re-centring strayed distributions is the sampler's default here too (docs/benchmarks.md,
+    # "The hypervolume family on the supernet").
     options = {
         "evaluate_ends": False,
         "skip_evaluated": False,
-        "recentre_members": False,
         **config.sampler_options,
     }
     return ISNASSampler(
