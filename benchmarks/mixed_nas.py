@@ -876,6 +876,8 @@ def main(argv: list[str] | None = None) -> None:
     for v in args.variant:
         name, given = sn._parse_variant(v)
         probe = dict(given)
+        if probe.get("reference_point") == "problem":  # filled in per problem by run_one
+            probe["reference_point"] = [1.0, 1.0]
         if probe.get("n_trials") == "trials":  # filled in per run by run_one
             probe["n_trials"] = 100
         try:
