@@ -144,6 +144,23 @@ SUITE: dict[str, Spec] = {
 }
 
 
+#: Problems drawn after the defaults were chosen, to check them on tables no choice saw: other
+#: names (so other random tables), and shapes (D, C, interactions, noise, cost) in other
+#: combinations than the suite's. ``--problems heldout`` runs them.
+HELDOUT: dict[str, Spec] = {
+    s.name: s
+    for s in (
+        Spec("h-d9c4", 9, 4),
+        Spec("h-d14c3-int", 14, 3, "mild"),
+        Spec("h-d7c6-strong-noise3", 7, 6, "strong", noise=0.03),
+        Spec("h-d18c4-skewcost", 18, 4, "mild", cost="skew"),
+        Spec("h-d10c5-flat-strong", 10, 5, "strong", cost="flat"),
+        Spec("h-d12c4-stem", 12, 4, "none", cost="stem"),
+    )
+}
+PROBLEMS: dict[str, Spec] = {**SUITE, **HELDOUT}
+
+
 class Problem:
     """Tables of one problem; ``evaluate`` gives (complexity, Q, true loss)."""
 
@@ -205,7 +222,7 @@ class Problem:
 
 @cache
 def get_problem(name: str) -> Problem:
-    return Problem(SUITE[name])
+    return Problem(PROBLEMS[name])
 
 
 # --------------------------------------------------------------------------- exact front
@@ -517,7 +534,7 @@ def report(data: dict[str, Any]) -> str:
     runs = data["runs"]
     seen = list(dict.fromkeys(r["method"] for r in runs))
     methods = [m for m in PEERS if m in seen] + [m for m in seen if m not in PEERS]
-    problems = [n for n in SUITE if any(r["problem"] == n for r in runs)]
+    problems = [n for n in PROBLEMS if any(r["problem"] == n for r in runs)]
     problems += [n for n in dict.fromkeys(r["problem"] for r in runs) if n not in problems]
     out: list[str] = []
     out.append("| problem | D | C | front | DP s | hv_best |")
@@ -645,7 +662,7 @@ def selfcheck() -> None:
             assert abs(lib - hull) <= 1e-12 * max(lib, 1.0), (n, k, lib, hull)
     print("  best_subset_large == best_subset on fronts of 200, 1000, 3000 points (K=2, 4, 7)")
     # Suite problems small enough to enumerate; and the hull DP on real fronts.
-    for name in ("d8c3", "d6c8-strong"):
+    for name in ("d8c3", "d6c8-strong", "h-d9c4", "h-d7c6-strong-noise3"):
         p = get_problem(name)
         c, q, _ = exact_front(p)
         bc, bq = brute_front(p)
@@ -654,7 +671,7 @@ def selfcheck() -> None:
             f"  {name}: front DP == brute force over all {p.spec.choices**p.spec.blocks} "
             f"architectures ({len(c)} points)"
         )
-    for name in SUITE:
+    for name in PROBLEMS:
         p = get_problem(name)
         c, q, _ = exact_front(p)
         pts = np.column_stack([p.loss_of_q(q), np.log10(c)])
@@ -662,7 +679,7 @@ def selfcheck() -> None:
         lib = hypervolume(pts[best_subset(pts, 4, ref)], ref)
         hull = hypervolume(pts[best_subset_large(pts, 4, ref)], ref)
         assert abs(lib - hull) <= 1e-12 * lib, (name, lib, hull)
-    print("  best_subset_large == best_subset on every suite front (K=4)")
+    print("  best_subset_large == best_subset on every suite and held-out front (K=4)")
     print("selfcheck passed")
 
 
@@ -684,7 +701,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--selfcheck", action="store_true")
     ap.add_argument("--fronts", action="store_true", help="print front sizes and DP times")
     ap.add_argument("--report", action="store_true")
-    ap.add_argument("--problems", nargs="+", default=["all"])
+    ap.add_argument(
+        "--problems",
+        nargs="+",
+        default=["all"],
+        help="problem names, or all (the suite) or heldout (problems drawn to check the defaults)",
+    )
     ap.add_argument("--trials", nargs="+", type=int, default=[300])
     ap.add_argument("--seeds", nargs="+", type=int, default=[0])
     ap.add_argument(
@@ -714,10 +736,14 @@ def main(argv: list[str] | None = None) -> None:
     if args.report:
         print(report(load(args.out)))
         return
-    names = list(SUITE) if args.problems == ["all"] else args.problems
+    names = {"all": list(SUITE), "heldout": list(HELDOUT)}.get(
+        " ".join(args.problems), args.problems
+    )
     for n in names:
-        if n not in SUITE:
-            raise SystemExit(f"unknown problem {n!r}; choose from {', '.join(SUITE)}")
+        if n not in PROBLEMS:
+            raise SystemExit(
+                f"unknown problem {n!r}; choose from all, heldout, {', '.join(PROBLEMS)}"
+            )
     if args.fronts:
         for n in names:
             r = problem_record(n, args.k)
