@@ -179,6 +179,38 @@ SUITE: dict[str, MixedSpec] = {
     )
 }
 
+#: Problems drawn after the defaults were chosen, to check them where no choice looked: other
+#: names (so other random tables) and other combinations of ints, interactions, noise and
+#: conditional parameters. ``--problems heldout`` runs them.
+HELDOUT: dict[str, MixedSpec] = {
+    s.name: s
+    for s in (
+        MixedSpec(
+            "h-m-d9c4-depth-width",
+            9,
+            4,
+            "mild",
+            depth=(1, 6),
+            width=(16, 128, 16, False),
+            lr_width=0.25,
+            wd_width=0.05,
+        ),
+        MixedSpec("h-m-d13c3-lrops", 13, 3, depth=(2, 10), lr_width=0.15, lr_ops=0.6),
+        MixedSpec("h-m-d7c5-strong-cond", 7, 5, "strong", depth=(1, 8), cond_depth=3),
+        MixedSpec(
+            "h-m-d11c4-noise3-width",
+            11,
+            4,
+            "mild",
+            noise=0.03,
+            width=(8, 512, 1, True),
+            lr_width=0.3,
+            wd_width=0.06,
+        ),
+    )
+}
+PROBLEMS: dict[str, MixedSpec] = {**SUITE, **HELDOUT}
+
 
 def _h(u: np.ndarray) -> np.ndarray:
     return (1.0 - np.exp(-3.0 * u)) / (1.0 - math.exp(-3.0))
@@ -378,7 +410,7 @@ class MixedProblem:
 
 @cache
 def get_problem(name: str) -> MixedProblem:
-    return MixedProblem(SUITE[name])
+    return MixedProblem(PROBLEMS[name])
 
 
 # --------------------------------------------------------------------------- exact front
@@ -628,7 +660,7 @@ def report(data: dict[str, Any]) -> str:
     runs = data["runs"]
     seen = list(dict.fromkeys(r["method"] for r in runs))
     methods = [m for m in PEERS if m in seen] + [m for m in seen if m not in PEERS]
-    problems = [n for n in SUITE if any(r["problem"] == n for r in runs)]
+    problems = [n for n in PROBLEMS if any(r["problem"] == n for r in runs)]
     out = ["| problem | D | C | ints | int grid | front | hv_best |", "|---" * 7 + "|"]
     for n in problems:
         pr = data["problems"].get(n, {})
@@ -775,9 +807,9 @@ def selfcheck() -> None:
             f"  mixed front DP == brute force: {spec.name} (D={spec.blocks}, C={spec.choices}, "
             f"{len(p.grid_mult)} int points), front {len(c)} of {n_all}"
         )
-    # Every suite problem: the optimum lies inside the ranges over the WHOLE int grid and the
-    # extreme ops, and scipy finds nothing below the closed form.
-    for name in SUITE:
+    # Every suite and held-out problem: the optimum lies inside the ranges over the WHOLE int
+    # grid and the extreme ops, and scipy finds nothing below the closed form.
+    for name in PROBLEMS:
         p = get_problem(name)
         sp = p.spec
         for x in (np.zeros(sp.blocks, int), rng.integers(0, sp.choices, size=sp.blocks)):
@@ -797,7 +829,7 @@ def selfcheck() -> None:
             f"  {name}: continuous optimum closed form == scipy L-BFGS-B (6 points x 4 starts, "
             f"largest excess {gap:.1e}); optimum inside the ranges over the whole int grid"
         )
-    for name in SUITE:
+    for name in PROBLEMS:
         rec = problem_record(name, 4)
         assert len(rec["best_family"]) == 4 and rec["hv_best"] > 0
     print("selfcheck passed")
@@ -812,7 +844,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--selfcheck", action="store_true")
     ap.add_argument("--fronts", action="store_true", help="print front sizes and DP times")
     ap.add_argument("--report", action="store_true")
-    ap.add_argument("--problems", nargs="+", default=["all"])
+    ap.add_argument(
+        "--problems",
+        nargs="+",
+        default=["all"],
+        help="problem names, or all (the suite) or heldout (problems drawn to check the defaults)",
+    )
     ap.add_argument("--trials", nargs="+", type=int, default=[400])
     ap.add_argument("--seeds", nargs="+", type=int, default=[0])
     ap.add_argument(
@@ -847,10 +884,14 @@ def main(argv: list[str] | None = None) -> None:
             data["runs"] += more["runs"]
         print(report(data))
         return
-    names = list(SUITE) if args.problems == ["all"] else args.problems
+    names = {"all": list(SUITE), "heldout": list(HELDOUT)}.get(
+        " ".join(args.problems), args.problems
+    )
     for n in names:
-        if n not in SUITE:
-            raise SystemExit(f"unknown problem {n!r}; choose from {', '.join(SUITE)}")
+        if n not in PROBLEMS:
+            raise SystemExit(
+                f"unknown problem {n!r}; choose from all, heldout, {', '.join(PROBLEMS)}"
+            )
     if args.fronts:
         for n in names:
             r = problem_record(n, args.k)

@@ -67,3 +67,16 @@ def test_best_family_scores_one_and_a_random_family_less():
     # The best family with its floats moved off their optimum scores less too.
     off = [{**m, "lr": m["lr"] * 3.0} for m in family]
     assert mn._ratio(p, off, ref, rec["hv_best"]) < 1.0
+
+
+def test_held_out_problems_are_new_and_their_best_family_scores_one():
+    assert not set(mn.SUITE) & set(mn.HELDOUT)
+    for name in mn.HELDOUT:
+        p = mn.get_problem(name)
+        rec = mn.problem_record(name, 4)
+        ref = np.asarray(rec["reference"])
+        family = [m["params"] for m in rec["best_family"]]
+        assert len(family) == 4
+        assert math.isclose(mn._ratio(p, family, ref, rec["hv_best"]), 1.0, rel_tol=1e-12)
+        # The floats of every best member sit at their closed-form optimum (no penalty).
+        assert float(np.max(p.penalty(p.split(family)))) < 1e-12, name
