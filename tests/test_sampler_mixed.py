@@ -69,21 +69,32 @@ def test_a_float_only_study_learns_its_floats():
 
 
 def test_a_single_objective_mixed_study_runs_plain_asng_and_learns_every_kind():
-    sampler = ISNASSampler(seed=1)
-    study = optuna.create_study(sampler=sampler)
+    """Six seeds of 300 trials: a categorical, an int and a log float whose best value moves with
+    the int (the coupled depth/learning-rate valley). One seed's late trials can sit an int value
+    or two off while its Gaussian narrows (seed 3 of the shared step, seed 4 of the own-radius
+    step: docs/algorithm.md section 10), so the int is asserted on five of six."""
+    depth_off, ratios, best = [], [], []
+    for seed in range(6):
+        sampler = ISNASSampler(seed=seed)
+        study = optuna.create_study(sampler=sampler)
 
-    def objective(trial: optuna.Trial) -> float:
-        op = trial.suggest_categorical("op", ["a", "b", "c"])
-        depth = trial.suggest_int("depth", 1, 12)
-        lr = trial.suggest_float("lr", 1e-5, 1e-1, log=True)
-        return (op != "b") + 0.1 * abs(depth - 9) + _lr_loss(lr, -3.0 + 0.1 * depth)
+        def objective(trial: optuna.Trial) -> float:
+            op = trial.suggest_categorical("op", ["a", "b", "c"])
+            depth = trial.suggest_int("depth", 1, 12)
+            lr = trial.suggest_float("lr", 1e-5, 1e-1, log=True)
+            return (op != "b") + 0.1 * abs(depth - 9) + _lr_loss(lr, -3.0 + 0.1 * depth)
 
-    study.optimize(objective, n_trials=300)
-    last = study.trials[-40:]
-    # theta_min caps a 3-choice variable at 2/3 when it is the only one (docs/algorithm.md)
-    assert np.mean([t.params["op"] == "b" for t in last]) > 0.5
-    assert np.median([abs(t.params["depth"] - 9) for t in last]) <= 1
-    assert np.mean([t.value for t in last]) < np.mean([t.value for t in study.trials[:40]]) / 3
+        study.optimize(objective, n_trials=300)
+        last = study.trials[-40:]
+        # theta_min caps a 3-choice variable at 2/3 when it is the only one (docs/algorithm.md)
+        assert np.mean([t.params["op"] == "b" for t in last]) > 0.5, seed
+        depth_off.append(float(np.median([abs(t.params["depth"] - 9) for t in last])))
+        first = np.mean([t.value for t in study.trials[:40]])
+        ratios.append(first / np.mean([t.value for t in last]))
+        best.append(study.best_value)
+    assert sum(d <= 1 for d in depth_off) >= 5, depth_off
+    assert np.mean(ratios) > 3, ratios  # late trials a third of the early ones' values
+    assert max(best) < 0.02, best  # op b, depth 9 and the rate within 0.14 decade
 
 
 # ------------------------------------------------------------------------ the family's promises

@@ -11,11 +11,14 @@ The update is the natural gradient of the expected utility in the ``(m, v)`` par
 the categorical part (ASNG-NAS, Akimoto et al. ICML 2019; IGO, Ollivier et al. JMLR 2017):
 ``G_m = sum_n w_n u_n (y_n - m)``, ``G_v = sum_n w_n u_n ((y_n - m)**2 - v)``, with the folded
 sample ``y`` standing for the unfolded one (they differ only for the samples that were mirrored).
-Its Fisher norm is ``sum G_m**2 / v + sum G_v**2 / (2 v**2)`` (``fisher_coordinates``), and it
-joins the categorical part's norm in one trust region (``asng.asng_steps``). A step may shrink a
-variance by at most a factor of 2, and keeps ``sigma`` in ``[sigma_min, SIGMA_MAX]``: the
-minimum keeps the neighbouring cells of an integer reachable (a margin, as in CatCMA with margin,
-Hamano et al. 2025) and a float from freezing.
+Its Fisher norm is ``sum G_m**2 / v + sum G_v**2 / (2 v**2)`` (``fisher_coordinates``). The
+step-size adaptation sees both parts' coordinates together (``asng.asng_steps``), but each part
+moves the whole radius ``delta`` in its own Fisher norm: in one shared norm the many noisy
+categorical coordinates took most of every step, and the Gaussians narrowed too slowly to learn
+a rate (docs/algorithm.md section 10). A step may shrink a variance by at most a factor of 2, not
+at all while the mean moves more than ``TRAVEL_LIMIT`` standard deviations, and keeps ``sigma``
+in ``[sigma_min, SIGMA_MAX]``: the minimum keeps the neighbouring cells of an integer reachable
+(a margin, as in CatCMA with margin, Hamano et al. 2025) and a float from freezing.
 
 A parameter a sample did not use (a conditional parameter) is NaN in ``y``: it adds nothing to
 that sample's density or to that parameter's gradient, as ``categorical.UNUSED`` does.
@@ -42,6 +45,10 @@ SIGMA_MIN_CONTINUOUS = 1e-3
 #: mixed toy (docs/benchmarks.md, "Mixed spaces"): 4 let sigma collapse before the mean arrived
 #: (median best value 0.070 over 6 seeds, against 0.0083 with 2 and 0.010 with 1.3).
 MAX_SHRINK = 2.0
+#: A variance does not shrink in a step that moves its mean more than this many standard
+#: deviations: the mean is still travelling, and a narrower Gaussian would stop it short (the
+#: intuition of CMA-ES's step-size control: long steps mean sigma is not too large).
+TRAVEL_LIMIT = 1.0
 #: Mirror images summed on each side in ``log_density`` (enough for sigma <= SIGMA_MAX).
 _IMAGES = 3
 
@@ -118,8 +125,11 @@ def step(
     sigma_min: FloatArray,
 ) -> tuple[FloatArray, FloatArray]:
     """``(mean + scale G_m, var + scale G_v)``, the mean kept in [0, 1] and the variance
-    shrunk by at most ``MAX_SHRINK`` and kept within ``[sigma_min**2, SIGMA_MAX**2]``."""
+    shrunk by at most ``MAX_SHRINK``, not at all where the mean moved more than
+    ``TRAVEL_LIMIT`` standard deviations, and kept within ``[sigma_min**2, SIGMA_MAX**2]``."""
     new_mean = np.clip(mean + scale * g_m, 0.0, 1.0)
     new_var = np.maximum(var + scale * g_v, var / MAX_SHRINK)
+    travelling = np.abs(new_mean - mean) > TRAVEL_LIMIT * np.sqrt(var)
+    new_var = np.where(travelling, np.maximum(new_var, var), new_var)
     new_var = np.clip(new_var, sigma_min**2, SIGMA_MAX**2)
     return new_mean, new_var

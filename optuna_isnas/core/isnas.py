@@ -127,8 +127,8 @@ class ISNAS:
             see ``optuna_isnas.core.archive``).
         numeric_cells: one entry per numeric parameter (``optuna_isnas.core.gaussian``): its
             number of values on the unit interval, or 0 for a continuous one. Each
-            distribution then also holds a diagonal Gaussian over them, weighted and stepped
-            jointly with its categorical part (one trust region).
+            distribution then also holds a diagonal Gaussian over them, weighted like its
+            categorical part and stepped with the same radius, in its own Fisher norm.
         seed: seed of the generator used by ``ask``.
     """
 
@@ -431,6 +431,8 @@ class ISNAS:
                 active.append(k)
         if active:
             extra = None
+            # The trust-region radius each distribution steps with (before the step adapts it).
+            radii = [self.steps[k].delta for k in active]
             if self.n_numeric:
                 extra = np.stack(
                     [
@@ -447,10 +449,15 @@ class ISNAS:
                 extra,
             )
             self.thetas[active] = new
-            for k, scale in zip(active, scales):
-                if self.n_numeric and scale > 0:
+            for i, (k, scale) in enumerate(zip(active, scales)):
+                own_norm = 0.0 if extra is None else float(np.linalg.norm(extra[i]))
+                if scale > 0 and own_norm > 0:  # the whole radius, in the Gaussian's own norm
                     self.means[k], self.variances[k] = gaussian.step(
-                        self.means[k], self.variances[k], *numeric_grads[k], scale, self.sigma_min
+                        self.means[k],
+                        self.variances[k],
+                        *numeric_grads[k],
+                        radii[i] / own_norm,
+                        self.sigma_min,
                     )
         if members is not None and self.recentre_members:
             self._recentre_strays(*members)
