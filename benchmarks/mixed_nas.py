@@ -884,14 +884,7 @@ def main(argv: list[str] | None = None) -> None:
             data["runs"] += more["runs"]
         print(report(data))
         return
-    names = {"all": list(SUITE), "heldout": list(HELDOUT)}.get(
-        " ".join(args.problems), args.problems
-    )
-    for n in names:
-        if n not in PROBLEMS:
-            raise SystemExit(
-                f"unknown problem {n!r}; choose from all, heldout, {', '.join(PROBLEMS)}"
-            )
+    names = sn.select_problems(args.problems, SUITE, HELDOUT)
     if args.fronts:
         for n in names:
             r = problem_record(n, args.k)

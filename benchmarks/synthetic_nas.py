@@ -161,6 +161,19 @@ HELDOUT: dict[str, Spec] = {
 PROBLEMS: dict[str, Spec] = {**SUITE, **HELDOUT}
 
 
+def select_problems(
+    requested: list[str], suite: dict[str, Any], heldout: dict[str, Any]
+) -> list[str]:
+    """``--problems``: ``all`` (the suite), ``heldout``, or names from either; SystemExit naming
+    the choices for an unknown name."""
+    names = {"all": list(suite), "heldout": list(heldout)}.get(" ".join(requested), requested)
+    known = {**suite, **heldout}
+    for n in names:
+        if n not in known:
+            raise SystemExit(f"unknown problem {n!r}; choose from all, heldout, {', '.join(known)}")
+    return names
+
+
 class Problem:
     """Tables of one problem; ``evaluate`` gives (complexity, Q, true loss)."""
 
@@ -736,14 +749,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.report:
         print(report(load(args.out)))
         return
-    names = {"all": list(SUITE), "heldout": list(HELDOUT)}.get(
-        " ".join(args.problems), args.problems
-    )
-    for n in names:
-        if n not in PROBLEMS:
-            raise SystemExit(
-                f"unknown problem {n!r}; choose from all, heldout, {', '.join(PROBLEMS)}"
-            )
+    names = select_problems(args.problems, SUITE, HELDOUT)
     if args.fronts:
         for n in names:
             r = problem_record(n, args.k)

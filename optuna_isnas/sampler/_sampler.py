@@ -178,8 +178,7 @@ class ISNASSampler(BaseSampler):
         recentre_members: hypervolume family: after each update, a distribution that has
             strayed from the family member it owns (draws it under 1/1,000 as often as its own
             mode) moves halfway from uniform onto it (default True; docs/algorithm.md section
-            9, "Members without a distribution"). The one-shot search turns it off: it was not
-            measured on a supernet.
+            9, "Members without a distribution"); the one-shot search does too.
         reevaluation_share: with ``n_trials``, the share of the trials that re-evaluates
             (default 0.05; 0 turns re-evaluation off; docs/algorithm.md section 9).
     """

@@ -109,11 +109,7 @@ def _isnas(config: SearchConfig, space: SearchSpace | None) -> optuna.samplers.B
     # A child's value changes as the shared weights train: an earlier one is no stand-in.
     # Re-centring strayed distributions is the sampler's default here too (docs/benchmarks.md,
     # "The hypervolume family on the supernet").
-    options = {
-        "evaluate_ends": False,
-        "skip_evaluated": False,
-        **config.sampler_options,
-    }
+    options = {"evaluate_ends": False, "skip_evaluated": False, **config.sampler_options}
     return ISNASSampler(
         **tradeoff,
         samples_per_distribution=config.samples_per_distribution,
