@@ -202,16 +202,30 @@ def _check_workers_never_roll_the_state_back(run: dict[str, Any]) -> None:
 
 
 def _check_workers_keep_the_mixture_shares(run: dict[str, Any]) -> None:
+    """Every distribution gets its share of each generation, and the surplus is spread fairly.
+
+    A generation needs lambda trials of each distribution; with several workers, trials asked
+    while the last ones run are surplus (they go to the archive), about 300 of 2,000 on
+    PostgreSQL. Per generation, a distribution's surplus is its count minus the generation's
+    smallest count. A fair rule spreads the S surplus trials like a fair multinomial draw (or
+    more evenly), so each distribution's total surplus lies within 4 sd of S / K. (A bound on
+    the shares of all trials, 1 point, failed once in CI on PostgreSQL: 0.246 / 0.261 / 0.244 /
+    0.250, surplus spread by chance. "Lowest index on ties", every worker picking k = 0, gave
+    0.275 / 0.258 / 0.240 / 0.226 on the journal: k = 0 about 50 trials over.)
+    """
     trials = run["trials"]
-    shares = Counter(
-        t.system_attrs[DISTRIBUTION_KEY] for t in trials if DISTRIBUTION_KEY in t.system_attrs
-    )
-    n = sum(shares.values())
-    fractions = {k: shares[k] / n for k in range(K)}
-    # Each distribution gets 1/K of the trials, within 1 point (sequentially: exactly).
-    # (Measured: 0.248-0.252 when concurrent samplers break load ties by trial number;
-    # 0.275/0.258/0.240/0.226 with "lowest index on ties", all three workers picking k=0.)
-    assert all(abs(f - 1 / K) <= 0.01 for f in fractions.values()), fractions
+    per_generation: dict[int, Counter[int]] = {}
+    for t in trials:
+        if DISTRIBUTION_KEY in t.system_attrs:
+            g = int(t.system_attrs[GENERATION_KEY])
+            per_generation.setdefault(g, Counter())[int(t.system_attrs[DISTRIBUTION_KEY])] += 1
+    surplus = [0] * K
+    for counts in per_generation.values():
+        row = [counts.get(k, 0) for k in range(K)]
+        surplus = [s + c - min(row) for s, c in zip(surplus, row)]
+    total = sum(surplus)
+    sd = (total * (1 / K) * (1 - 1 / K)) ** 0.5
+    assert all(abs(s - total / K) <= 4 * sd + 1 for s in surplus), (surplus, total)
 
 
 def _check_workers_result_is_readable(run: dict[str, Any]) -> None:
