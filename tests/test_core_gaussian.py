@@ -31,6 +31,32 @@ def test_the_folded_density_integrates_to_one_and_matches_samples(mean: float, s
     assert abs((draws < 0.5).mean() - mass) < 0.04
 
 
+def _density_one_image_at_a_time(means, variances, y):
+    """The folded density as its definition reads: the mirror images added one by one."""
+    used = ~np.isnan(y)
+    yy = np.where(used, y, 0.0)[None, :, :]
+    mu, sd = means[:, None, :], np.sqrt(variances)[:, None, :]
+    total = np.zeros((means.shape[0], y.shape[0], y.shape[1]))
+    for j in range(-3, 4):
+        for image in (yy + 2.0 * j, -yy + 2.0 * j):
+            total += np.exp(-0.5 * ((image - mu) / sd) ** 2)
+    log_pdf = np.log(np.maximum(total, 1e-300)) - np.log(sd * np.sqrt(2.0 * np.pi))
+    return np.where(used[None], log_pdf, 0.0).sum(axis=2)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 6), st.integers(1, 30), st.integers(1, 4), st.integers(0, 2**31 - 1))
+def test_the_density_sums_every_mirror_image_at_once_exactly_as_one_by_one(k, m, n, seed):
+    """``log_density`` evaluates the 14 mirror images in one array; it must equal adding them
+    one by one to the last bit (the mixture weights of every worker must agree)."""
+    rng = np.random.default_rng(seed)
+    means, variances = rng.random((k, n)), rng.random((k, n)) ** 3 * 0.3 + 1e-8
+    y = rng.random((m, n))
+    y[rng.random((m, n)) < 0.1] = np.nan
+    expected = _density_one_image_at_a_time(means, variances, y)
+    assert np.array_equal(gaussian.log_density(means, variances, y), expected)
+
+
 def test_an_unused_parameter_adds_nothing_to_the_density_or_the_gradient():
     means, variances = np.array([[0.2, 0.7]]), np.array([[0.01, 0.04]])
     y = np.array([[0.3, np.nan], [0.1, np.nan]])

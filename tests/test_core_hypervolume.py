@@ -16,6 +16,7 @@ from optuna_isnas.core.hypervolume import (
     log_hypervolume,
     pareto_front,
     uncrowded_improvement,
+    uncrowded_improvements,
 )
 
 
@@ -273,3 +274,27 @@ def test_uncrowded_improvement_known_values():
     assert uncrowded_improvement([(0.1, 1.5)], others, (1, 1))[0] == pytest.approx(-0.5)
     # no others: the candidate's own box
     assert uncrowded_improvement([(0.5, 0.5)], [], (1, 1))[0] == pytest.approx(0.25)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.tuples(st.floats(0, 1.2), st.floats(0, 1.2)), min_size=0, max_size=10),
+    st.lists(st.tuples(st.floats(0, 1.2), st.floats(0, 1.2)), min_size=1, max_size=12),
+    st.booleans(),
+)
+def test_improvements_for_every_left_out_member_are_exactly_the_one_at_a_time_ones(
+    members, candidates, on_a_grid
+):
+    """The family's keys score all members' leave-one-out fronts at once (padded arrays); the
+    values must be identical, to the last bit, to scoring each front alone: the rankings rely
+    on exact ties, and workers must agree. Up to 10 members: also the unbatched path."""
+    if on_a_grid:  # duplicates and ties on an axis
+        members = [(round(x * 4) / 4, round(y * 4) / 4) for x, y in members]
+        candidates = [(round(x * 4) / 4, round(y * 4) / 4) for x, y in candidates] + members
+    reference = (1.0, 1.1)
+    leave_out = [*range(len(members)), None]
+    together = uncrowded_improvements(candidates, members, leave_out, reference)
+    for j, values in zip(leave_out, together):
+        rest = members if j is None else members[:j] + members[j + 1 :]
+        alone = uncrowded_improvement(candidates, rest, reference)
+        assert np.array_equal(values, alone), (j, values, alone)

@@ -35,7 +35,12 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from optuna_isnas.core.hypervolume import best_subset, pareto_front, uncrowded_improvement
+from optuna_isnas.core.hypervolume import (
+    best_subset,
+    pareto_front,
+    uncrowded_improvement,
+    uncrowded_improvements,
+)
 
 FloatArray = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
@@ -189,11 +194,8 @@ class HypervolumeFamily:
             losses, complexities: the samples to rank.
         """
         pts = plane.points(losses, complexities)
-        out = []
-        for own in owner:
-            rest = members if own is None else np.delete(members, own, axis=0)
-            out.append(-uncrowded_improvement(pts, rest, plane.reference))
-        return out
+        gains = uncrowded_improvements(pts, members, owner, plane.reference)
+        return [-gain for gain in gains]
 
 
 def assign_members(log_prob: FloatArray) -> list[int | None]:

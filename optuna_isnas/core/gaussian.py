@@ -87,10 +87,16 @@ def log_density(means: FloatArray, variances: FloatArray, y: FloatArray) -> Floa
     yy = np.where(used, y, 0.0)[None, :, :]  # (1, M, N)
     mu = means[:, None, :]
     sd = np.sqrt(variances)[:, None, :]
-    total = np.zeros((k_count, m_count, y.shape[1]))
-    for j in range(-_IMAGES, _IMAGES + 1):
-        for image in (yy + 2.0 * j, -yy + 2.0 * j):
-            total += np.exp(-0.5 * ((image - mu) / sd) ** 2)
+    # Every mirror image at once, in the order (yy + 2j, -yy + 2j) for j = -_IMAGES, ...,
+    # then added one by one in that order (numpy's sum over the axis may pair them otherwise).
+    shifts = (2.0 * np.arange(-_IMAGES, _IMAGES + 1))[:, None, None, None]
+    images = np.stack((yy[None] + shifts, -yy[None] + shifts), axis=1).reshape(
+        -1, 1, m_count, y.shape[1]
+    )
+    terms = np.exp(-0.5 * ((images - mu[None]) / sd[None]) ** 2)
+    total = terms[0].copy()
+    for term in terms[1:]:
+        total += term
     log_pdf = np.log(np.maximum(total, 1e-300)) - np.log(sd * math.sqrt(2.0 * math.pi))
     result: FloatArray = np.where(used[None], log_pdf, 0.0).sum(axis=2)
     return result

@@ -38,10 +38,10 @@ def pareto_front(points: Sequence[Sequence[float]] | np.ndarray) -> np.ndarray:
     order = np.lexsort((pts[:, 1], pts[:, 0]))  # first objective, ties by the second
     front: list[int] = []
     best_second = np.inf
-    for i in order:
-        if pts[i, 1] < best_second:
-            front.append(int(i))
-            best_second = pts[i, 1]
+    for i, second in zip(order.tolist(), pts[order, 1].tolist()):
+        if second < best_second:
+            front.append(i)
+            best_second = second
     return np.asarray(front, dtype=int)
 
 
@@ -133,9 +133,79 @@ def uncrowded_improvement(
     """
     cand = _as_points(candidates)
     rx, ry = (float(v) for v in reference)
-    pts = _as_points(others)
-    pts = pts[(pts[:, 0] < rx) & (pts[:, 1] < ry)]
-    front = pts[pareto_front(pts)] if len(pts) else pts
+    return _improvement(cand, _front_inside(_as_points(others), rx, ry), rx, ry)
+
+
+def _front_inside(points: np.ndarray, rx: float, ry: float) -> np.ndarray:
+    """The non-dominated points strictly inside the reference box, sorted by the first
+    objective (duplicates once), as ``pareto_front`` orders them. Plain Python: ``points``
+    are a family's few members."""
+    inside = sorted(
+        (float(x), float(y), i) for i, (x, y) in enumerate(points.tolist()) if x < rx and y < ry
+    )
+    front: list[tuple[float, float]] = []
+    for x, y, _ in inside:
+        if not front or y < front[-1][1]:
+            front.append((x, y))
+    return np.array(front, dtype=float).reshape(-1, 2)
+
+
+def uncrowded_improvements(
+    candidates: Sequence[Sequence[float]] | np.ndarray,
+    members: Sequence[Sequence[float]] | np.ndarray,
+    leave_out: Sequence[int | None],
+    reference: Sequence[float] | np.ndarray,
+) -> list[np.ndarray]:
+    """``uncrowded_improvement(candidates, members without member j, reference)`` for every
+    ``j`` of ``leave_out`` (None: all the members), with the candidates checked once."""
+    cand = _as_points(candidates)
+    pts = _as_points(members)
+    rx, ry = (float(v) for v in reference)
+    fronts = [
+        _front_inside(pts if j is None else np.delete(pts, j, axis=0), rx, ry) for j in leave_out
+    ]
+    if max((len(f) for f in fronts), default=0) > _BATCHED_WIDTH:
+        return [_improvement(cand, front, rx, ry) for front in fronts]
+    return list(_improvements(cand, fronts, rx, ry))
+
+
+#: Fronts up to this many points are scored together (``_improvements``): numpy then sums each
+#: candidate's strips in the same order as ``_improvement`` does, so the results are identical.
+_BATCHED_WIDTH = 8
+
+
+def _improvements(cand: np.ndarray, fronts: list[np.ndarray], rx: float, ry: float) -> np.ndarray:
+    """``_improvement`` for several fronts at once, ``(len(fronts), M)``: the fronts are padded
+    with points at the reference, which cover no area, open no corner and dominate nothing."""
+    f, m = len(fronts), len(cand)
+    width = max((len(front) for front in fronts), default=0)
+    fx, fy = np.full((f, width), rx), np.full((f, width), ry)
+    real = np.zeros((f, width), dtype=bool)
+    corner_x, corner_y = np.full((f, width + 1), -np.inf), np.full((f, width + 1), -np.inf)
+    for i, front in enumerate(fronts):
+        n = len(front)
+        fx[i, :n], fy[i, :n], real[i, :n] = front[:, 0], front[:, 1], True
+        corners = _corners(front, (rx, ry))
+        corner_x[i, : n + 1], corner_y[i, : n + 1] = corners[:, 0], corners[:, 1]
+    cx, cy = cand[None, :, None, 0], cand[None, :, None, 1]
+    gx = np.maximum(cx - corner_x[:, None, :], 0.0)
+    gy = np.maximum(cy - corner_y[:, None, :], 0.0)
+    distance = np.sqrt(gx * gx + gy * gy).min(axis=2)
+    px = np.minimum(cand[:, 0], rx)
+    py = np.minimum(cand[:, 1], ry)
+    x = np.maximum(fx[:, None, :], px[None, :, None])
+    y = np.maximum(fy[:, None, :], py[None, :, None])
+    right = np.concatenate([x[:, :, 1:], np.full((f, m, 1), rx)], axis=2)
+    covered = ((right - x) * (ry - y)).sum(axis=2)
+    gain = (rx - px)[None, :] * (ry - py)[None, :] - covered
+    weak = np.any(real[:, None, :] & (fx[:, None, :] <= cx) & (fy[:, None, :] <= cy), axis=2)
+    gain = np.where(weak, 0.0, gain)
+    out: np.ndarray = np.where(distance > 0, -distance, np.maximum(gain, 0.0))
+    return out
+
+
+def _improvement(cand: np.ndarray, front: np.ndarray, rx: float, ry: float) -> np.ndarray:
+    """``uncrowded_improvement`` given the others' front inside the box (``_front_inside``)."""
     corners = _corners(front, (rx, ry))
     gap = np.maximum(cand[:, None, :] - corners[None, :, :], 0.0)
     distance = np.sqrt((gap * gap).sum(axis=2)).min(axis=1)
