@@ -76,16 +76,48 @@ def run(
     method: str, n_trials: int, checkpoints: list[int], window: int, seed: int, mixed: bool = False
 ) -> dict[str, Any]:
     """ms per trial (wall and process CPU) over the last ``window`` trials before each checkpoint."""
-    sampler = make_sampler(method, seed)
-    study = optuna.create_study(directions=["minimize", "minimize"], sampler=sampler)
-    wall = np.empty(n_trials)
-    cpu = np.empty(n_trials)
+    return run_lockstep({method: n_trials}, checkpoints, window, seed, mixed)[0]
+
+
+def run_lockstep(
+    n_trials: dict[str, int], checkpoints: list[int], window: int, seed: int, mixed: bool = False
+) -> list[dict[str, Any]]:
+    """``run`` for several methods at once, one study each, their trials taken in turn (a trial
+    of each, then the next of each, ...; a method leaves the turn at its own ``n_trials``), so
+    that every method meets the same moments of a shared, noisy machine: the ratio of their
+    costs is then paired trial by trial."""
+    studies = {
+        method: optuna.create_study(
+            directions=["minimize", "minimize"], sampler=make_sampler(method, seed)
+        )
+        for method in n_trials
+    }
+    wall = {method: np.empty(n) for method, n in n_trials.items()}
+    cpu = {method: np.empty(n) for method, n in n_trials.items()}
     clock, cpu_clock = time.perf_counter, time.process_time
-    for n in range(n_trials):
-        t0, c0 = clock(), cpu_clock()
-        trial = study.ask()
-        study.tell(trial, suggest(trial, mixed))
-        wall[n], cpu[n] = clock() - t0, cpu_clock() - c0
+    for n in range(max(n_trials.values())):
+        for method, study in studies.items():
+            if n >= n_trials[method]:
+                continue
+            t0, c0 = clock(), cpu_clock()
+            trial = study.ask()
+            study.tell(trial, suggest(trial, mixed))
+            wall[method][n], cpu[method][n] = clock() - t0, cpu_clock() - c0
+    return [
+        _summary(method, seed, wall[method], cpu[method], checkpoints, window)
+        for method in n_trials
+    ]
+
+
+def _summary(
+    method: str,
+    seed: int,
+    wall: np.ndarray,
+    cpu: np.ndarray,
+    checkpoints: list[int],
+    window: int,
+) -> dict[str, Any]:
+    n_trials = len(wall)
 
     def windows(per_trial: np.ndarray) -> dict[int, float]:
         return {
@@ -137,6 +169,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--mixed", action="store_true", help="add an int, a log float and a float to every trial"
     )
+    parser.add_argument(
+        "--lockstep",
+        action="store_true",
+        help="run the methods' studies side by side, a trial of each in turn (paired timing)",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.checkpoints, args.window, args.repeats, args.nsga_repeats, args.nsga_max = (
@@ -156,6 +193,21 @@ def main(argv: list[str] | None = None) -> int:
     t_start = time.perf_counter()
     results: list[dict[str, Any]] = []
     for rep in range(max(args.repeats, args.nsga_repeats)):  # interleave methods to spread drift
+        if args.lockstep:
+            counts = {
+                m: min(args.nsga_max, checkpoints[-1]) if m == "nsgaii" else checkpoints[-1]
+                for m in methods
+                if rep < (args.nsga_repeats if m == "nsgaii" else args.repeats)
+            }
+            for r in run_lockstep(counts, checkpoints, args.window, seed=rep, mixed=args.mixed):
+                print(
+                    f"{r['method']} repeat {rep} (lockstep): {r['n_trials']} trials, "
+                    f"{r['cpu_s']:.1f} s CPU; CPU ms/trial {r['cpu_ms_window']}",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                results.append(r)
+            continue
         for method in methods:
             if method == "nsgaii":
                 if rep >= args.nsga_repeats:
@@ -227,6 +279,20 @@ def main(argv: list[str] | None = None) -> int:
                 for c in checkpoints
             ]
             lines.append("| ratio ISNAS / Random | " + " | ".join(ratio) + " |")
+            if args.lockstep:  # the ratio within each repeat, then mean ± sd over repeats
+                pairs = list(
+                    zip(
+                        [r for r in results if r["method"] == "isnas"],
+                        [r for r in results if r["method"] == "random"],
+                    )
+                )
+                paired = [
+                    fmt(
+                        [a[kind][c] / b[kind][c] for a, b in pairs if c in a[kind] and c in b[kind]]
+                    )
+                    for c in checkpoints
+                ]
+                lines.append("| paired ratio, per repeat | " + " | ".join(paired) + " |")
         lines.append("")
     text = "\n".join(lines) + "\n"
     print(text)

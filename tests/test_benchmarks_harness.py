@@ -135,3 +135,19 @@ def test_hpobench_table_lookup_parameters_and_log_axis() -> None:
         pytest.approx(1.0)
     )
     assert table.transform(np.array([[5.0, 100.0]])).tolist() == [[5.0, 2.0]]
+
+
+def test_ask_tell_lockstep_times_each_method_on_its_own_study() -> None:
+    """``bench_ask_tell --lockstep``: one study per method, trials in turn, each method stopping
+    at its own count, every window and block filled with positive times."""
+    import bench_ask_tell
+
+    results = bench_ask_tell.run_lockstep(
+        {"isnas": 40, "random": 30}, [20, 30, 40], window=10, seed=0, mixed=True
+    )
+    assert [(r["method"], r["n_trials"]) for r in results] == [("isnas", 40), ("random", 30)]
+    isnas, random = results
+    assert sorted(isnas["cpu_ms_window"]) == [20, 30, 40]
+    assert sorted(random["cpu_ms_window"]) == [20, 30]  # no window past its own trials
+    assert all(v > 0 for r in results for v in r["wall_ms_window"].values())
+    assert isnas["cpu_s"] > 0 and random["wall_s"] > 0
