@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     numeric = load(args.numeric, args.queries)
     lines = [
-        f"# Issue 15, HPOBench: ISNAS family against the peers' best 4 ({args.queries} queries)",
+        f"# Issue 15, HPOBench / HPOLib: ISNAS family against the peers' best 4 ({args.queries} queries)",
         "",
         "HV ratio at reference 'main' (nb201.py's scoring), mean ± sd over seeds; files: "
         + ", ".join(f"`{p}`" for p in args.numeric + args.categorical),

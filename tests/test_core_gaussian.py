@@ -57,6 +57,34 @@ def test_the_density_sums_every_mirror_image_at_once_exactly_as_one_by_one(k, m,
     assert np.array_equal(gaussian.log_density(means, variances, y), expected)
 
 
+def test_a_positive_mean_follows_only_the_better_samples_and_the_variance_all():
+    """``positive_mean`` (plain ASNG, one distribution): a sample of utility -1 no longer pushes
+    the mean away; the variance's gradient is the same either way."""
+    mean, var = np.array([0.5]), np.array([0.04])
+    y = np.array([[0.7], [0.1], [0.5]])
+    w, u = np.full(3, 1 / 3), np.array([1.0, -1.0, 0.0])
+    g_m, g_v = gaussian.natural_gradient(y, mean, var, w, u)
+    p_m, p_v = gaussian.natural_gradient(y, mean, var, w, u, positive_mean=True)
+    assert np.allclose(g_m, [(0.2 + 0.4) / 3]) and np.allclose(p_m, [0.2 / 3])
+    assert np.array_equal(g_v, p_v)
+
+
+def test_only_a_lone_distribution_takes_the_positive_mean():
+    """K = 1 steps its mean towards the better samples only; with K = 2 the same samples move
+    each mean with the signed utilities (measured: docs/algorithm.md section 10)."""
+    # The best sample lies a little below the mean, the worst far below it.
+    z = np.array([[0.45], [0.2], [0.5], [0.5]])
+    x = np.zeros((4, 1), dtype=np.int64)
+    losses = np.array([0.0, 3.0, 1.0, 2.0])
+    one = ISNAS([1], [0.0], numeric_cells=[0], samples_per_distribution=4, seed=0)
+    one.update(x, np.zeros(4, dtype=np.int64), losses, np.ones(4), z=z)
+    two = ISNAS([1], [0.0, 0.0], numeric_cells=[0], samples_per_distribution=2, seed=0)
+    two.update(x, np.array([0, 0, 1, 1]), losses, np.ones(4), z=z)
+    # Towards the best: down. Away from the worst as well: up, the signed sum being upwards.
+    assert one.means[0, 0] < 0.5
+    assert np.all(two.means[:, 0] > 0.5)
+
+
 def test_an_unused_parameter_adds_nothing_to_the_density_or_the_gradient():
     means, variances = np.array([[0.2, 0.7]]), np.array([[0.01, 0.04]])
     y = np.array([[0.3, np.nan], [0.1, np.nan]])

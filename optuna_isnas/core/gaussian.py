@@ -9,8 +9,8 @@ Gaussian's density over the mirror images (``log_density``), which the importanc
 
 The update is the natural gradient of the expected utility in the ``(m, v)`` parameters, as for
 the categorical part (ASNG-NAS, Akimoto et al. ICML 2019; IGO, Ollivier et al. JMLR 2017):
-``G_m = sum_n w_n max(u_n, 0) (y_n - m)`` (the mean follows the better samples only, as CMA-ES's
-does), ``G_v = sum_n w_n u_n ((y_n - m)**2 - v)``, with the folded
+``G_m = sum_n w_n u_n (y_n - m)`` (with one distribution ``max(u_n, 0)``: the mean follows the
+better samples only, as CMA-ES's does), ``G_v = sum_n w_n u_n ((y_n - m)**2 - v)``, with the folded
 sample ``y`` standing for the unfolded one (they differ only for the samples that were mirrored).
 Its Fisher norm is ``sum G_m**2 / v + sum G_v**2 / (2 v**2)`` (``fisher_coordinates``). The
 step-size adaptation sees both parts' coordinates together (``asng.asng_steps``), but each part
@@ -104,25 +104,31 @@ def log_density(means: FloatArray, variances: FloatArray, y: FloatArray) -> Floa
 
 
 def natural_gradient(
-    y: FloatArray, mean: FloatArray, var: FloatArray, weights: FloatArray, utilities: FloatArray
+    y: FloatArray,
+    mean: FloatArray,
+    var: FloatArray,
+    weights: FloatArray,
+    utilities: FloatArray,
+    positive_mean: bool = False,
 ) -> tuple[FloatArray, FloatArray]:
     """``(G_m, G_v)``, each ``(N,)``: the weighted natural gradient of one distribution.
 
-    The mean's gradient takes only the positive utilities: the mean moves towards the better
-    samples and never away from the worse ones, as CMA-ES's mean does (its recombination
-    weights are positive; negative weights enter only its covariance update, in active CMA).
-    Pushed away from a few bad samples, a mean overshot towards the bounds, where the samples
-    that would pull it back are mirrored (docs/algorithm.md section 10, "The mean follows the
-    better samples"). The variance's gradient keeps the signed utilities: bad samples close to
+    ``positive_mean``: the mean's gradient takes only the positive utilities, so the mean moves
+    towards the better samples and never away from the worse ones, as CMA-ES's mean does (its
+    recombination weights are positive; negative weights enter only its covariance update, in
+    active CMA). ``ISNAS`` sets it for plain ASNG (one distribution): pushed away from a few bad
+    samples, a lone distribution's mean overshot towards the bounds, where the samples that
+    would pull it back are mirrored (docs/algorithm.md section 10, "The mean follows the better
+    samples"). The variance's gradient always keeps the signed utilities: bad samples close to
     the mean widen the Gaussian.
 
     NaN entries of ``y`` (unused parameters) contribute nothing.
     """
     signed = (weights * utilities)[:, None]
-    better = (weights * np.maximum(utilities, 0.0))[:, None]
+    toward = (weights * np.maximum(utilities, 0.0))[:, None] if positive_mean else signed
     used = ~np.isnan(y)
     diff = np.where(used, y - mean[None], 0.0)
-    g_m: FloatArray = (better * diff).sum(axis=0)
+    g_m: FloatArray = (toward * diff).sum(axis=0)
     g_v: FloatArray = (signed * np.where(used, diff * diff - var[None], 0.0)).sum(axis=0)
     return g_m, g_v
 

@@ -426,7 +426,12 @@ class ISNAS:
                 grads[k] = natural_gradient(onehot, self.thetas[k], w, u, used)
                 if self.n_numeric:
                     numeric_grads[k] = gaussian.natural_gradient(
-                        z, self.means[k], self.variances[k], w, u
+                        z,
+                        self.means[k],
+                        self.variances[k],
+                        w,
+                        u,
+                        positive_mean=self.n_distributions == 1,
                     )
                 active.append(k)
         if active:
