@@ -116,6 +116,7 @@ class HPOBenchTable:
     _true_hv: dict[tuple[float, float], float] = field(init=False, default_factory=dict)
 
     space = SPACE
+    numeric = NUMERIC
     complexity_unit = "K params"
     #: HV on a log10 parameter axis: sizes span four orders of magnitude here, and on a linear
     #: axis every model on the true front sits within 1 % of it (the HV would only score the
@@ -151,28 +152,34 @@ class HPOBenchTable:
 
     # --- keys ----------------------------------------------------------------------------
     def key_of(self, arch: dict[str, Any]) -> str:
-        return "".join(str(SPACE[name].index(arch[name])) for name in SPACE)
+        return "".join(str(self.space[name].index(arch[name])) for name in self.space)
 
     def arch_of(self, key: str) -> dict[str, Any]:
-        return {name: SPACE[name][int(d)] for name, d in zip(SPACE, key)}
+        return {name: self.space[name][int(d)] for name, d in zip(self.space, key)}
 
     def suggest_numeric(self, trial: Any) -> dict[str, Any]:
-        """Ask ``trial`` for the parameters declared as in ``NUMERIC``; the configuration they
-        snap to (``snap``)."""
-        params = {}
-        for name, (kind, log) in NUMERIC.items():
-            low, high = min(SPACE[name]), max(SPACE[name])
+        """Ask ``trial`` for the parameters declared as in ``numeric`` (any other one
+        categorical over its grid); the configuration they snap to (``snap``)."""
+        params: dict[str, Any] = {}
+        for name, grid in self.space.items():
+            if name not in self.numeric:
+                params[name] = trial.suggest_categorical(name, list(grid))
+                continue
+            kind, log = self.numeric[name]
             suggest = trial.suggest_int if kind is int else trial.suggest_float
-            params[name] = suggest(name, low, high, log=log)
+            params[name] = suggest(name, min(grid), max(grid), log=log)
         return self.snap(params)
 
     def snap(self, params: dict[str, Any]) -> dict[str, Any]:
-        """The grid configuration nearest to ``params``, parameter by parameter (in log for
-        the log-scaled ones of ``NUMERIC``); grid values map to themselves."""
+        """The grid configuration nearest to ``params``, numeric parameter by parameter (in log
+        for the log-scaled ones of ``numeric``); grid values map to themselves."""
         arch = {}
-        for name, grid in SPACE.items():
+        for name, grid in self.space.items():
+            if name not in self.numeric:
+                arch[name] = params[name]
+                continue
             values, v = np.asarray(grid, dtype=float), float(params[name])
-            if NUMERIC[name][1]:
+            if self.numeric[name][1]:
                 values, v = np.log(values), np.log(v)
             arch[name] = grid[int(np.argmin(np.abs(values - v)))]
         return arch

@@ -75,6 +75,7 @@ class HPOLibTable(HPOBenchTable):
     interface of ``HPOBenchTable`` (and of ``NB201Table``)."""
 
     space = SPACE
+    numeric = NUMERIC
     complexity_unit = "params"
     log_complexity = True
 
@@ -95,40 +96,6 @@ class HPOLibTable(HPOBenchTable):
     @property
     def title(self) -> str:
         return f"HPOLib FCNet, {self.dataset}"
-
-    # --- keys ----------------------------------------------------------------------------
-    def key_of(self, arch: dict[str, Any]) -> str:
-        return "".join(str(SPACE[name].index(arch[name])) for name in SPACE)
-
-    def arch_of(self, key: str) -> dict[str, Any]:
-        return {name: SPACE[name][int(d)] for name, d in zip(SPACE, key)}
-
-    def suggest_numeric(self, trial: Any) -> dict[str, Any]:
-        """Ask ``trial`` for the parameters as a user would declare them (``NUMERIC``; the
-        strings categorical); the configuration they snap to."""
-        params: dict[str, Any] = {}
-        for name, grid in SPACE.items():
-            if name not in NUMERIC:
-                params[name] = trial.suggest_categorical(name, list(grid))
-                continue
-            kind, log = NUMERIC[name]
-            suggest = trial.suggest_int if kind is int else trial.suggest_float
-            params[name] = suggest(name, min(grid), max(grid), log=log)
-        return self.snap(params)
-
-    def snap(self, params: dict[str, Any]) -> dict[str, Any]:
-        """The grid configuration nearest to ``params``, numeric parameter by parameter (in log
-        for the log-scaled ones); grid values map to themselves."""
-        arch = {}
-        for name, grid in SPACE.items():
-            if name not in NUMERIC:
-                arch[name] = params[name]
-                continue
-            values, v = np.asarray(grid, dtype=float), float(params[name])
-            if NUMERIC[name][1]:
-                values, v = np.log(values), np.log(v)
-            arch[name] = grid[int(np.argmin(np.abs(values - v)))]
-        return arch
 
     def describe(self, key: str) -> str:
         a = self.arch_of(key)
